@@ -1,0 +1,192 @@
+"""Fault campaigns: golden pass, faulty passes, one classifier, one Dataset.
+
+The loop here is the plain reference path of DESIGN.md invariant 7: one full inference of the whole
+image set per fault, on the engine's fixed batch layout, compared with that engine's own golden
+outputs (invariant 5).
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from readlx import __version__
+from readlx.checkpoint import CheckpointDir, Chunk, fingerprint_faults
+from readlx.classify import Counts, classify, count, top1
+from readlx.data.imageset import ImageSet
+from readlx.engines.base import Engine
+from readlx.errors import ReadlxError
+from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.fault_maps.faultlist import FaultList
+from readlx.results import make_dataset
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(framework, faults_done, faults_total)`` after each fault."""
+
+
+@dataclass
+class CampaignOptions:
+    """Knobs of a campaign that do not change its outcomes.
+
+    ``skip_noop=False`` forces no-op stuck-at faults through the full inference path (the control of
+    invariant 5). ``checkpoint`` is a directory; ``flush_seconds`` bounds the work a kill can lose.
+    """
+
+    per_image: bool = False
+    skip_noop: bool = True
+    checkpoint: Path | None = None
+    resume: bool = False
+    flush_seconds: float = 20.0
+    progress: Progress | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _EngineRun:
+    counts: np.ndarray
+    noop: np.ndarray
+    outcome: np.ndarray | None
+    golden_correct: int
+    golden_top1: np.ndarray
+
+
+def run_fault(engine: Engine, fault: Fault, images: np.ndarray, golden: np.ndarray, stored: np.float32,
+              skip_noop: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-image codes, faulty top-1 and the no-op flag of one fault on one engine."""
+    noop = fault.is_noop(stored)
+    if noop and skip_noop:
+        return classify(golden, golden), top1(golden), True
+    with engine.inject(fault):
+        faulty = engine.infer(images)
+    return classify(golden, faulty), top1(faulty), noop
+
+
+def _run_engine(engine: Engine, faults: FaultList, data: ImageSet, opts: CampaignOptions,
+                ckpt: CheckpointDir | None) -> _EngineRun:
+    n_faults, n_images = len(faults), len(data)
+    golden = engine.infer(data.images)
+    if ckpt is not None:
+        ckpt.check_golden(engine.framework, golden)
+    g_top1 = top1(golden)
+    counts = np.zeros((n_faults, len(Counts.FIELDS)), np.int64)
+    noop = np.zeros(n_faults, bool)
+    outcome = np.zeros((n_faults, n_images), np.int8) if opts.per_image else None
+    start = 0
+    for chunk in ckpt.read_chunks(engine.framework) if ckpt is not None else []:
+        counts[chunk.start : chunk.end], noop[chunk.start : chunk.end] = chunk.counts, chunk.noop
+        if outcome is not None and chunk.outcome is not None:
+            outcome[chunk.start : chunk.end] = chunk.outcome
+        start = chunk.end
+    weights: dict[str, np.ndarray] = {}
+    flushed, last_flush = start, time.monotonic()
+    for i in range(start, n_faults):
+        fault = faults.faults[i]
+        if fault.layer not in weights:
+            weights[fault.layer] = engine.weight(fault.layer)
+        codes, f_top1, noop[i] = run_fault(
+            engine, fault, data.images, golden, weights[fault.layer][fault.index], opts.skip_noop
+        )
+        counts[i] = count(codes, f_top1, data.labels).as_array()
+        if outcome is not None:
+            outcome[i] = codes
+        if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or i + 1 == n_faults):
+            part = None if outcome is None else outcome[flushed : i + 1]
+            ckpt.write_chunk(engine.framework, Chunk(flushed, i + 1, counts[flushed : i + 1], noop[flushed : i + 1], part))
+            flushed, last_flush = i + 1, time.monotonic()
+        if opts.progress is not None:
+            opts.progress(engine.framework, i + 1, n_faults)
+    return _EngineRun(counts, noop, outcome, int((g_top1 == data.labels).sum()), g_top1)
+
+
+def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageSet,
+                 opts: CampaignOptions) -> dict[str, Any]:
+    return {
+        "model": model,
+        "frameworks": [e.framework for e in engines],
+        "batch_sizes": [e.batch_size for e in engines],
+        "faults": fingerprint_faults(faults.ids, faults.faults),
+        "n_faults": len(faults),
+        "inputs": data.digest(),
+        "n_images": len(data),
+        "per_image": opts.per_image,
+        "skip_noop": opts.skip_noop,
+        "readlx": __version__,
+    }
+
+
+def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *, model: str,
+                 options: CampaignOptions | None = None) -> xr.Dataset:
+    """Run every fault of ``faults`` on every engine over ``data``; return the campaign Dataset.
+
+    Examples
+    --------
+    >>> from readlx.zoo import ZOO, load_model
+    >>> from readlx.data.synthetic import synthetic
+    >>> from readlx.engines.torch import TorchEngine
+    >>> bench = ZOO["democnn-synthetic10"]
+    >>> eng = TorchEngine(load_model(bench.name), bench.layer_table())
+    >>> fl = FaultList(bench.name, (Fault("conv1", (0, 0, 0, 0), 30),))
+    >>> ds = run_campaign([eng], fl, synthetic(16), model=bench.name)
+    >>> int(ds.masked.sum() + ds.non_critical.sum() + ds.critical.sum())
+    16
+    """
+    opts = options or CampaignOptions()
+    if not engines:
+        raise ReadlxError("a campaign needs at least one engine")
+    names = [e.framework for e in engines]
+    if len(set(names)) != len(names):
+        raise ReadlxError(f"each framework may appear once, got {names}")
+    for fault in faults:
+        engines[0].table.check_fault(fault)
+    ckpt = None
+    if opts.checkpoint is not None:
+        ckpt = CheckpointDir(opts.checkpoint)
+        ckpt.open(_fingerprint(model, engines, faults, data, opts), opts.resume)
+    runs = [_run_engine(e, faults, data, opts, ckpt) for e in engines]
+    attrs: dict[str, Any] = {
+        "model_name": model,
+        "dataset": data.name,
+        "dataset_source": data.source,
+        "dataset_sha256": data.digest(),
+        "fault_list_source": faults.source or "memory",
+        "engines": {e.framework: e.describe() for e in engines},
+        "readlx_version": __version__,
+        "python_version": platform.python_version(),
+        "machine": platform.machine(),
+        "skip_noop": int(opts.skip_noop),
+    }
+    if faults.sampling is not None:
+        attrs.update(faults.sampling.to_attrs())
+    attrs.update(opts.attrs)
+    return make_dataset(
+        model=model,
+        faults=faults,
+        frameworks=names,
+        layer_names={e.framework: [e.layer_name(f.layer) for f in faults] for e in engines},
+        counts=np.stack([r.counts for r in runs], axis=1),
+        noop=np.stack([r.noop for r in runs], axis=1),
+        golden_correct=[r.golden_correct for r in runs],
+        labels=data.labels,
+        outcome=None if not opts.per_image else np.stack([r.outcome for r in runs], axis=1),
+        golden_top1=None if not opts.per_image else np.stack([r.golden_top1 for r in runs]),
+        attrs=attrs,
+    )
+
+
+def noop_control(engine: Engine, layer: str | None = None) -> Fault:
+    """A stuck-at fault equal to the stored bit of a weight: it must come out 100 % masked.
+
+    It picks the first weight of ``layer`` (default: the first layer) and its highest set bit.
+    """
+    name = layer or engine.table.layers[0].name
+    w = engine.weight(name)
+    index = (0,) * w.ndim
+    word = int(np.asarray(w[index], np.float32).view(np.uint32))
+    bit = word.bit_length() - 1 if word else 0
+    kind = FaultKind.STUCK_AT_1 if word else FaultKind.STUCK_AT_0
+    return Fault(name, index, bit, kind)

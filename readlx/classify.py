@@ -1,0 +1,79 @@
+"""The one classifier of faulty inferences (DESIGN.md invariant 4).
+
+Per image, on raw outputs:
+
+* **masked** (0): the faulty output is bitwise equal to the golden output of the same engine;
+* **non-critical** (1): not masked, but the top-1 class (first maximum, NumPy ``argmax``) is unchanged;
+* **critical** (2, SDC-1): the top-1 class changed.
+
+An output holding NaN or Inf is counted separately as well: its code gets :data:`NONFINITE` (4) added.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from readlx.errors import ReadlxError
+
+MASKED, NON_CRITICAL, CRITICAL = 0, 1, 2
+NONFINITE = 4
+OUTCOME_NAMES = ("masked", "non_critical", "critical")
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
+
+
+def top1(outputs: np.ndarray) -> np.ndarray:
+    """First maximum per image; NaN counts as the maximum, as in ``numpy.argmax``."""
+    return np.argmax(_flat(outputs), axis=1)
+
+
+def classify(golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+    """Outcome code per image (int8): 0/1/2, plus 4 when the faulty output is not all finite.
+
+    Examples
+    --------
+    >>> g = np.array([[1.0, 2.0], [3.0, 0.0], [1.0, 0.0]], np.float32)
+    >>> f = np.array([[1.0, 2.0], [3.0, 1.0], [0.0, np.inf]], np.float32)
+    >>> classify(g, f).tolist()
+    [0, 1, 6]
+    """
+    g, f = _flat(golden), _flat(faulty)
+    if g.shape != f.shape:
+        raise ReadlxError(f"golden output shape {golden.shape} != faulty output shape {faulty.shape}")
+    masked = (g.view(np.uint32) == f.view(np.uint32)).all(axis=1)
+    same_top1 = np.argmax(g, axis=1) == np.argmax(f, axis=1)
+    code = np.where(masked, MASKED, np.where(same_top1, NON_CRITICAL, CRITICAL)).astype(np.int8)
+    code[~np.isfinite(f).all(axis=1)] += NONFINITE
+    return code
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Outcome counts of one fault on one engine over a set of images."""
+
+    masked: int
+    non_critical: int
+    critical: int
+    nan_or_inf: int
+    faulty_correct: int
+
+    FIELDS = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")
+
+    def as_array(self) -> np.ndarray:
+        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
+
+
+def count(codes: np.ndarray, faulty_top1: np.ndarray, labels: np.ndarray) -> Counts:
+    """Aggregate per-image codes into :class:`Counts`."""
+    base = codes & ~np.int8(NONFINITE)
+    return Counts(
+        masked=int((base == MASKED).sum()),
+        non_critical=int((base == NON_CRITICAL).sum()),
+        critical=int((base == CRITICAL).sum()),
+        nan_or_inf=int(((codes & NONFINITE) != 0).sum()),
+        faulty_correct=int((faulty_top1 == labels).sum()),
+    )
+

@@ -1,0 +1,255 @@
+"""The ``readlx`` command line. The only place in readlx that prints."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from readlx.errors import ReadlxError  # noqa: E402
+
+
+def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(framework: str, done: int, total: int) -> None:
+        bar = bars.get(framework)
+        if bar is None:
+            bar = bars[framework] = tqdm(total=total, initial=done - 1, desc=framework, unit="fault",
+                                         file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return update, close
+
+
+# -- zoo ---------------------------------------------------------------------------------------------
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from readlx.zoo import ZOO
+
+    for name, bench in ZOO.items():
+        weights = "published checkpoint" if bench.checkpoint else "shipped weights" if name.startswith("demo") else "no weights"
+        print(f"{name:24s} {bench.architecture:12s} {bench.dataset:12s} {bench.num_classes:4d} classes  {weights}")
+    return 0
+
+
+# -- faults ------------------------------------------------------------------------------------------
+def cmd_faults_generate(args: argparse.Namespace) -> int:
+    from readlx.fault_maps import generate, save_fault_list
+    from readlx.zoo import ZOO
+
+    table = ZOO[args.model].layer_table()
+    fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode)
+    save_fault_list(fl, args.out, format=args.format)
+    s = fl.sampling
+    print(f"{len(fl)} faults for {args.model} ({s.mode}; population {s.population}, margin {s.margin}, "
+          f"confidence {s.confidence}, seed {s.seed}) -> {args.out}")
+    return 0
+
+
+def cmd_faults_import(args: argparse.Namespace) -> int:
+    from readlx.fault_maps import load_fault_list, save_fault_list
+    from readlx.zoo import ZOO
+
+    fl = load_fault_list(args.file, ZOO[args.model].layer_table())
+    save_fault_list(fl, args.out, format="readlx")
+    print(f"{len(fl)} faults of {args.file} validated against {args.model} -> {args.out}")
+    return 0
+
+
+def cmd_faults_show(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from readlx.fault_maps import load_fault_list
+    from readlx.zoo import ZOO
+
+    table = ZOO[args.model].layer_table() if args.model else None
+    fl = load_fault_list(args.file, table)
+    print(f"{args.file}: {len(fl)} faults of model {fl.model!r}"
+          + (", with published outcome counts" if fl.published is not None else ""))
+    if fl.sampling is not None:
+        print(f"sampling: {fl.sampling}")
+    kinds = Counter(f.kind.value for f in fl)
+    print("kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    print("faults per layer:")
+    for layer, n in Counter(f.layer for f in fl).items():
+        print(f"  {layer:28s} {n:6d}")
+    bits = Counter(f.bit for f in fl)
+    print("faults per bit: " + " ".join(f"{b}:{bits.get(b, 0)}" for b in range(32)))
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------------------------
+def _fault_list(args: argparse.Namespace, bench, table):  # noqa: ANN001, ANN202
+    from readlx.fault_maps import generate, load_fault_list
+    from readlx.fault_maps.select import stratified_subset
+
+    if args.faults:
+        fl = load_fault_list(args.faults, table)
+    elif bench.fault_list:
+        fl = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
+    else:
+        fl = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
+    return stratified_subset(fl, args.sample, args.seed) if args.sample else fl
+
+
+def _engines(args: argparse.Namespace, bench, table, model):  # noqa: ANN001, ANN202
+    from readlx.engines.torch import TorchEngine
+
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    engines = []
+    for fw in frameworks:
+        if fw == "torch":
+            engines.append(TorchEngine(model, table, batch_size=args.batch_size))
+        else:
+            from readlx.engines.registry import ENGINES  # noqa: F401 - raises listing what exists
+            from readlx.converters.bundle import bundle_for
+
+            engines.append(bundle_for(bench, args.bundle).engine(fw, batch_size=args.batch_size))
+    return engines
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from readlx.campaign import CampaignOptions, run_campaign
+    from readlx.results import write_netcdf
+    from readlx.zoo import ZOO, load_model
+
+    bench = ZOO[args.model]
+    model = load_model(args.model, args.weights)
+    table = bench.layer_table()
+    data = bench.load_data(args.data).subset(args.images)
+    faults = _fault_list(args, bench, table)
+    out = Path(args.out or f"runs/{args.model}.nc")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".partial")
+    update, close = _progress_bar()
+    opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
+                           resume=args.resume, progress=update, attrs=bench.characterization())
+    engines = _engines(args, bench, table, model)
+    print(f"{args.model}: {len(faults)} faults x {len(data)} images on {', '.join(e.framework for e in engines)}"
+          f" (checkpoint {ckpt})", file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        ds = run_campaign(engines, faults, data, model=args.model, options=opts)
+    finally:
+        close()
+    write_netcdf(ds, out)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+    _print_report(ds, None)
+    return 0
+
+
+# -- report ------------------------------------------------------------------------------------------
+def _print_report(ds, reference: str | None) -> None:  # noqa: ANN001
+    from readlx.comparisons.summary import format_summary, summarize
+
+    print(format_summary(summarize(ds)))
+    if reference:
+        from readlx.comparisons.reference import agreement
+        from readlx.fault_maps import load_fault_list
+
+        ref = load_fault_list(reference)
+        for a in agreement(ds, ref):
+            print()
+            print(a.format())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from readlx.results import read_netcdf
+
+    _print_report(read_netcdf(args.result), args.reference)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from readlx.demo import run_demo
+
+    return run_demo(Path(args.out), n_images=args.images, margin=args.margin, frameworks=args.frameworks)
+
+
+# -- parser ------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="readlx", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(dest="zoo_command", required=True)
+    zoo.add_parser("list", help="list the models").set_defaults(func=cmd_zoo_list)
+
+    faults = sub.add_parser("faults", help="fault lists").add_subparsers(dest="faults_command", required=True)
+    g = faults.add_parser("generate", help="draw a statistical fault list")
+    g.add_argument("model")
+    g.add_argument("-o", "--out", required=True)
+    g.add_argument("--margin", type=float, default=0.01)
+    g.add_argument("--confidence", type=float, default=0.99)
+    g.add_argument("--p", type=float, default=0.5)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--mode", default="paper", choices=("paper", "network-wise", "layer-wise"))
+    g.add_argument("--format", default="readlx", choices=("readlx", "paper-torch"))
+    g.set_defaults(func=cmd_faults_generate)
+    i = faults.add_parser("import", help="validate a fault list (e.g. a published CSV) and save it in readlx's format")
+    i.add_argument("file")
+    i.add_argument("--model", required=True)
+    i.add_argument("-o", "--out", required=True)
+    i.set_defaults(func=cmd_faults_import)
+    s = faults.add_parser("show", help="summarize a fault list")
+    s.add_argument("file")
+    s.add_argument("--model", help="validate against this zoo model")
+    s.set_defaults(func=cmd_faults_show)
+
+    r = sub.add_parser("run", help="run a fault campaign")
+    r.add_argument("model")
+    r.add_argument("--faults", help="fault list (default: the model's published list, else a generated one)")
+    r.add_argument("--sample", type=int, help="run a stratified subset of this many faults")
+    r.add_argument("--seed", type=int, default=0, help="seed of the subset / generated list")
+    r.add_argument("--images", type=int, help="use the first N test images")
+    r.add_argument("--data", help="dataset directory (default: under the reference data)")
+    r.add_argument("--weights", help="checkpoint (default: the published one)")
+    r.add_argument("--frameworks", default="torch", help="comma-separated: torch,keras,onnxruntime")
+    r.add_argument("--bundle", help="converted model bundle for keras/onnxruntime")
+    r.add_argument("--batch-size", type=int, default=256)
+    r.add_argument("--per-image", action="store_true", help="keep each inference's outcome")
+    r.add_argument("--force-noop", action="store_true", help="run no-op stuck-at faults through inference")
+    r.add_argument("-o", "--out", help="result NetCDF (default runs/MODEL.nc)")
+    r.add_argument("--checkpoint", help="checkpoint directory (default OUT.partial)")
+    r.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="Table-VI summary of a result; agreement with published counts")
+    rep.add_argument("result")
+    rep.add_argument("--reference", help="published fault list with outcome counts")
+    rep.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--images", type=int, default=256)
+    d.add_argument("--margin", type=float, default=0.05)
+    d.add_argument("--frameworks", default="torch,keras,onnxruntime")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ReadlxError as e:
+        print(f"readlx: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("readlx: interrupted; rerun with --resume to continue from the checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Per-fault agreement of a campaign with published per-fault outcome counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from readlx.errors import ReadlxError
+from readlx.fault_maps.faultlist import FaultList
+
+
+@dataclass(frozen=True)
+class FaultDifference:
+    fault: int
+    layer: str
+    index: tuple[int, ...]
+    bit: int
+    ours: tuple[int, int, int]
+    published: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a framework's per-fault (masked, non-critical, critical) counts match the published ones."""
+
+    framework: str
+    n_faults: int
+    sdc1_exact: float
+    triple_exact: float
+    mean_abs_diff: tuple[float, float, float]
+    largest: tuple[FaultDifference, ...]
+
+    def format(self) -> str:
+        lines = [
+            f"{self.framework}: {self.n_faults} faults compared with the published counts",
+            f"  SDC-1 count exact match: {100 * self.sdc1_exact:.1f} %",
+            f"  (masked, non-critical, critical) exact match: {100 * self.triple_exact:.1f} %",
+            "  mean |difference| masked / non-critical / critical: "
+            + " / ".join(f"{d:.2f}" for d in self.mean_abs_diff),
+        ]
+        if self.largest:
+            lines.append("  largest differences (fault, layer, index, bit: ours vs published):")
+            for d in self.largest:
+                lines.append(
+                    f"    {d.fault:>6} {d.layer} {d.index} bit {d.bit}: {d.ours} vs {d.published}"
+                )
+        return "\n".join(lines)
+
+
+def _published_by_fault(ds: xr.Dataset, reference: FaultList) -> np.ndarray:
+    if reference.published is None:
+        raise ReadlxError(f"reference {reference.source!r} holds no published outcome counts")
+    rows = {fid: k for k, fid in enumerate(reference.ids)}
+    out = np.zeros((ds.sizes["fault"], 3), np.int64)
+    for pos, fid in enumerate(ds.fault.values):
+        k = rows.get(int(fid))
+        if k is None:
+            raise ReadlxError(f"fault {int(fid)} of the result is not in the reference {reference.source!r}")
+        ref = reference.faults[k]
+        idx = tuple(int(i) for i in ds.tensor_index.values[pos] if i >= 0)
+        if (ref.layer, ref.index, ref.bit) != (str(ds.layer.values[pos]), idx, int(ds.bit.values[pos])):
+            raise ReadlxError(
+                f"fault {int(fid)} differs between result ({ds.layer.values[pos]} {idx} bit "
+                f"{int(ds.bit.values[pos])}) and reference ({ref.layer} {ref.index} bit {ref.bit})"
+            )
+        n_ref = int(reference.published[k, 0])
+        if n_ref != int(ds.attrs["n_images"]):
+            raise ReadlxError(
+                f"fault {int(fid)}: the reference ran {n_ref} images, the result {ds.attrs['n_images']}; "
+                "compare campaigns over the same images"
+            )
+        out[pos] = reference.published[k, 1:]
+    return out
+
+
+def agreement(ds: xr.Dataset, reference: FaultList, top: int = 10) -> list[Agreement]:
+    """Per framework of the (single-model) result: exact-match rates and largest differences."""
+    published = _published_by_fault(ds, reference)
+    result = []
+    for fw in ds.framework.values:
+        sel = ds.isel(model=0).sel(framework=fw)
+        ours = np.stack([sel.masked.values, sel.non_critical.values, sel.critical.values], axis=1)
+        diff = np.abs(ours - published)
+        order = np.lexsort((-diff[:, 0], -diff[:, 2]))[: min(top, len(diff))]
+        largest = tuple(
+            FaultDifference(
+                int(ds.fault.values[p]), str(ds.layer.values[p]),
+                tuple(int(i) for i in ds.tensor_index.values[p] if i >= 0), int(ds.bit.values[p]),
+                tuple(int(v) for v in ours[p]), tuple(int(v) for v in published[p]),
+            )
+            for p in order if diff[p].any()
+        )
+        result.append(
+            Agreement(
+                str(fw), len(ours), float((diff[:, 2] == 0).mean()), float((diff == 0).all(axis=1).mean()),
+                tuple(float(v) for v in diff.mean(axis=0)), largest,
+            )
+        )
+    return result

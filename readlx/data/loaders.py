@@ -1,0 +1,55 @@
+"""Dataset names -> readers, used by the zoo and the CLI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from readlx.data.cifar import read_cifar
+from readlx.data.imageset import ImageSet, Normalization
+from readlx.data.synthetic import synthetic
+from readlx.errors import ReadlxError
+from readlx.paths import data_root
+from readlx.registry import Registry
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """How to read one dataset: its reader and its directory under the reference data root."""
+
+    name: str
+    read: Callable[[Path | None, Normalization | None], ImageSet]
+    default_dir: str | None
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+DATASETS.register(
+    "cifar10",
+    DatasetEntry("cifar10", lambda root, norm: read_cifar(_need(root, "cifar10"), "cifar10", norm), "cifar-10-batches-py"),
+)
+DATASETS.register(
+    "cifar100",
+    DatasetEntry("cifar100", lambda root, norm: read_cifar(_need(root, "cifar100"), "cifar100", norm), "cifar-100-python"),
+)
+DATASETS.register("synthetic10", DatasetEntry("synthetic10", lambda root, norm: synthetic(), None))
+
+
+def _need(root: Path | None, name: str) -> Path:
+    if root is None:
+        raise ReadlxError(
+            f"dataset {name!r} needs its directory: pass --data DIR, set READLX_DATA, or place the "
+            "reference data at ../shared/data"
+        )
+    return root
+
+
+def load_dataset(
+    name: str, root: str | Path | None = None, normalization: Normalization | None = None
+) -> ImageSet:
+    """Read dataset ``name`` from ``root`` (default: its directory under the reference data)."""
+    entry = DATASETS[name]
+    path = Path(root) if root is not None else None
+    if path is None and entry.default_dir is not None:
+        base = data_root()
+        path = None if base is None else base / entry.default_dir
+    return entry.read(path, normalization)

@@ -1,0 +1,64 @@
+"""The Engine protocol shared by every runtime.
+
+An engine owns one model in one runtime and offers exactly what a campaign needs: run a fixed
+batch layout over NCHW float32 images, read a canonical weight, and apply one fault inside a
+context manager that restores the weight in ``finally``.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from readlx.fault_maps.fault import Fault
+from readlx.graph import LayerTable
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What a campaign drives. ``framework`` is the value used on the Dataset's framework axis."""
+
+    framework: str
+    table: LayerTable
+    batch_size: int
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        """Logits (or per-pixel scores) for ``images`` (N, C, H, W) float32.
+
+        Images are split into consecutive batches of ``batch_size`` (the last one shorter), always the
+        same way for the same N, so the golden and faulty passes share one batch layout.
+        """
+
+    def weight(self, layer: str) -> np.ndarray:
+        """A copy of the stored float32 weight of canonical ``layer``, in canonical layout."""
+
+    def inject(self, fault: Fault) -> AbstractContextManager[None]:
+        """Context manager that applies ``fault`` and restores the exact stored bits on exit."""
+
+    def layer_name(self, layer: str) -> str:
+        """This runtime's name for canonical ``layer``."""
+
+    def describe(self) -> dict[str, Any]:
+        """Runtime, version, device and settings, recorded in the results."""
+
+
+def batches(n: int, batch_size: int) -> list[slice]:
+    """The fixed batch layout used by every engine.
+
+    >>> batches(5, 2)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    if batch_size < 1:
+        from readlx.errors import ReadlxError
+
+        raise ReadlxError(f"batch size must be >= 1, got {batch_size!r}")
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def corrupt_element(array: np.ndarray, index: tuple[int, ...], fault: Fault) -> np.float32:
+    """Corrupt one element of a float32 array in place; returns the original value."""
+    original = np.float32(array[index])
+    bits = array.view(np.uint32)
+    bits[index] = fault.apply_bits(bits[index])
+    return original

@@ -1,0 +1,228 @@
+"""The canonical layer table: every injectable weight of a model, named the PyTorch way.
+
+Canonical addressing (DESIGN.md invariant 1): a layer is the qualified name of a PyTorch ``Conv2d`` or
+``Linear`` module; its weight is indexed in PyTorch layout, conv ``(O, I/groups, kH, kW)`` and linear
+``(O, I)``. Other frameworks' names and layouts are attached as *bindings* (framework -> canonical
+layer -> framework name, variable and axis permutation), which are derived from the weights themselves.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from readlx.errors import FaultListError, InputError, RegistryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from readlx.fault_maps.fault import Fault
+
+LAYER_KINDS = ("conv", "linear")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One injectable weight tensor in canonical layout."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    groups: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAYER_KINDS:
+            raise InputError(f"layer {self.name!r}: kind {self.kind!r} is not one of {LAYER_KINDS}")
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a canonical layer's weight lives in another framework.
+
+    ``permutation[k]`` is the canonical axis that the framework tensor's axis ``k`` holds, so that
+    ``framework_tensor == canonical_tensor.transpose(permutation)``.
+    """
+
+    name: str
+    variable: str
+    permutation: tuple[int, ...]
+
+    def to_framework_index(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(index[axis] for axis in self.permutation)
+
+    def to_canonical_index(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        out = [0] * len(self.permutation)
+        for k, axis in enumerate(self.permutation):
+            out[axis] = index[k]
+        return tuple(out)
+
+
+@dataclass
+class LayerTable:
+    """Ordered canonical layers of one model, plus the per-framework bindings.
+
+    Examples
+    --------
+    >>> t = LayerTable("m", (Layer("fc", "linear", (2, 3)),))
+    >>> t["fc"].numel
+    6
+    >>> LayerTable.from_json(t.to_json()) == t
+    True
+    """
+
+    model: str
+    layers: tuple[Layer, ...]
+    bindings: dict[str, dict[str, Binding]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(self.layers)
+        self._by_name = {layer.name: layer for layer in self.layers}
+        if len(self._by_name) != len(self.layers):
+            raise InputError(f"model {self.model!r}: duplicate canonical layer names")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LayerTable):
+            return NotImplemented
+        return (self.model, self.layers, self.bindings) == (other.model, other.layers, other.bindings)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> Layer:
+        try:
+            return self._by_name[name]
+        except KeyError as e:
+            raise RegistryError(
+                f"model {self.model!r} has no injectable layer {name!r}; available: "
+                + ", ".join(self.names)
+            ) from e
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def total_weights(self) -> int:
+        return sum(layer.numel for layer in self.layers)
+
+    def binding(self, framework: str, layer: str) -> Binding:
+        try:
+            return self.bindings[framework][layer]
+        except KeyError as e:
+            known = ", ".join(sorted(self.bindings)) or "(none)"
+            raise RegistryError(
+                f"no {framework!r} binding for layer {layer!r} of {self.model!r}; "
+                f"frameworks with bindings: {known}"
+            ) from e
+
+    def check_fault(self, fault: "Fault") -> None:
+        """Raise :class:`FaultListError` unless ``fault`` addresses an element of this model."""
+        if fault.layer not in self._by_name:
+            raise FaultListError(
+                f"unknown layer {fault.layer!r} for model {self.model!r}; available: "
+                + ", ".join(self.names),
+                field="layer",
+            )
+        shape = self._by_name[fault.layer].shape
+        if len(fault.index) != len(shape):
+            raise FaultListError(
+                f"index {fault.index} has rank {len(fault.index)}, layer {fault.layer!r} "
+                f"has shape {shape} (rank {len(shape)})",
+                field="index",
+            )
+        for i, n in zip(fault.index, shape):
+            if not 0 <= i < n:
+                raise FaultListError(
+                    f"index {fault.index} is out of range for layer {fault.layer!r} of shape {shape}",
+                    field="index",
+                )
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def from_torch(cls, model: "nn.Module", name: str) -> "LayerTable":
+        """Table of all Conv2d/Linear weights, in ``named_parameters()`` order."""
+        import torch.nn as nn
+
+        modules = dict(model.named_modules())
+        layers = []
+        for pname, param in model.named_parameters():
+            if param.dim() < 2:
+                continue
+            mname, _, leaf = pname.rpartition(".")
+            module = modules.get(mname)
+            if leaf != "weight" or not isinstance(module, (nn.Conv2d, nn.Linear)):
+                raise InputError(
+                    f"parameter {pname!r} of model {name!r} has {param.dim()} dimensions but is "
+                    f"not the weight of a Conv2d or Linear module ({type(module).__name__})"
+                )
+            if isinstance(module, nn.Conv2d):
+                layers.append(Layer(mname, "conv", tuple(param.shape), module.groups))
+            else:
+                layers.append(Layer(mname, "linear", tuple(param.shape)))
+        return cls(name, tuple(layers))
+
+    # -- JSON ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "model": self.model,
+            "layers": [
+                {"name": l.name, "kind": l.kind, "shape": list(l.shape), "groups": l.groups}
+                for l in self.layers
+            ],
+            "bindings": {
+                fw: {layer: asdict(b) for layer, b in m.items()} for fw, m in self.bindings.items()
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> "LayerTable":
+        try:
+            layers = tuple(
+                Layer(d["name"], d["kind"], tuple(d["shape"]), int(d.get("groups", 1)))
+                for d in data["layers"]
+            )
+            bindings = {
+                fw: {
+                    layer: Binding(b["name"], b["variable"], tuple(int(a) for a in b["permutation"]))
+                    for layer, b in m.items()
+                }
+                for fw, m in data.get("bindings", {}).items()
+            }
+            return cls(str(data["model"]), layers, bindings)
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"not a readlx layer table: {e!r}", path=path) from e
+
+    @classmethod
+    def from_json(cls, text: str, path: str | None = None) -> "LayerTable":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from e
+        return cls.from_dict(data, path)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LayerTable":
+        return cls.from_json(Path(path).read_text(), path=str(path))

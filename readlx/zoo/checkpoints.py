@@ -1,0 +1,61 @@
+"""Checkpoint readers: tensors only, never arbitrary pickled objects."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from readlx.errors import CheckpointError
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    own = model.state_dict()
+    # Checkpoints from older PyTorch lack the BatchNorm step counter, which eval mode never reads.
+    missing = sorted(k for k in set(own) - set(state) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"state_dict keys do not match the model: missing {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+            f"{'...' if len(unexpected) > 5 else ''}",
+            path=path,
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise CheckpointError(
+                f"shape {tuple(value.shape)} != model's {tuple(own[key].shape)}", path=path, field=key
+            )
+    model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
+def read_published_th(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a published ``.th`` checkpoint (``{'state_dict': {'module.<name>': tensor}}``)."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise CheckpointError("checkpoint not found", path=path) from e
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"not a tensor-only PyTorch checkpoint: {e}", path=path) from e
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"expected a dict with 'state_dict', got {type(blob).__name__}", path=path)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return _load_state(model, state, path)
+
+
+def read_npz(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a state_dict saved as ``.npz`` (name -> array)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            state = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
+    except FileNotFoundError as e:
+        raise CheckpointError("checkpoint not found", path=path) from e
+    except (ValueError, OSError) as e:
+        raise CheckpointError(f"not an .npz state_dict: {e}", path=path) from e
+    return _load_state(model, state, path)

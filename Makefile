@@ -1,0 +1,27 @@
+# Every target creates its own environment on first use (Python 3.11; ~7 GB, a few minutes).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test test-fast bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/readlx demo
+
+test: $(VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -m "not slow"
+
+bench: $(VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/campaign_speed.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from readlx.campaign import CampaignOptions, noop_control, run_campaign
+from readlx.data.synthetic import synthetic
+from readlx.engines.torch import TorchEngine
+from readlx.errors import CheckpointError, FaultListError, ReadlxError
+from readlx.fault_maps import generate
+from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.fault_maps.faultlist import FaultList
+from readlx.zoo import ZOO, load_model
+
+MODEL = "democnn-synthetic10"
+N_IMAGES = 48
+BATCH = 16
+
+
+@pytest.fixture(scope="module")
+def data():  # noqa: ANN201
+    return synthetic(N_IMAGES)
+
+
+@pytest.fixture(scope="module")
+def faults() -> FaultList:
+    fl = generate(ZOO[MODEL].layer_table(), margin=0.2, seed=3, mode="network-wise")
+    extra = (
+        Fault("conv1", (0, 0, 0, 0), 30),  # huge weight: critical
+        Fault("linear", (3, 5), 31),
+        Fault("dwconv", (2, 0, 1, 1), 29, FaultKind.STUCK_AT_1),
+        Fault("conv3", (1, 2, 0, 0), 3, FaultKind.STUCK_AT_0),
+    )
+    return FaultList(MODEL, fl.faults + extra, sampling=fl.sampling)
+
+
+def _engine() -> TorchEngine:
+    return TorchEngine(load_model(MODEL), ZOO[MODEL].layer_table(), batch_size=BATCH)
+
+
+def _slow_reference(fault_list: FaultList, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One deep copy of the model per fault, the weight changed through raw bits, plain loops."""
+    base = load_model(MODEL)
+
+    def forward(model: torch.nn.Module) -> np.ndarray:
+        with torch.no_grad():
+            return np.concatenate(
+                [model(torch.from_numpy(images[i : i + BATCH])).numpy() for i in range(0, len(images), BATCH)]
+            )
+
+    golden = forward(base)
+    rows = []
+    for fault in fault_list:
+        model = copy.deepcopy(base)
+        weight = dict(model.named_modules())[fault.layer].weight.data.numpy()
+        bits = weight.view(np.uint32)
+        mask = np.uint32(1) << np.uint32(fault.bit)
+        if fault.kind is FaultKind.BIT_FLIP:
+            bits[fault.index] ^= mask
+        elif fault.kind is FaultKind.STUCK_AT_1:
+            bits[fault.index] |= mask
+        else:
+            bits[fault.index] &= ~mask
+        faulty = forward(model)
+        m = nc = c = nf = ok = 0
+        for g, f, label in zip(golden, faulty, labels):
+            if not np.isfinite(f).all():
+                nf += 1
+            if g.tobytes() == f.tobytes():
+                m += 1
+            elif int(np.argmax(g)) == int(np.argmax(f)):
+                nc += 1
+            else:
+                c += 1
+            ok += int(np.argmax(f)) == int(label)
+        rows.append((m, nc, c, nf, ok))
+    return np.array(rows)
+
+
+def test_campaign_equals_slow_reference(data, faults) -> None:  # noqa: ANN001
+    ds = run_campaign([_engine()], faults, data, model=MODEL)
+    got = np.stack([ds[v].values[0, :, 0] for v in ("masked", "non_critical", "critical", "nan_or_inf",
+                                                      "faulty_correct")], axis=1)
+    np.testing.assert_array_equal(got, _slow_reference(faults, data.images, data.labels))
+    assert set(np.unique(np.argmax(got[:, :3], axis=1))) >= {0, 1}
+
+
+def test_model_weights_restored_after_campaign(data, faults) -> None:  # noqa: ANN001
+    eng = _engine()
+    before = {k: v.clone() for k, v in eng.model.state_dict().items()}
+    run_campaign([eng], faults, data, model=MODEL)
+    for k, v in eng.model.state_dict().items():
+        assert torch.equal(v.view(torch.int32) if v.dtype == torch.float32 else v,
+                           before[k].view(torch.int32) if v.dtype == torch.float32 else before[k])
+
+
+def test_noop_control_forced_through_inference_is_fully_masked(data) -> None:  # noqa: ANN001
+    eng = _engine()
+    for layer in eng.table.names:
+        control = noop_control(eng, layer)
+        assert control.is_noop(eng.weight(layer)[control.index])
+        fl = FaultList(MODEL, (control,))
+        forced = run_campaign([eng], fl, data, model=MODEL, options=CampaignOptions(skip_noop=False))
+        skipped = run_campaign([eng], fl, data, model=MODEL)
+        assert int(forced.masked) == N_IMAGES
+        assert bool(forced.noop) and bool(skipped.noop)
+        xr.testing.assert_identical(forced.drop_attrs(), skipped.drop_attrs())
+
+
+def test_per_image_outcomes_agree_with_counts(data, faults) -> None:  # noqa: ANN001
+    ds = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
+    base = ds.outcome & ~np.int8(4)
+    np.testing.assert_array_equal((base == 0).sum("image"), ds.masked)
+    np.testing.assert_array_equal((base == 2).sum("image"), ds.critical)
+    np.testing.assert_array_equal(((ds.outcome & 4) != 0).sum("image"), ds.nan_or_inf)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _killer(after: int):  # noqa: ANN202
+    def progress(framework: str, done: int, total: int) -> None:
+        if done == after:
+            raise _Killed
+    return progress
+
+
+@pytest.mark.parametrize("kill_after", [1, 7, 13])
+def test_kill_and_resume_gives_identical_dataset(tmp_path: Path, data, faults, kill_after: int) -> None:  # noqa: ANN001
+    full = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(_Killed):
+        run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
+            per_image=True, checkpoint=ckpt, flush_seconds=0, progress=_killer(kill_after)))
+    seen: list[int] = []
+    resumed = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
+        per_image=True, checkpoint=ckpt, resume=True, progress=lambda fw, d, t: seen.append(d)))
+    assert seen[0] == kill_after + 1  # earlier faults were not run again
+    xr.testing.assert_identical(full, resumed)
+
+
+def test_existing_checkpoint_needs_resume(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+    opts = CampaignOptions(checkpoint=tmp_path / "c")
+    run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL, options=opts)
+    with pytest.raises(CheckpointError, match="--resume"):
+        run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL, options=opts)
+
+
+def test_resume_refuses_another_campaign(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+    ckpt = tmp_path / "c"
+    run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL,
+                 options=CampaignOptions(checkpoint=ckpt))
+    with pytest.raises(CheckpointError, match="faults"):
+        run_campaign([_engine()], faults.subset([0, 2]), data, model=MODEL,
+                     options=CampaignOptions(checkpoint=ckpt, resume=True))
+    with pytest.raises(CheckpointError, match="inputs"):
+        run_campaign([_engine()], faults.subset([0, 1]), synthetic(N_IMAGES, seed=1), model=MODEL,
+                     options=CampaignOptions(checkpoint=ckpt, resume=True))
+
+
+def test_resume_refuses_changed_golden(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+    ckpt = tmp_path / "c"
+    run_campaign([_engine()], faults.subset([0]), data, model=MODEL, options=CampaignOptions(checkpoint=ckpt))
+    eng = _engine()
+    with torch.no_grad():
+        eng.model.linear.bias[0] += 1e-3
+    with pytest.raises(CheckpointError, match="golden"):
+        run_campaign([eng], faults.subset([0]), data, model=MODEL,
+                     options=CampaignOptions(checkpoint=ckpt, resume=True))
+
+
+def test_corrupt_chunk_is_reported_with_its_file(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+    ckpt = tmp_path / "c"
+    with pytest.raises(_Killed):
+        run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
+            checkpoint=ckpt, flush_seconds=0, progress=_killer(3)))
+    chunk = sorted(ckpt.glob("torch.*.npz"))[1]
+    chunk.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=chunk.name):
+        run_campaign([_engine()], faults, data, model=MODEL,
+                     options=CampaignOptions(checkpoint=ckpt, resume=True))
+
+
+def test_bad_fault_is_rejected_before_any_work(data) -> None:  # noqa: ANN001
+    fl = FaultList(MODEL, (Fault("conv1", (9, 0, 0, 0), 1),))
+    with pytest.raises(FaultListError, match="out of range"):
+        run_campaign([_engine()], fl, data, model=MODEL)
+    with pytest.raises(ReadlxError, match="at least one engine"):
+        run_campaign([], fl, data, model=MODEL)
+
+
+def test_attrs_record_sampling_and_engine(data, faults) -> None:  # noqa: ANN001
+    ds = run_campaign([_engine()], faults.subset([0]), data, model=MODEL,
+                      options=CampaignOptions(attrs=ZOO[MODEL].characterization()))
+    assert ds.attrs["sampling_seed"] == 3
+    assert ds.attrs["sampling_margin"] == 0.2
+    assert ds.attrs["task"] == "image classification"
+    assert '"framework": "torch"' in ds.attrs["engines"]
+    assert ds.framework_layer.values.tolist() == [[faults.faults[0].layer]]

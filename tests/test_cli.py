@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from readlx.cli import main
+from readlx.fault_maps import load_fault_list, save_fault_list, write_paper_torch
+from readlx.results import read_netcdf
+
+MODEL = "democnn-synthetic10"
+
+
+def _generate(tmp_path: Path, margin: float = 0.1) -> Path:
+    out = tmp_path / "faults.csv"
+    assert main(["faults", "generate", MODEL, "-o", str(out), "--margin", str(margin),
+                 "--mode", "network-wise", "--seed", "5"]) == 0
+    return out
+
+
+def test_zoo_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet20-cifar10" in out and "democnn-synthetic10" in out
+
+
+def test_faults_generate_show_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _generate(tmp_path)
+    assert main(["faults", "show", str(path), "--model", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "faults per layer" in out and "conv1" in out
+    paper = tmp_path / "paper.csv"
+    write_paper_torch(load_fault_list(path), paper)
+    assert main(["faults", "import", str(paper), "--model", MODEL, "-o", str(tmp_path / "imported.csv")]) == 0
+    assert load_fault_list(tmp_path / "imported.csv").faults == load_fault_list(path).faults
+
+
+def test_bad_fault_list_gives_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text('Injection,Layer,TensorIndex,Bit\n0,conv1,"(0, 0, 0, 0)",3\n1,conv1,"(0, 0, 0, 0)",40\n')
+    assert main(["faults", "show", str(bad), "--model", MODEL]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "line 3" in err and "Bit" in err
+    assert "Traceback" not in err
+
+
+def test_run_then_report_with_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    faults = _generate(tmp_path, margin=0.3)
+    out = tmp_path / "r.nc"
+    assert main(["run", MODEL, "--faults", str(faults), "--images", "32", "-o", str(out), "--per-image"]) == 0
+    ds = read_netcdf(out)
+    assert not (tmp_path / "r.nc.partial").exists()
+    assert ds.outcome.shape == (1, ds.sizes["fault"], 1, 32)
+    # A reference whose published counts are this run's own: 100 % agreement.
+    fl = load_fault_list(faults)
+    counts = np.stack([np.full(len(fl), 32), ds.masked.values[0, :, 0], ds.non_critical.values[0, :, 0],
+                       ds.critical.values[0, :, 0]], axis=1)
+    fl.published = counts
+    ref = tmp_path / "ref.csv"
+    save_fault_list(fl, ref, format="paper-torch")
+    capsys.readouterr()
+    assert main(["report", str(out), "--reference", str(ref)]) == 0
+    text = capsys.readouterr().out
+    assert "SDC-1 count exact match: 100.0 %" in text
+    assert "masked %" in text and "±" in text
+
+
+def _cli(*args: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "readlx.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_sigkill_then_resume_gives_identical_result(tmp_path: Path) -> None:
+    faults = _generate(tmp_path, margin=0.1)
+    common = ["run", MODEL, "--faults", str(faults), "--images", "64", "--per-image", "--batch-size", "16"]
+    ref = tmp_path / "ref.nc"
+    assert _cli(*common, "-o", str(ref)).wait() == 0
+    out, ckpt = tmp_path / "k.nc", tmp_path / "k.nc.partial"
+    proc = _cli(*common, "-o", str(out), "--flush-seconds", "0")
+    deadline = time.monotonic() + 120
+    while len(list(ckpt.glob("torch.*.npz"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    again = _cli(*common, "-o", str(out))
+    assert again.wait() != 0  # a checkpoint exists: refuses to start over without --resume
+    assert _cli(*common, "-o", str(out), "--resume").wait() == 0
+    xr.testing.assert_identical(read_netcdf(ref), read_netcdf(out))
+
+
+def test_demo_torch_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--images", "32", "--margin", "0.2",
+                 "--frameworks", "torch"]) == 0
+    text = capsys.readouterr().out
+    assert "control" in text and "ok" in text
+    ds = read_netcdf(tmp_path / "demo" / "result.nc")
+    assert ds.sizes["fault"] > 10 and int(ds.critical.sum()) > 0

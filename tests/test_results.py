@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from readlx.errors import ResultFileError
+from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.fault_maps.faultlist import FaultList, Sampling
+from readlx.results import make_dataset, read_netcdf, write_netcdf
+
+FRAMEWORKS = ("torch", "keras", "onnxruntime")
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> xr.Dataset:
+    n_faults = draw(st.integers(1, 6))
+    n_fw = draw(st.integers(1, 3))
+    n_img = draw(st.integers(1, 9))
+    per_image = draw(st.booleans())
+    faults = tuple(
+        Fault(
+            draw(st.sampled_from(["conv1", "layer1.0.conv2", "linear"])),
+            tuple(draw(st.lists(st.integers(0, 63), min_size=2, max_size=4))),
+            draw(st.integers(0, 31)),
+            draw(st.sampled_from(list(FaultKind))),
+        )
+        for _ in range(n_faults)
+    )
+    ids = draw(st.lists(st.integers(0, 10**6), min_size=n_faults, max_size=n_faults, unique=True))
+    sampling = Sampling(1000, 10, 0.01, 0.99, 0.5, 2.58, draw(st.integers(0, 99)), "paper")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    fws = FRAMEWORKS[:n_fw]
+    return make_dataset(
+        model="m",
+        faults=FaultList("m", faults, tuple(ids), sampling),
+        frameworks=fws,
+        layer_names={fw: [f"{fw}:{f.layer}" for f in faults] for fw in fws},
+        counts=rng.integers(0, 100, (n_faults, n_fw, 5)),
+        noop=rng.integers(0, 2, (n_faults, n_fw)).astype(bool),
+        golden_correct=rng.integers(0, n_img + 1, n_fw).tolist(),
+        labels=rng.integers(0, 10, n_img),
+        outcome=rng.choice([0, 1, 2, 4, 5, 6], (n_faults, n_fw, n_img)) if per_image else None,
+        golden_top1=rng.integers(0, 10, (n_fw, n_img)) if per_image else None,
+        attrs={"dataset": "d", **sampling.to_attrs(), "engines": {"torch": {"threads": 2}}},
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ds=datasets())
+def test_netcdf_round_trip_is_identical(tmp_path: Path, ds: xr.Dataset) -> None:
+    path = write_netcdf(ds, tmp_path / "r.nc")
+    back = read_netcdf(path)
+    xr.testing.assert_identical(ds, back)
+    for name in ds.variables:
+        assert back[name].dtype == ds[name].dtype, name
+    assert Sampling.from_attrs(back.attrs) == Sampling.from_attrs(ds.attrs)
+
+
+def test_missing_result_file(tmp_path: Path) -> None:
+    with pytest.raises(ResultFileError, match="not found"):
+        read_netcdf(tmp_path / "nope.nc")
+
+
+def test_not_netcdf(tmp_path: Path) -> None:
+    p = tmp_path / "x.nc"
+    p.write_text("hello")
+    with pytest.raises(ResultFileError, match="x.nc"):
+        read_netcdf(p)
+
+
+def test_foreign_netcdf_is_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "y.nc"
+    xr.Dataset({"a": ("x", [1, 2])}).to_netcdf(p)
+    with pytest.raises(ResultFileError, match="schema"):
+        read_netcdf(p)
+
+
+def test_cf_attributes_present(tmp_path: Path) -> None:
+    fl = FaultList("m", (Fault("conv1", (0, 0, 0, 0), 1),))
+    ds = make_dataset(model="m", faults=fl, frameworks=["torch"], layer_names={"torch": ["conv1"]},
+                      counts=np.zeros((1, 1, 5), np.int64), noop=np.zeros((1, 1), bool), golden_correct=[1],
+                      labels=np.array([0]))
+    assert ds.critical.attrs["units"] == "images"
+    assert "SDC-1" in ds.critical.attrs["description"]
+    assert ds.tensor_index.values.tolist() == [[0, 0, 0, 0]]

@@ -57,7 +57,7 @@ class Sampling:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class FaultList:
     """Faults of one model, each with the id it has in its file (the ``Injection`` column).
 
@@ -90,6 +90,16 @@ class FaultList:
                     f"({len(self.faults)}, {len(PUBLISHED_COLUMNS)})",
                     path=self.source,
                 )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FaultList):
+            return NotImplemented
+        same_published = (self.published is None) == (other.published is None) and (
+            self.published is None or np.array_equal(self.published, other.published)
+        )
+        return same_published and (self.model, self.faults, self.ids, self.sampling, self.source, self.meta) == (
+            other.model, other.faults, other.ids, other.sampling, other.source, other.meta
+        )
 
     def __len__(self) -> int:
         return len(self.faults)

@@ -1,0 +1,205 @@
+"""Statistical fault lists: draw faults over a model's canonical layer table.
+
+Three modes:
+
+``"paper"``
+    The published generator, draw for draw: Python's Mersenne Twister seeded once, layers in table
+    order, each layer gets ``round(W_layer × n / W)`` faults; per fault one ``randint(0, d − 1)``
+    per index dimension in canonical (PyTorch) order, then ``randint(0, 31)`` for the bit. A draw
+    that repeats an earlier fault of the same layer is redrawn. With the default arguments this
+    reproduces the published PyTorch lists row for row.
+``"network-wise"``
+    The same per-layer allocation, drawn with a seeded :class:`numpy.random.Generator` without
+    replacement.
+``"layer-wise"``
+    Every layer is a population of its own and gets its own sample size.
+
+Several fault kinds: the kind is drawn too, uniformly among ``kinds`` in the given order (in paper
+mode by one more ``randint(0, len(kinds) − 1)`` after the bit, made only when there is more than
+one kind, so that a single kind keeps the published sequence). Two faults differing only in their
+kind are distinct.
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from readlx.errors import InputError
+from readlx.fault_maps import sampling
+from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind
+from readlx.fault_maps.faultlist import FaultList, Sampling
+from readlx.graph import Layer, LayerTable
+
+MODES = ("paper", "network-wise", "layer-wise")
+# The published generator gave up on a fault after this many draws.
+MAX_DRAWS = 1000
+
+
+def generate(
+    table: LayerTable,
+    *,
+    margin: float = 0.01,
+    confidence: float = 0.99,
+    p: float = 0.5,
+    t: float | None = None,
+    seed: int | np.random.Generator = 42,
+    mode: str = "paper",
+    kinds: Sequence[FaultKind | str] = (FaultKind.BIT_FLIP,),
+    population_kinds: int = sampling.PAPER_KINDS,
+) -> FaultList:
+    """Draw a statistical fault list for the model described by ``table``.
+
+    Parameters
+    ----------
+    table
+        Canonical layer table; faults are drawn layer by layer in its order.
+    margin, confidence, p, t
+        Sample-size parameters, see :func:`readlx.fault_maps.sampling.sample_size`.
+    seed
+        Seed of the draw; the numpy modes also take a :class:`numpy.random.Generator`.
+    mode
+        ``"paper"``, ``"network-wise"`` or ``"layer-wise"`` (see the module notes).
+    kinds
+        Fault kinds to draw from.
+    population_kinds
+        Kinds counted per bit in the population ``W × 32 × population_kinds``; 2 is what the
+        published lists used.
+
+    Returns
+    -------
+    FaultList
+        Faults numbered from 0, with a :class:`Sampling` record whose ``sample_size`` is the
+        formula's ``n`` (the list may be a few faults longer or shorter because of per-layer
+        rounding) and, in layer-wise mode, the sum of the per-layer sizes.
+
+    Examples
+    --------
+    >>> from readlx.graph import Layer, LayerTable
+    >>> conv, fc = Layer("conv1", "conv", (4, 3, 3, 3)), Layer("fc", "linear", (10, 16))
+    >>> table = LayerTable("m", (conv, fc))
+    >>> fl = generate(table, margin=0.05)
+    >>> len(fl), fl.sampling.sample_size
+    (641, 641)
+    >>> fl.faults[0].describe()
+    'bit-flip conv1[0, 0, 2, 1] bit 15'
+    >>> len(generate(table, margin=0.05, mode="layer-wise", seed=np.random.default_rng(1)))
+    1232
+    """
+    mode = _check_mode(mode)
+    kind_list = _check_kinds(kinds)
+    t_used = sampling.t_value(confidence) if t is None else t
+    n_pop = sampling.population(table, kinds=population_kinds)
+    if mode == "layer-wise":
+        counts = sampling.layer_wise_sizes(
+            table, margin, confidence, p, t=t_used, kinds=population_kinds
+        )
+        n = sum(counts.values())
+    else:
+        n = sampling.sample_size(n_pop, margin, confidence, p, t=t_used)
+        counts = sampling.allocate(table, n)
+    _check_capacity(table, counts, len(kind_list))
+    if mode == "paper":
+        faults = _draw_paper(table, counts, random.Random(_check_python_seed(seed)), kind_list)
+    else:
+        faults = _draw_numpy(table, counts, _numpy_rng(seed), kind_list)
+    record = Sampling(n_pop, n, margin, confidence, p, t_used, _seed_of(seed), mode)
+    return FaultList(table.model, tuple(faults), sampling=record)
+
+
+# -- paper mode ------------------------------------------------------------------------------------
+def _draw_paper(
+    table: LayerTable, counts: dict[str, int], rng: random.Random, kinds: list[FaultKind]
+) -> list[Fault]:
+    faults: list[Fault] = []
+    for layer in table:
+        used: set[tuple[tuple[int, ...], int, int]] = set()
+        faults.extend(_draw_unique(layer, rng, kinds, used) for _ in range(counts[layer.name]))
+    return faults
+
+
+def _draw_unique(
+    layer: Layer,
+    rng: random.Random,
+    kinds: list[FaultKind],
+    used: set[tuple[tuple[int, ...], int, int]],
+) -> Fault:
+    for _ in range(MAX_DRAWS):
+        index = tuple(rng.randint(0, d - 1) for d in layer.shape)
+        bit = rng.randint(0, FLOAT_BITS - 1)
+        kind = rng.randint(0, len(kinds) - 1) if len(kinds) > 1 else 0
+        if (index, bit, kind) not in used:
+            used.add((index, bit, kind))
+            return Fault(layer.name, index, bit, kinds[kind])
+    raise InputError(
+        f"layer {layer.name!r}: no new fault found in {MAX_DRAWS} draws; its "
+        f"{layer.numel * FLOAT_BITS * len(kinds)} possible faults are nearly all taken, "
+        f"use a larger margin or the 'network-wise' mode"
+    )
+
+
+# -- numpy modes -----------------------------------------------------------------------------------
+def _draw_numpy(
+    table: LayerTable, counts: dict[str, int], rng: np.random.Generator, kinds: list[FaultKind]
+) -> list[Fault]:
+    faults: list[Fault] = []
+    for layer in table:
+        faults.extend(_draw_layer_numpy(layer, counts[layer.name], rng, kinds))
+    return faults
+
+
+def _draw_layer_numpy(
+    layer: Layer, count: int, rng: np.random.Generator, kinds: list[FaultKind]
+) -> list[Fault]:
+    # One flat slot per (element, bit, kind): drawing slots without replacement rules out
+    # duplicates without any redraw.
+    dims = layer.shape + (FLOAT_BITS, len(kinds))
+    flat = rng.choice(layer.numel * FLOAT_BITS * len(kinds), size=count, replace=False)
+    coords = np.stack(np.unravel_index(flat, dims), axis=1).tolist()
+    return [Fault(layer.name, tuple(c[:-2]), c[-2], kinds[c[-1]]) for c in coords]
+
+
+# -- argument checks -------------------------------------------------------------------------------
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"unknown sampling mode {mode!r}; valid: {', '.join(MODES)}")
+    return mode
+
+
+def _check_kinds(kinds: Iterable[FaultKind | str]) -> list[FaultKind]:
+    if isinstance(kinds, (str, FaultKind)):
+        kinds = (kinds,)
+    parsed = [k if isinstance(k, FaultKind) else FaultKind.parse(str(k)) for k in kinds]
+    if not parsed or len(set(parsed)) != len(parsed):
+        valid = ", ".join(k.value for k in FaultKind)
+        raise InputError(f"kinds must be distinct fault kinds among {valid}, got {kinds!r}")
+    return parsed
+
+
+def _check_capacity(table: LayerTable, counts: dict[str, int], n_kinds: int) -> None:
+    for layer in table:
+        room = layer.numel * FLOAT_BITS * n_kinds
+        if counts[layer.name] > room:
+            raise InputError(
+                f"layer {layer.name!r} has {room} distinct faults but the sample asks for "
+                f"{counts[layer.name]}; use a larger margin"
+            )
+
+
+def _check_python_seed(seed: int | np.random.Generator) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"mode 'paper' needs a non-negative integer seed, got {seed!r}")
+    return int(seed)
+
+
+def _numpy_rng(seed: int | np.random.Generator) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _seed_of(seed: int | np.random.Generator) -> int | None:
+    return None if isinstance(seed, np.random.Generator) else int(seed)

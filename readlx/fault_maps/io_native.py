@@ -1,0 +1,247 @@
+"""readlx's own fault-list format: a CSV holding every field of a :class:`FaultList`.
+
+::
+
+    # readlx fault list v1
+    # model: ResNet20
+    # source: ResNet20_FL.csv
+    # sampling_population: 17173504
+    # ... (the other Sampling fields, named as in Sampling.to_attrs; seed -1 = none)
+    # meta.newline: "\\n"
+    id,layer,index,bit,kind[,n_injections,masked,non_critical,critical]
+    0,conv1,"(3, 0, 2, 1)",15,bit-flip
+
+``source`` and the sampling lines are left out when the list has none; ``meta`` entries are JSON.
+Writing then reading gives back an equal list.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from readlx.errors import FaultListError
+from readlx.fault_maps import csvrows
+from readlx.fault_maps.csvrows import TextFile
+from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultList, Sampling
+
+if TYPE_CHECKING:  # pragma: no cover
+    from readlx.graph import LayerTable
+
+MAGIC = "# readlx fault list v1"
+MAGIC_PREFIX = "# readlx fault list v"
+COLUMNS = ("id", "layer", "index", "bit", "kind")
+META_PREFIX = "meta."
+_SAMPLING_TYPES: dict[str, Callable[[str], Any]] = {
+    "sampling_population": int,
+    "sampling_sample_size": int,
+    "sampling_margin": float,
+    "sampling_confidence": float,
+    "sampling_p": float,
+    "sampling_t": float,
+    "sampling_seed": int,
+    "sampling_mode": str,
+}
+KEYS = ("model", "source", *_SAMPLING_TYPES)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def format_native(fl: FaultList) -> str:
+    """The text of ``fl`` in readlx's format.
+
+    Examples
+    --------
+    >>> print(format_native(FaultList("m", (Fault("fc", (7, 36), 4),))), end="")
+    # readlx fault list v1
+    # model: m
+    id,layer,index,bit,kind
+    0,fc,"(7, 36)",4,bit-flip
+    """
+    lines = [MAGIC, *_header_lines(fl)]
+    columns = COLUMNS + (PUBLISHED_COLUMNS if fl.published is not None else ())
+    lines.append(",".join(columns))
+    for k, (fault_id, fault) in enumerate(zip(fl.ids, fl.faults)):
+        cells: list[object] = [fault_id, fault.layer, csvrows.format_index(fault.index), fault.bit]
+        cells.append(fault.kind.value)
+        if fl.published is not None:
+            cells.extend(int(c) for c in fl.published[k])
+        lines.append(csvrows.csv_line(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_native(fl: FaultList, path: str | Path) -> None:
+    """Write ``fl`` to ``path`` in readlx's format (UTF-8, LF)."""
+    Path(path).write_bytes(format_native(fl).encode("utf-8"))
+
+
+def _header_lines(fl: FaultList) -> list[str]:
+    values: dict[str, str] = {"model": _one_line(fl, "model", fl.model)}
+    if fl.source is not None:
+        values["source"] = _one_line(fl, "source", fl.source)
+    if fl.sampling is not None:
+        for key, value in fl.sampling.to_attrs().items():
+            text = repr(value) if isinstance(value, float) else str(value)
+            values[key] = _one_line(fl, key, text)
+    for key, value in fl.meta.items():
+        values[META_PREFIX + _meta_key(fl, key)] = _meta_value(fl, key, value)
+    return [f"# {key}: {value}" for key, value in values.items()]
+
+
+def _one_line(fl: FaultList, key: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise FaultListError(f"{key} {value!r} spans several lines", path=fl.source, field=key)
+    return value
+
+
+def _meta_key(fl: FaultList, key: object) -> str:
+    if not isinstance(key, str) or not key or any(c in key for c in ":\r\n"):
+        raise FaultListError(
+            f"meta key {key!r} must be a non-empty string without ':' or line breaks",
+            path=fl.source,
+            field="meta",
+        )
+    return key
+
+
+def _meta_value(fl: FaultList, key: str, value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as e:
+        raise FaultListError(
+            f"meta value {value!r} of {key!r} is not JSON-serializable",
+            path=fl.source,
+            field="meta",
+        ) from e
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_native(path: str | Path, table: "LayerTable | None" = None) -> FaultList:
+    """Read a fault list in readlx's format, checking every fault against ``table`` when given.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> fl = FaultList("m", (Fault("fc", (7, 36), 4),), meta={"note": [1, 2]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_native(fl, os.path.join(d, "m.csv"))
+    ...     read_native(os.path.join(d, "m.csv")) == fl
+    True
+    """
+    src = csvrows.read_text_file(path)
+    header, column_line = _read_header(src)
+    columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS)
+    faults, ids, counts = _read_rows(src, column_line + 1, columns, table)
+    with_counts = PUBLISHED_COLUMNS[0] in columns
+    published = np.array(counts, dtype=np.int64).reshape(-1, 4) if with_counts else None
+    return FaultList(
+        header.pop("model"),
+        tuple(faults),
+        tuple(ids),
+        header.pop("sampling"),
+        published,
+        header.pop("source"),
+        header.pop("meta"),
+    )
+
+
+def _read_header(src: TextFile) -> tuple[dict[str, Any], int]:
+    """Header values (``model``, ``source``, ``sampling``, ``meta``) and the column line number."""
+    if src.lines[0] != MAGIC:
+        found = src.lines[0]
+        versioned = found.startswith(MAGIC_PREFIX)
+        what = "unsupported version" if versioned else "not a readlx fault list"
+        raise src.error(f"{what}: expected first line {MAGIC!r}, got {found!r}", 1)
+    raw: dict[str, tuple[str, int]] = {}
+    line = 2
+    while line <= len(src.lines) and src.lines[line - 1].startswith("#"):
+        key, value = _header_entry(src, line)
+        if key in raw:
+            raise src.error(f"{key!r} is given twice (first on line {raw[key][1]})", line, key)
+        raw[key] = (value, line)
+        line += 1
+    if line > len(src.lines):
+        raise src.error(f"missing the column header {','.join(COLUMNS)!r}", line, COLUMNS[0])
+    return _header_values(src, raw), line
+
+
+def _header_entry(src: TextFile, line: int) -> tuple[str, str]:
+    text = src.lines[line - 1]
+    key, sep, value = text[2:].partition(": ")
+    if not text.startswith("# ") or not sep:
+        raise src.error(f"header lines read '# key: value', got {text!r}", line)
+    if key not in KEYS and not key.startswith(META_PREFIX):
+        valid = ", ".join((*KEYS, META_PREFIX + "<name>"))
+        raise src.error(f"unknown header key {key!r}; valid: {valid}", line, key)
+    return key, value
+
+
+def _header_values(src: TextFile, raw: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    if "model" not in raw:
+        raise src.error("the header does not name the model ('# model: ...')", 1, "model")
+    meta = {
+        key[len(META_PREFIX):]: _json_value(src, value, line, key)
+        for key, (value, line) in raw.items()
+        if key.startswith(META_PREFIX)
+    }
+    source = raw["source"][0] if "source" in raw else None
+    sampling_record = _sampling(src, raw)
+    return {"model": raw["model"][0], "source": source, "sampling": sampling_record, "meta": meta}
+
+
+def _json_value(src: TextFile, text: str, line: int, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise src.error(f"value is not JSON ({e.msg}): {text!r}", line, key) from e
+
+
+def _sampling(src: TextFile, raw: dict[str, tuple[str, int]]) -> Sampling | None:
+    present = [key for key in _SAMPLING_TYPES if key in raw]
+    if not present:
+        return None
+    missing = [key for key in _SAMPLING_TYPES if key not in raw]
+    if missing:
+        message = f"sampling record is incomplete, missing {', '.join(missing)}"
+        raise src.error(message, 1, missing[0])
+    attrs = {key: _typed(src, key, *raw[key]) for key in _SAMPLING_TYPES}
+    return Sampling.from_attrs(attrs)
+
+
+def _typed(src: TextFile, key: str, text: str, line: int) -> Any:
+    convert = _SAMPLING_TYPES[key]
+    try:
+        return convert(text)
+    except ValueError as e:
+        raise src.error(f"expected {convert.__name__}, got {text!r}", line, key) from e
+
+
+def _read_rows(
+    src: TextFile, first: int, columns: list[str], table: "LayerTable | None"
+) -> tuple[list[Fault], list[int], list[list[int]]]:
+    faults, ids, counts = [], [], []
+    seen: dict[int, int] = {}
+    with_counts = PUBLISHED_COLUMNS[0] in columns
+    for line, row in csvrows.data_rows(src, first, columns):
+        fault_id = csvrows.parse_uint(src, row["id"], line, "id")
+        csvrows.check_unique_id(src, seen, fault_id, line, "id")
+        faults.append(_fault(src, row, line, table))
+        ids.append(fault_id)
+        if with_counts:
+            counts.append([csvrows.parse_uint(src, row[c], line, c) for c in PUBLISHED_COLUMNS])
+    return faults, ids, counts
+
+
+def _fault(src: TextFile, row: dict[str, str], line: int, table: "LayerTable | None") -> Fault:
+    if not row["layer"].strip():
+        raise src.error("empty layer name", line, "layer")
+    fault = Fault(
+        row["layer"],
+        csvrows.parse_index(src, row["index"], line, "index"),
+        csvrows.parse_bit(src, row["bit"], line, "bit"),
+        csvrows.parse_kind(src, row["kind"], line, "kind"),
+    )
+    csvrows.check_in_table(src, fault, table, line, {"layer": "layer", "index": "index"})
+    return fault

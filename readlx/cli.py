@@ -7,11 +7,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from readlx.errors import ReadlxError  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover
+    from readlx.spec import CampaignSpec
 
 
 def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
@@ -94,59 +97,85 @@ def _fault_list(args: argparse.Namespace, bench, table):  # noqa: ANN001, ANN202
     from readlx.fault_maps import generate, load_fault_list
     from readlx.fault_maps.select import stratified_subset
 
-    if args.faults:
-        fl = load_fault_list(args.faults, table)
-    elif bench.fault_list:
-        fl = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
+    path = args.faults or (bench.resolve(bench.fault_list, "fault list") if bench.fault_list else None)
+    if path is not None:
+        fl = load_fault_list(path, table)
+        fl.source = str(path)  # the results name the file the faults were read from
     else:
         fl = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
     return stratified_subset(fl, args.sample, args.seed) if args.sample else fl
 
 
-def _engines(args: argparse.Namespace, bench, table, model):  # noqa: ANN001, ANN202
-    from readlx.engines.torch import TorchEngine
+def _spec(args: argparse.Namespace) -> "CampaignSpec":
+    import torch
 
-    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
-    engines = []
-    for fw in frameworks:
-        if fw == "torch":
-            engines.append(TorchEngine(model, table, batch_size=args.batch_size))
-        else:
-            from readlx.engines.registry import ENGINES  # noqa: F401 - raises listing what exists
-            from readlx.converters.bundle import bundle_for
+    from readlx.spec import CampaignSpec
 
-            engines.append(bundle_for(bench, args.bundle).engine(fw, batch_size=args.batch_size))
-    return engines
+    return CampaignSpec(
+        model=args.model,
+        frameworks=tuple(f.strip() for f in args.frameworks.split(",") if f.strip()),
+        weights=args.weights,
+        data=args.data,
+        images=args.images,
+        batch_size=args.batch_size,
+        bundle=args.bundle,
+        threads=args.threads or torch.get_num_threads(),
+    )
+
+
+def _execute(args: argparse.Namespace, spec, faults, opts, out: Path):  # noqa: ANN001, ANN202
+    from readlx.campaign import run_campaign
+    from readlx.scaleout import parse_shard, run_dask, run_shard
+
+    if args.dask or args.workers:
+        from distributed import Client, LocalCluster
+
+        if args.dask:
+            with Client(args.dask) as client:
+                return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
+    if args.shard:
+        index, count = parse_shard(args.shard)
+        return run_shard(spec, faults, index, count, opts)
+    return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model, options=opts)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from readlx.campaign import CampaignOptions, run_campaign
+    from readlx.campaign import CampaignOptions
     from readlx.results import write_netcdf
-    from readlx.zoo import ZOO, load_model
+    from readlx.zoo import ZOO
 
     bench = ZOO[args.model]
-    model = load_model(args.model, args.weights)
-    table = bench.layer_table()
-    data = bench.load_data(args.data).subset(args.images)
-    faults = _fault_list(args, bench, table)
+    spec = _spec(args)
+    faults = _fault_list(args, bench, bench.layer_table())
     out = Path(args.out or f"runs/{args.model}.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".partial")
     update, close = _progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
-                           resume=args.resume, progress=update, attrs=bench.characterization())
-    engines = _engines(args, bench, table, model)
-    print(f"{args.model}: {len(faults)} faults x {len(data)} images on {', '.join(e.framework for e in engines)}"
+                           resume=args.resume, progress=update, attrs=bench.characterization(),
+                           flush_seconds=args.flush_seconds)
+    print(f"{args.model}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        ds = run_campaign(engines, faults, data, model=args.model, options=opts)
+        ds = _execute(args, spec, faults, opts, out)
     finally:
         close()
     write_netcdf(ds, out)
     shutil.rmtree(ckpt, ignore_errors=True)
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     _print_report(ds, None)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from readlx.scaleout import merge_files
+
+    ds = merge_files(args.shards, args.out)
+    print(f"merged {len(args.shards)} shards ({ds.sizes['fault']} faults) -> {args.out}")
     return 0
 
 
@@ -223,7 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--out", help="result NetCDF (default runs/MODEL.nc)")
     r.add_argument("--checkpoint", help="checkpoint directory (default OUT.partial)")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
+    r.add_argument("--flush-seconds", type=float, default=20.0, help="checkpoint at least this often")
+    r.add_argument("--threads", type=int, help="PyTorch threads (default: this process's)")
+    r.add_argument("--shard", help="run shard i/N of the fault list (merge the results with `readlx merge`)")
+    r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
+    r.add_argument("--workers", type=int, help="run on a local Dask cluster of this many worker processes")
+    r.add_argument("--chunk", type=int, default=64, help="faults per Dask task")
     r.set_defaults(func=cmd_run)
+
+    m = sub.add_parser("merge", help="merge shard results into one Dataset")
+    m.add_argument("shards", nargs="+")
+    m.add_argument("-o", "--out", required=True)
+    m.set_defaults(func=cmd_merge)
 
     rep = sub.add_parser("report", help="Table-VI summary of a result; agreement with published counts")
     rep.add_argument("result")

@@ -98,9 +98,9 @@ def make_dataset(
         data["outcome"] = (dims3 + ("image",), outcome[None].astype(np.int8))
         data["golden_top1"] = (("model", "framework", "image"), np.asarray(golden_top1)[None].astype(np.int16))
     coords = {
-        "model": [model],
+        "model": np.array([model], dtype=object),
         "fault": np.asarray(faults.ids, dtype=np.int64),
-        "framework": fw,
+        "framework": np.array(fw, dtype=object),
         "layer": ("fault", np.array([f.layer for f in faults], dtype=object)),
         "tensor_index": (("fault", "axis"), _padded_indices(faults)),
         "bit": ("fault", np.array([f.bit for f in faults], dtype=np.int8)),

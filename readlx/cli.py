@@ -41,8 +41,16 @@ def cmd_zoo_list(args: argparse.Namespace) -> int:
     from readlx.zoo import ZOO
 
     for name, bench in ZOO.items():
-        weights = "published checkpoint" if bench.checkpoint else "shipped weights" if name.startswith("demo") else "no weights"
+        weights = "published checkpoint" if bench.checkpoint else "shipped weights" if name.startswith("demo") else "seeded random weights"
         print(f"{name:24s} {bench.architecture:12s} {bench.dataset:12s} {bench.num_classes:4d} classes  {weights}")
+    return 0
+
+
+def cmd_zoo_show(args: argparse.Namespace) -> int:
+    from readlx.zoo import ZOO
+    from readlx.zoo.cards import format_card
+
+    print(format_card(ZOO[args.name]))
     return 0
 
 
@@ -214,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(dest="zoo_command", required=True)
     zoo.add_parser("list", help="list the models").set_defaults(func=cmd_zoo_list)
+    show = zoo.add_parser("show", help="print a model's benchmark card")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_zoo_show)
 
     faults = sub.add_parser("faults", help="fault lists").add_subparsers(dest="faults_command", required=True)
     g = faults.add_parser("generate", help="draw a statistical fault list")

@@ -53,3 +53,8 @@ def load_dataset(
         base = data_root()
         path = None if base is None else base / entry.default_dir
     return entry.read(path, normalization)
+
+
+from readlx.data.suite_loaders import register_suite_datasets  # noqa: E402 - needs DatasetEntry above
+
+register_suite_datasets(DATASETS)

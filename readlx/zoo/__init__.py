@@ -10,6 +10,7 @@ from readlx.zoo.checkpoints import read_npz, read_published_th
 from readlx.zoo.demo_cnn import DemoCNN
 from readlx.zoo.registry import ZOO, Benchmark
 from readlx.zoo.resnet_cifar import resnet_cifar
+from readlx.zoo.suite import register_suite
 
 _TORCH = "dnn-benchmarks/torch/gpu/image_classification"
 _TF = "dnn-benchmarks/tensorflow/gpu/image_classification"
@@ -49,12 +50,23 @@ ZOO.register(
     ),
 )
 
+register_suite(ZOO)
+
 
 def load_model(name: str, checkpoint: str | Path | None = None):  # noqa: ANN201 - nn.Module
-    """Build zoo model ``name`` with its weights (the shipped ones for the demo model)."""
+    """Build zoo model ``name`` with its weights, in eval mode.
+
+    The weights are, in order: ``checkpoint`` when given; the published checkpoint; the shipped
+    weights of the demo model; otherwise the architecture's seeded random initialization (the
+    same on every call), which is what conversion checks and short campaigns of the models without
+    published weights use.
+    """
     bench = ZOO[name]
-    if checkpoint is None and bench.checkpoint is None and name == "democnn-synthetic10":
-        checkpoint = DEMO_WEIGHTS
+    if checkpoint is None and bench.checkpoint is None:
+        if name == "democnn-synthetic10":
+            checkpoint = DEMO_WEIGHTS
+        else:
+            return bench.build().eval()
     return bench.load(checkpoint)
 
 

@@ -82,7 +82,7 @@ def test_missing_directory_and_foreign_pickle(tmp_path: Path) -> None:
     (root / "test_batch").write_bytes(pickle.dumps(Path("/")))
     with pytest.raises(InputError, match="refusing"):
         read_cifar(root)
-    with pytest.raises(RegistryError, match="available: cifar10, cifar100, synthetic10"):
+    with pytest.raises(RegistryError, match="available: cifar10, cifar100, gtsrb, synthetic10, voc2012"):
         load_dataset("imagenet")
 
 

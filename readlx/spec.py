@@ -48,13 +48,14 @@ class CampaignSpec:
         table = bench.layer_table()
         engines: list[Engine] = []
         for fw in self.frameworks:
-            if fw == "torch":
+            if fw == "torch" and self.bundle is None:
                 engines.append(TorchEngine(load_model(self.model, self.weights), table, self.batch_size))
             else:
                 engines.append(self._converted(fw))
         return engines
 
     def _converted(self, framework: str) -> Engine:
+        """An engine of the bundle: with a bundle, every runtime (PyTorch too) runs its weights."""
         from readlx.engines.registry import ENGINES
 
         ENGINES[framework]  # an unknown framework fails here, listing the known ones
@@ -65,4 +66,7 @@ class CampaignSpec:
             )
         from readlx.converters.bundle import load_bundle
 
-        return load_bundle(Path(self.bundle)).engine(framework, batch_size=self.batch_size)
+        bundle = load_bundle(Path(self.bundle))
+        if bundle.benchmark not in (None, self.model):
+            raise ReadlxError(f"bundle {self.bundle!r} holds {bundle.benchmark!r}, not {self.model!r}")
+        return bundle.engine(framework, batch_size=self.batch_size)

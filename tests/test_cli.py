@@ -105,3 +105,25 @@ def test_demo_torch_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "control" in text and "ok" in text
     ds = read_netcdf(tmp_path / "demo" / "result.nc")
     assert ds.sizes["fault"] > 10 and int(ds.critical.sum()) > 0
+
+
+@pytest.mark.slow
+def test_convert_then_three_runtime_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / "bundle"
+    assert main(["convert", MODEL, "--out", str(bundle), "--images", "16"]) == 0
+    assert "status: ok" in capsys.readouterr().out
+    faults = _generate(tmp_path, margin=0.3)
+    out = tmp_path / "r3.nc"
+    assert main(["run", MODEL, "--faults", str(faults), "--images", "16", "--batch-size", "8", "-o", str(out),
+                 "--frameworks", "torch,keras,onnxruntime", "--bundle", str(bundle)]) == 0
+    ds = read_netcdf(out)
+    assert ds.framework.values.tolist() == ["torch", "keras", "onnxruntime"]
+    names = ds.framework_layer.sel(framework="keras").values.tolist()
+    assert "conv2d" in names and "dense" in names
+    other = tmp_path / "resnet_faults.csv"
+    assert main(["faults", "generate", "resnet20-cifar10", "-o", str(other), "--margin", "0.3",
+                 "--mode", "network-wise"]) == 0
+    capsys.readouterr()
+    assert main(["run", "resnet20-cifar10", "--faults", str(other), "--frameworks", "keras", "--bundle",
+                 str(bundle), "-o", str(tmp_path / "x.nc")]) == 2
+    assert "holds 'democnn-synthetic10', not 'resnet20-cifar10'" in capsys.readouterr().err

@@ -1,0 +1,422 @@
+"""Are the converted models the same network? Per-layer and output differences against PyTorch.
+
+Every runtime of a bundle runs the same float32 NCHW inputs (DESIGN.md invariant 6). At the output the
+runtimes' own engines are compared with the PyTorch engine on all the given images; per canonical layer,
+the activations right after the layer (before BatchNorm) are compared on the first few images: PyTorch
+through forward hooks, Keras through a sub-model exposing the bound layers' outputs (NHWC, transposed
+back), ONNX through the bound ``Conv``/``Gemm``/``MatMul`` nodes' outputs added as graph outputs.
+With labels, each runtime's golden top-1 and its top-1 agreement with PyTorch are reported too.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from readlx.engines.base import batches
+from readlx.errors import InputError
+from readlx.graph import LayerTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from readlx.converters.bundle import Bundle
+
+REFERENCE = "torch"
+RUNTIMES = ("keras", "onnxruntime", "onnxruntime-keras")
+DEFAULT_TOLERANCE = 1e-5
+OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One tensor of a runtime compared with PyTorch's.
+
+    ``max_rel`` is ``max_abs`` divided by the largest finite magnitude of the PyTorch tensor.
+    ``nonfinite_mismatch`` counts elements where one side is NaN or infinite and the other is not the
+    same non-finite value. ``bound`` is the largest ``max_abs`` that passes.
+    """
+
+    tensor: str
+    framework_name: str
+    max_abs: float
+    max_rel: float
+    nonfinite_mismatch: int
+    bound: float
+
+    @property
+    def ok(self) -> bool:
+        return self.nonfinite_mismatch == 0 and self.max_abs <= self.bound
+
+
+def compare(
+    tensor: str,
+    framework_name: str,
+    actual: np.ndarray,
+    reference: np.ndarray,
+    tolerance: float,
+    *,
+    scaled: bool = False,
+) -> Difference:
+    """Compare ``actual`` with ``reference``; ``scaled`` multiplies the tolerance by max(1, max |ref|).
+
+    >>> d = compare("output", "y", np.array([1.0, np.nan]), np.array([1.0 + 1e-7, np.nan]), 1e-5)
+    >>> d.ok, d.nonfinite_mismatch
+    (True, 0)
+    """
+    if actual.shape != reference.shape:
+        raise InputError(f"{tensor}: shape {actual.shape} differs from PyTorch's {reference.shape}")
+    a = actual.astype(np.float64)
+    r = reference.astype(np.float64)
+    finite = np.isfinite(a) & np.isfinite(r)
+    same_nonfinite = ~np.isfinite(a) & ~np.isfinite(r) & ((np.isnan(a) & np.isnan(r)) | (a == r))
+    mismatch = int(np.count_nonzero(~finite & ~same_nonfinite))
+    diff = np.abs(a[finite] - r[finite])
+    max_abs = float(diff.max()) if diff.size else 0.0
+    scale = float(np.abs(r[finite]).max()) if diff.size else 0.0
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    bound = tolerance * max(1.0, scale) if scaled else tolerance
+    return Difference(tensor, framework_name, max_abs, max_rel, mismatch, bound)
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    """One runtime against PyTorch: the output, each canonical layer, top-1 and timing."""
+
+    framework: str
+    output: Difference
+    layers: tuple[Difference, ...] = ()
+    top1: float | None = None
+    top1_agreement: float | None = None
+    seconds: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.output.ok and all(d.ok for d in self.layers)
+
+
+@dataclass(frozen=True)
+class EquivalenceReport:
+    """Differences of every runtime against PyTorch on the same inputs.
+
+    Examples
+    --------
+    >>> d = Difference("output", "output", 1e-6, 1e-7, 0, 1e-5)
+    >>> r = EquivalenceReport("m", 4, 4, "abc", 1e-5, None, None, (RuntimeReport("keras", d),))
+    >>> r.ok, EquivalenceReport.from_dict(r.to_dict()) == r
+    (True, True)
+    """
+
+    model: str
+    n_images: int
+    n_layer_images: int
+    inputs: str
+    tolerance: float
+    reference_top1: float | None
+    reference_seconds: float | None
+    runtimes: tuple[RuntimeReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.runtimes)
+
+    def runtime(self, framework: str) -> RuntimeReport:
+        for report in self.runtimes:
+            if report.framework == framework:
+                return report
+        known = ", ".join(r.framework for r in self.runtimes)
+        raise InputError(f"no runtime {framework!r} in the equivalence report; present: {known}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> "EquivalenceReport":
+        try:
+            runtimes = tuple(_runtime_from_dict(r) for r in data["runtimes"])
+            fields = {k: data[k] for k in ("model", "n_images", "n_layer_images", "inputs", "tolerance")}
+            return cls(
+                **fields,
+                reference_top1=data.get("reference_top1"),
+                reference_seconds=data.get("reference_seconds"),
+                runtimes=runtimes,
+            )
+        except (KeyError, TypeError) as e:
+            raise InputError(f"not a readlx equivalence report: {e!r}", path=path) from e
+
+    def format(self) -> str:
+        """A text table: one row per runtime and tensor, then top-1 and timing."""
+        head = (
+            f"{self.model}: runtimes vs PyTorch on {self.n_images} images (layers on "
+            f"{self.n_layer_images}), inputs {self.inputs}, output tolerance {self.tolerance:g} abs"
+        )
+        rows = [
+            f"{'runtime':<18} {'tensor':<20} {'name':<34} {'max abs':>10} {'max rel':>10} "
+            f"{'non-fin':>7}  status"
+        ]
+        for report in self.runtimes:
+            for d in (report.output, *report.layers):
+                rows.append(
+                    f"{report.framework:<18} {d.tensor:<20} {_clip(d.framework_name, 34):<34} "
+                    f"{d.max_abs:>10.3g} {d.max_rel:>10.3g} {d.nonfinite_mismatch:>7}  "
+                    f"{'ok' if d.ok else 'FAIL'}"
+                )
+        return "\n".join([head, *rows, *self._summary()])
+
+    def _summary(self) -> list[str]:
+        lines = []
+        if self.reference_top1 is not None:
+            parts = [f"torch {self.reference_top1:.2%}"] + [
+                f"{r.framework} {r.top1:.2%} (agreement {r.top1_agreement:.2%})"
+                for r in self.runtimes
+                if r.top1 is not None and r.top1_agreement is not None
+            ]
+            lines.append("golden top-1: " + " | ".join(parts))
+        if self.reference_seconds is not None:
+            parts = [f"torch {self.reference_seconds:.2f}"] + [
+                f"{r.framework} {r.seconds:.2f}" for r in self.runtimes if r.seconds is not None
+            ]
+            lines.append(f"inference seconds for {self.n_images} images: " + " | ".join(parts))
+        lines.append("status: " + ("ok" if self.ok else "FAIL"))
+        return lines
+
+
+def _runtime_from_dict(data: Mapping[str, Any]) -> RuntimeReport:
+    return RuntimeReport(
+        framework=data["framework"],
+        output=Difference(**data["output"]),
+        layers=tuple(Difference(**d) for d in data.get("layers", ())),
+        top1=data.get("top1"),
+        top1_agreement=data.get("top1_agreement"),
+        seconds=data.get("seconds"),
+        settings=dict(data.get("settings", {})),
+    )
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+# -- running ---------------------------------------------------------------------------------------
+def check_equivalence(
+    bundle: "Bundle",
+    images: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    model: "nn.Module | None" = None,
+    runtimes: Sequence[str] = RUNTIMES,
+    tolerance: float = DEFAULT_TOLERANCE,
+    layer_images: int = 32,
+    batch_size: int = 256,
+    inputs: str | None = None,
+) -> EquivalenceReport:
+    """Compare every runtime of ``bundle`` with PyTorch on ``images``.
+
+    Parameters
+    ----------
+    bundle
+        A converted bundle.
+    images
+        float32 NCHW inputs, normalized (the same bytes reach every runtime).
+    labels
+        Optional integer labels: adds each runtime's golden top-1 and its agreement with PyTorch.
+    model
+        The PyTorch model, for bundles of models outside the zoo.
+    runtimes
+        Runtimes to compare (engine names).
+    tolerance
+        Largest max-abs difference at the output that passes; per layer it is scaled by the layer's
+        largest magnitude when that exceeds 1.
+    layer_images
+        How many of the first images the per-layer comparison uses.
+    batch_size
+        Batch size of every engine.
+    inputs
+        How the inputs are described in the report (default: their sha256).
+    """
+    _check_inputs(images, labels)
+    reference = bundle.engine(REFERENCE, batch_size=batch_size, model=model)
+    ref_out, ref_seconds = _timed(reference.infer, images)
+    probe = images[:layer_images]
+    ref_layers = torch_activations(reference.model, bundle.table, probe, batch_size)
+    reports = []
+    for framework in runtimes:
+        engine = bundle.engine(framework, batch_size=batch_size)
+        out, seconds = _timed(engine.infer, images)
+        layers = _layer_differences(bundle, engine, probe, ref_layers, tolerance, batch_size)
+        reports.append(
+            RuntimeReport(
+                framework=framework,
+                output=compare(OUTPUT, OUTPUT, out, ref_out, tolerance),
+                layers=layers,
+                top1=None if labels is None else _top1(out, labels),
+                top1_agreement=None if labels is None else _agreement(out, ref_out),
+                seconds=seconds,
+                settings=engine.describe(),
+            )
+        )
+    return EquivalenceReport(
+        model=bundle.table.model,
+        n_images=int(len(images)),
+        n_layer_images=int(len(probe)),
+        inputs=inputs or "sha256 " + hashlib.sha256(images.tobytes()).hexdigest()[:16],
+        tolerance=tolerance,
+        reference_top1=None if labels is None else _top1(ref_out, labels),
+        reference_seconds=ref_seconds,
+        runtimes=tuple(reports),
+    )
+
+
+def _check_inputs(images: np.ndarray, labels: np.ndarray | None) -> None:
+    if images.dtype != np.float32 or images.ndim != 4 or len(images) == 0:
+        raise InputError(f"images must be non-empty float32 NCHW, got {images.dtype} {images.shape}")
+    if labels is not None and np.shape(labels) != (len(images),):
+        raise InputError(f"{np.shape(labels)} labels for {len(images)} images")
+
+
+def _timed(fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    out = fn(images)
+    return out, time.perf_counter() - start
+
+
+def _top1(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(_predicted(logits) == labels))
+
+
+def _agreement(logits: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.mean(_predicted(logits) == _predicted(reference)))
+
+
+def _predicted(logits: np.ndarray) -> np.ndarray:
+    # First maximum, NumPy semantics: the classifier's (DESIGN.md invariant 4).
+    return logits.reshape(len(logits), -1).argmax(1)
+
+
+def _layer_differences(
+    bundle: "Bundle",
+    engine: Any,
+    images: np.ndarray,
+    reference: Mapping[str, np.ndarray],
+    tolerance: float,
+    batch_size: int,
+) -> tuple[Difference, ...]:
+    activations = ACTIVATIONS[engine.framework](bundle, engine, images, batch_size)
+    return tuple(
+        compare(
+            layer, engine.layer_name(layer), activations[layer], reference[layer], tolerance, scaled=True
+        )
+        for layer in bundle.table.names
+    )
+
+
+# -- per-layer activations -------------------------------------------------------------------------
+def torch_activations(
+    model: "nn.Module", table: LayerTable, images: np.ndarray, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Outputs of the canonical layers' modules, collected by forward hooks removed in ``finally``."""
+    import torch
+
+    modules = dict(model.named_modules())
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in table.names}
+    handles = [modules[name].register_forward_hook(_collector(collected[name])) for name in table.names]
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            for sl in batches(len(images), batch_size):
+                model(torch.from_numpy(np.ascontiguousarray(images[sl])).to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: np.concatenate(parts) for name, parts in collected.items()}
+
+
+def _collector(sink: list[np.ndarray]) -> Callable[..., None]:
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        sink.append(output.detach().float().cpu().numpy().copy())
+
+    return hook
+
+
+def keras_activations(
+    bundle: "Bundle", engine: Any, images: np.ndarray, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Outputs of the bound Keras layers, NHWC transposed back to NCHW."""
+    import tensorflow as tf
+
+    names = bundle.table.names
+    layers = [engine.model.get_layer(engine.layer_name(name)) for name in names]
+    probe = tf.keras.Model(engine.model.inputs, [layer.output for layer in layers])
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for sl in batches(len(images), batch_size):
+        x = np.ascontiguousarray(np.transpose(images[sl], (0, 2, 3, 1)))
+        outs = probe(tf.constant(x), training=False)
+        for sink, out in zip(parts, outs if isinstance(outs, (list, tuple)) else [outs]):
+            sink.append(_to_nchw(np.asarray(out)))
+    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+
+
+def _to_nchw(x: np.ndarray) -> np.ndarray:
+    return np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
+
+
+def onnx_activations(
+    bundle: "Bundle", engine: Any, images: np.ndarray, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Outputs of the bound ONNX nodes (a bias ``Add`` after ``MatMul`` included), in a plain session."""
+    import onnx
+    import onnxruntime as ort
+
+    proto = onnx.load(str(bundle.onnx_path(engine.bindings)))
+    tensors = _onnx_layer_tensors(proto, {n: engine.layer_name(n) for n in bundle.table.names})
+    declared = {o.name for o in proto.graph.output}
+    for tensor in tensors.values():
+        if tensor not in declared:
+            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+            declared.add(tensor)
+    options = ort.SessionOptions()
+    # No fusion may swallow a probed tensor.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = list(tensors)
+    wanted = [tensors[n] for n in names]
+    perm = None if engine.input_layout == "NCHW" else (0, 2, 3, 1)
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for sl in batches(len(images), batch_size):
+        x = images[sl] if perm is None else np.transpose(images[sl], perm)
+        outs = session.run(wanted, {session.get_inputs()[0].name: np.ascontiguousarray(x)})
+        for sink, out in zip(parts, outs):
+            sink.append(np.asarray(out, dtype=np.float32))
+    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+
+
+def _onnx_layer_tensors(proto: Any, node_names: Mapping[str, str]) -> dict[str, str]:
+    inits = {t.name for t in proto.graph.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {(node.name or node.output[0]): node for node in proto.graph.node}
+    out = {}
+    for layer, node_name in node_names.items():
+        node = by_name[node_name]
+        tensor = node.output[0]
+        after = consumers.get(tensor, [])
+        # A Keras Dense exports as MatMul + Add(bias); PyTorch's Linear output includes the bias.
+        if node.op_type == "MatMul" and len(after) == 1 and after[0].op_type == "Add" and (
+            set(after[0].input) - {tensor}
+        ) <= inits:
+            tensor = after[0].output[0]
+        out[layer] = tensor
+    return out
+
+
+ACTIVATIONS: dict[str, Callable[["Bundle", Any, np.ndarray, int], dict[str, np.ndarray]]] = {
+    "keras": keras_activations,
+    "onnxruntime": onnx_activations,
+    "onnxruntime-keras": onnx_activations,
+}

@@ -1,0 +1,161 @@
+"""The TensorFlow/Keras engine: a Keras SavedModel taking NHWC input, driven in canonical terms.
+
+Images arrive NCHW (the same bytes every engine gets, DESIGN.md invariant 6) and are transposed to
+NHWC here, at the edge; the transposition is exact. Weights are addressed canonically and translated
+through the table's ``"keras"`` bindings.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from readlx.engines.base import batches
+from readlx.errors import ReadlxError
+from readlx.fault_maps.fault import Fault
+from readlx.graph import Binding, LayerTable
+from readlx.namemaps import inverse_permutation
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402 - its log level is read at import time
+
+BINDINGS = "keras"
+NCHW_TO_NHWC = (0, 2, 3, 1)
+
+
+class KerasEngine:
+    """Runs a Keras model with a compiled ``tf.function`` on a fixed batch layout.
+
+    Parameters
+    ----------
+    model
+        A SavedModel directory written by :func:`readlx.converters.to_keras.torch_to_keras`, or a
+        loaded ``tf.keras.Model`` taking NHWC input.
+    table
+        The canonical layer table with ``"keras"`` bindings.
+    batch_size
+        Images per call (the same for golden and faulty passes).
+    device
+        A TensorFlow device string, e.g. ``"/CPU:0"`` or ``"/GPU:0"``.
+
+    Examples
+    --------
+    >>> from readlx.converters import load_bundle  # doctest: +SKIP
+    >>> eng = KerasEngine(bundle.path / "keras_savedmodel", bundle.table)  # doctest: +SKIP
+    >>> eng.infer(images).shape  # doctest: +SKIP
+    (4, 10)
+    """
+
+    framework = "keras"
+
+    def __init__(
+        self, model: str | Path | Any, table: LayerTable, batch_size: int = 256, device: str = "/CPU:0"
+    ) -> None:
+        self.model = _load(model)
+        self.table = table
+        self.batch_size = batch_size
+        self.device = device
+        self._variables = {
+            layer.name: self._variable(table.binding(BINDINGS, layer.name)) for layer in table
+        }
+        self._call = self._compile()
+
+    def _variable(self, binding: Binding) -> tf.Variable:
+        try:
+            layer = self.model.get_layer(binding.name)
+        except ValueError as e:
+            raise ReadlxError(f"Keras model has no layer {binding.name!r}") from e
+        by_name = {v.name: v for v in layer.weights}
+        if binding.variable not in by_name:
+            raise ReadlxError(
+                f"Keras layer {binding.name!r} has no variable {binding.variable!r}; it has "
+                + ", ".join(sorted(by_name))
+            )
+        return by_name[binding.variable]
+
+    def _compile(self) -> Any:
+        shape = tuple(self.model.inputs[0].shape[1:])
+        spec = tf.TensorSpec((None, *shape), tf.float32)
+        model = self.model
+        # One signature with a free batch axis: the last, shorter batch reuses the same graph.
+        return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        out = []
+        with tf.device(self.device):
+            for sl in batches(len(images), self.batch_size):
+                x = np.ascontiguousarray(np.transpose(images[sl], NCHW_TO_NHWC))
+                out.append(np.asarray(self._call(tf.constant(x)), dtype=np.float32))
+        return np.concatenate(out)
+
+    def weight(self, layer: str) -> np.ndarray:
+        self.table[layer]  # raises with the list of layers
+        binding = self.table.binding(BINDINGS, layer)
+        stored = self._variables[layer].numpy()
+        return np.array(stored.transpose(inverse_permutation(binding.permutation)), order="C", copy=True)
+
+    @contextmanager
+    def inject(self, fault: Fault) -> Iterator[None]:
+        self.table.check_fault(fault)
+        variable = self._variables[fault.layer]
+        index = self.table.binding(BINDINGS, fault.layer).to_framework_index(fault.index)
+        stored = np.array([variable[index].numpy()], dtype=np.float32)
+        corrupted = stored.copy()
+        corrupted.view(np.uint32)[0] = fault.apply_bits(stored.view(np.uint32)[0])
+        where = tf.constant([index], dtype=tf.int64)
+        variable.scatter_nd_update(where, tf.constant(corrupted))
+        try:
+            yield
+        finally:
+            variable.scatter_nd_update(where, tf.constant(stored))
+
+    def layer_name(self, layer: str) -> str:
+        self.table[layer]
+        return self.table.binding(BINDINGS, layer).name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "framework": self.framework,
+            "version": tf.__version__,
+            "keras": _keras_version(),
+            "device": self.device,
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            # oneDNN graph fusions change numerics (a NaN weight can vanish in a fused Conv+ReLU).
+            "onednn": _onednn_enabled(),
+            "batch_size": self.batch_size,
+        }
+
+
+def _onednn_enabled() -> bool | None:
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def _keras_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keras")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _load(model: str | Path | Any) -> Any:
+    return load_keras_model(model) if isinstance(model, (str, Path)) else model
+
+
+def load_keras_model(path: str | Path) -> Any:
+    """Load a Keras SavedModel directory (uncompiled: inference only)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReadlxError(f"Keras SavedModel directory {str(path)!r} does not exist")
+    return tf.keras.models.load_model(str(path), compile=False)

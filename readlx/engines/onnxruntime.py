@@ -1,0 +1,191 @@
+"""The ONNX Runtime engine: one session per campaign, injectable weights fed as graph inputs.
+
+Every canonical layer's weight initializer becomes a graph input, fed on every run: with the stored
+values for the golden pass and with one element corrupted for a faulty pass, so golden and faulty runs
+share one session and one feeds path (DESIGN.md invariant 5). Fed tensors are never constant-folded,
+so graph optimizations cannot fold the injected weight into another tensor.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+from readlx.engines.base import batches
+from readlx.errors import ReadlxError
+from readlx.fault_maps.fault import Fault
+from readlx.graph import LayerTable
+from readlx.namemaps import inverse_permutation
+
+OPTIMIZATION_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+PROVIDERS = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+LAYOUTS = {"NCHW": None, "NHWC": (0, 2, 3, 1)}
+_QUIET = 3  # ORT log severity: errors and fatal only
+
+
+class OnnxRuntimeEngine:
+    """Runs an ONNX model in one ONNX Runtime session on a fixed batch layout.
+
+    Parameters
+    ----------
+    model
+        An ``.onnx`` file or a loaded ``onnx.ModelProto``.
+    table
+        The canonical layer table with bindings under ``bindings``.
+    batch_size
+        Images per run (the same for golden and faulty passes).
+    optimization
+        Graph optimization level: ``"disabled"``, ``"basic"``, ``"extended"`` or ``"all"``.
+    device
+        ``"cpu"`` or ``"cuda"``; the session falls back to the CPU when CUDA is not usable, and
+        :meth:`describe` records the providers actually in use.
+    threads
+        Intra-op threads (``None``: ONNX Runtime's default).
+    bindings
+        Key of the table's bindings: ``"onnxruntime"`` for the PyTorch export, ``"onnx-keras"`` for the
+        Keras export.
+    input_layout
+        ``"NCHW"`` (PyTorch export) or ``"NHWC"`` (Keras export); images are transposed at the edge.
+    framework
+        The value on the results' framework axis.
+
+    Examples
+    --------
+    >>> eng = OnnxRuntimeEngine(bundle.path / "model_torch.onnx", bundle.table)  # doctest: +SKIP
+    >>> eng.describe()["providers"]  # doctest: +SKIP
+    ['CPUExecutionProvider']
+    """
+
+    def __init__(
+        self,
+        model: str | Path | onnx.ModelProto,
+        table: LayerTable,
+        batch_size: int = 256,
+        *,
+        optimization: str = "all",
+        device: str = "cpu",
+        threads: int | None = None,
+        bindings: str = "onnxruntime",
+        input_layout: str = "NCHW",
+        framework: str = "onnxruntime",
+    ) -> None:
+        self.framework = framework
+        self.table = table
+        self.batch_size = batch_size
+        self.bindings = bindings
+        self.optimization = _choice(optimization, OPTIMIZATION_LEVELS, "optimization level")
+        self.device = _choice(device, PROVIDERS, "device")
+        self.input_layout = _choice(input_layout, LAYOUTS, "input layout")
+        self.threads = threads
+        proto = onnx.load(str(model)) if isinstance(model, (str, Path)) else model
+        self._variables = {layer.name: table.binding(bindings, layer.name).variable for layer in table}
+        self._input = _image_input(proto)
+        fed, self._weights = _feed_weights(proto, set(self._variables.values()))
+        self.session = self._session(fed)
+
+    def _session(self, proto: onnx.ModelProto) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
+        options.log_severity_level = _QUIET
+        if self.threads is not None:
+            options.intra_op_num_threads = int(self.threads)
+        return ort.InferenceSession(
+            proto.SerializeToString(), options, providers=list(PROVIDERS[self.device])
+        )
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        perm = LAYOUTS[self.input_layout]
+        out = []
+        for sl in batches(len(images), self.batch_size):
+            x = images[sl] if perm is None else np.transpose(images[sl], perm)
+            feeds = {self._input: np.ascontiguousarray(x), **self._weights}
+            out.append(np.asarray(self.session.run(None, feeds)[0], dtype=np.float32))
+        return np.concatenate(out)
+
+    def weight(self, layer: str) -> np.ndarray:
+        self.table[layer]  # raises with the list of layers
+        perm = self.table.binding(self.bindings, layer).permutation
+        stored = self._weights[self._variables[layer]]
+        return np.array(stored.transpose(inverse_permutation(perm)), order="C", copy=True)
+
+    @contextmanager
+    def inject(self, fault: Fault) -> Iterator[None]:
+        self.table.check_fault(fault)
+        index = self.table.binding(self.bindings, fault.layer).to_framework_index(fault.index)
+        bits = self._weights[self._variables[fault.layer]].view(np.uint32)
+        stored = np.uint32(bits[index])
+        bits[index] = fault.apply_bits(stored)
+        try:
+            yield
+        finally:
+            bits[index] = stored
+
+    def layer_name(self, layer: str) -> str:
+        self.table[layer]
+        return self.table.binding(self.bindings, layer).name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "framework": self.framework,
+            "version": ort.__version__,
+            "device": self.device,
+            "requested_providers": list(PROVIDERS[self.device]),
+            "providers": self.session.get_providers(),
+            "optimization": self.optimization,
+            "intra_op_threads": self.threads if self.threads is not None else "default",
+            "input_layout": self.input_layout,
+            "bindings": self.bindings,
+            "batch_size": self.batch_size,
+        }
+
+
+def _feed_weights(
+    proto: onnx.ModelProto, names: set[str]
+) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """A copy of ``proto`` whose initializers ``names`` are graph inputs, and their stored values."""
+    fed = onnx.ModelProto()
+    fed.CopyFrom(proto)
+    inits = {t.name: t for t in fed.graph.initializer}
+    missing = sorted(names - set(inits))
+    if missing:
+        raise ReadlxError(f"ONNX model has no initializers {missing}; it has {sorted(inits)}")
+    declared = {i.name for i in fed.graph.input}
+    weights: dict[str, np.ndarray] = {}
+    for name in sorted(names):
+        tensor = inits[name]
+        weights[name] = np.array(numpy_helper.to_array(tensor), dtype=np.float32, copy=True)
+        if name not in declared:
+            fed.graph.input.append(
+                onnx.helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims))
+            )
+    kept = [t for t in fed.graph.initializer if t.name not in names]
+    del fed.graph.initializer[:]
+    fed.graph.initializer.extend(kept)
+    return fed, weights
+
+
+def _image_input(proto: onnx.ModelProto) -> str:
+    inits = {t.name for t in proto.graph.initializer}
+    inputs = [i.name for i in proto.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise ReadlxError(f"expected one image input in the ONNX graph, found {inputs}")
+    return inputs[0]
+
+
+def _choice(value: str, valid: dict[str, Any], what: str) -> str:
+    if value not in valid:
+        raise ReadlxError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return value

@@ -18,20 +18,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _progress_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A tqdm bar per framework (stderr); on close, each framework's wall time (stdout)."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
 
     def update(framework: str, done: int, total: int) -> None:
         bar = bars.get(framework)
         if bar is None:
+            started[framework] = time.perf_counter()
             bar = bars[framework] = tqdm(total=total, initial=done - 1, desc=framework, unit="fault",
                                          file=sys.stderr, dynamic_ncols=True)
         bar.update(done - bar.n)
+        finished[framework] = time.perf_counter()
 
     def close() -> None:
         for bar in bars.values():
             bar.close()
+        for fw, t0 in started.items():
+            print(f"{fw}: {bars[fw].n - bars[fw].initial} faults in {finished[fw] - t0:.1f} s")
 
     return update, close
 

@@ -212,7 +212,42 @@ def _print_report(ds, reference: str | None) -> None:  # noqa: ANN001
 def cmd_report(args: argparse.Namespace) -> int:
     from readlx.results import read_netcdf
 
-    _print_report(read_netcdf(args.result), args.reference)
+    ds = read_netcdf(args.result)
+    _print_report(ds, args.reference)
+    if args.plots:
+        from readlx.comparisons.plots import report_plots
+
+        for path in report_plots(ds, args.plots):
+            print(f"figure {path}")
+    if args.html:
+        from readlx.comparisons.html import report_html
+        from readlx.fault_maps import load_fault_list
+
+        ref = load_fault_list(args.reference) if args.reference else None
+        print(f"report {report_html(ds, args.html, ref)}")
+    return 0
+
+
+def cmd_numerics(args: argparse.Namespace) -> int:
+    from readlx.numerics.commands import explain_command, numerics_command
+    from readlx.numerics.variants import split_variants
+
+    if args.model == "explain":
+        if not args.result or not args.reference:
+            raise ReadlxError("usage: readlx numerics explain RESULT --reference FILE")
+        print(explain_command(args.result, args.reference, baseline=args.baseline, weights=args.weights))
+        return 0
+    update, close = _progress_bar()
+    kwargs = {"variants": split_variants(args.variants)} if args.variants else {}
+    if args.campaign_variants:
+        kwargs["campaign_variants"] = split_variants(args.campaign_variants)
+    try:
+        print(numerics_command(args.model, images=args.images, campaign_images=args.campaign_images,
+                               faults=args.faults, sample=args.sample, seed=args.seed, data=args.data,
+                               weights=args.weights, batch_size=args.batch_size, out=args.out,
+                               progress=update, **kwargs))
+    finally:
+        close()
     return 0
 
 
@@ -315,7 +350,28 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="Table-VI summary of a result; agreement with published counts")
     rep.add_argument("result")
     rep.add_argument("--reference", help="published fault list with outcome counts")
+    rep.add_argument("--plots", help="write the figures (PNG) into this directory")
+    rep.add_argument("--html", help="write one self-contained HTML report")
     rep.set_defaults(func=cmd_report)
+
+    n = sub.add_parser("numerics", help="convolution algorithms and arithmetic variants; "
+                       "`readlx numerics explain RESULT --reference FILE` explains published results")
+    n.add_argument("model", help="zoo model, or 'explain'")
+    n.add_argument("result", nargs="?", help="with 'explain': a campaign result with several variants")
+    n.add_argument("--reference", help="with 'explain': published fault list with outcome counts")
+    n.add_argument("--baseline", help="with 'explain': the variant to compare against")
+    n.add_argument("--variants", help="comma-separated golden variants")
+    n.add_argument("--campaign-variants", help="comma-separated variants of the fault campaign")
+    n.add_argument("--images", type=int, default=1000)
+    n.add_argument("--campaign-images", type=int, default=200)
+    n.add_argument("--faults", help="fault list (default: the published one)")
+    n.add_argument("--sample", type=int, default=50, help="faults of the campaign (0: no campaign)")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--data")
+    n.add_argument("--weights")
+    n.add_argument("--batch-size", type=int, default=250)
+    n.add_argument("-o", "--out", help="directory for golden.nc, campaign.nc, report.html")
+    n.set_defaults(func=cmd_numerics)
 
     d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
     d.add_argument("--out", default="runs/demo")

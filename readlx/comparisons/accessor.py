@@ -1,0 +1,65 @@
+"""The ``ds.readlx`` accessor: the comparisons as methods of a campaign Dataset.
+
+Importing this module registers the accessor; every method only delegates to the function named
+in its docstring.
+
+Examples
+--------
+>>> from readlx.comparisons.examples import toy_dataset
+>>> toy_dataset().readlx.paired_test("a", "b").faults_differing
+1
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import xarray as xr
+
+from readlx.comparisons import breakdown, divergence, html, plots, stats, summary
+from readlx.fault_maps.faultlist import FaultList
+
+
+@xr.register_dataset_accessor("readlx")
+class ReadlxAccessor:
+    """Comparisons of a readlx campaign Dataset."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    def summary(self) -> list[summary.SummaryRow]:
+        """:func:`readlx.comparisons.summary.summarize`."""
+        return summary.summarize(self._ds)
+
+    def divergence(self, pairs: Sequence[tuple[str, str]] | None = None) -> xr.Dataset:
+        """:func:`readlx.comparisons.divergence.divergence`."""
+        return divergence.divergence(self._ds, pairs)
+
+    def sdc1_differences(self, a: str, b: str) -> xr.Dataset:
+        """:func:`readlx.comparisons.divergence.sdc1_differences`."""
+        return divergence.sdc1_differences(self._ds, a, b)
+
+    def most_divergent(self, top: int = 10, pairs: Sequence[tuple[str, str]] | None = None
+                       ) -> list[divergence.DivergentFault]:
+        """:func:`readlx.comparisons.divergence.most_divergent`."""
+        return divergence.most_divergent(self._ds, top, pairs)
+
+    def by_bit(self) -> xr.Dataset:
+        """:func:`readlx.comparisons.breakdown.by_bit`."""
+        return breakdown.by_bit(self._ds)
+
+    def by_layer(self) -> xr.Dataset:
+        """:func:`readlx.comparisons.breakdown.by_layer`."""
+        return breakdown.by_layer(self._ds)
+
+    def paired_test(self, a: str, b: str, metric: str = "critical", method: str = "wilcoxon") -> stats.PairedTest:
+        """:func:`readlx.comparisons.stats.paired_test`."""
+        return stats.paired_test(self._ds, a, b, metric, method)
+
+    def plots(self, directory: str | Path) -> list[Path]:
+        """:func:`readlx.comparisons.plots.report_plots`."""
+        return plots.report_plots(self._ds, directory)
+
+    def html(self, file: str | Path, reference: FaultList | None = None) -> Path:
+        """:func:`readlx.comparisons.html.report_html`."""
+        return html.report_html(self._ds, file, reference)

@@ -1,0 +1,102 @@
+"""PyTorch CPU backend switches as a campaign engine: the same model, another kernel library.
+
+On the CPU, PyTorch runs convolutions through oneDNN (``torch.backends.mkldnn``) when it is enabled,
+and through its own im2col + BLAS kernels when it is not; both round differently. The intra-op thread
+count changes how some reductions are split. :class:`TorchBackendEngine` runs a
+:class:`~readlx.engines.torch.TorchEngine` with these switches set only around each inference
+(restored in ``finally``), so it can sit beside the plain ``torch`` engine in one campaign.
+
+Examples
+--------
+>>> from readlx.zoo import ZOO, load_model
+>>> from readlx.data.synthetic import synthetic
+>>> bench = ZOO["democnn-synthetic10"]
+>>> eng = TorchBackendEngine(load_model(bench.name), bench.layer_table(), mkldnn=False)
+>>> eng.framework, eng.infer(synthetic(2).images).shape
+('torch-mkldnn-off', (2, 10))
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from readlx.engines.torch import TorchEngine
+from readlx.errors import ReadlxError
+from readlx.fault_maps.fault import Fault
+from readlx.graph import LayerTable
+
+
+@contextmanager
+def backend_switches(mkldnn: bool = True, threads: int | None = None) -> Iterator[None]:
+    """Set oneDNN on/off and the intra-op thread count; restore both on exit.
+
+    Only the ``enabled`` flag of oneDNN is touched (its TF32 and precision settings stay as they are).
+    """
+    if threads is not None and threads < 1:
+        raise ReadlxError(f"threads must be >= 1, got {threads!r}")
+    saved_threads = torch.get_num_threads()
+    with torch.backends.mkldnn.flags(enabled=mkldnn, deterministic=None, allow_tf32=None, fp32_precision=None):
+        try:
+            if threads is not None:
+                torch.set_num_threads(threads)
+            yield
+        finally:
+            torch.set_num_threads(saved_threads)
+
+
+def backend_name(mkldnn: bool = True, threads: int | None = None) -> str:
+    """Framework name of a switch setting.
+
+    >>> backend_name(mkldnn=False, threads=1)
+    'torch-mkldnn-off-threads1'
+    """
+    name = "torch" if mkldnn else "torch-mkldnn-off"
+    return name if threads is None else f"{name}-threads{threads}"
+
+
+class TorchBackendEngine:
+    """A :class:`TorchEngine` whose inferences run under :func:`backend_switches`.
+
+    Parameters
+    ----------
+    model, table, batch_size
+        As for :class:`TorchEngine` (CPU only: the switches are CPU switches).
+    mkldnn
+        False runs PyTorch's native CPU convolution instead of oneDNN.
+    threads
+        Intra-op threads during inference (None: leave as is).
+    name
+        Framework name (default :func:`backend_name`).
+    """
+
+    def __init__(self, model: nn.Module, table: LayerTable, *, mkldnn: bool = True, threads: int | None = None,
+                 batch_size: int = 256, name: str | None = None) -> None:
+        self._engine = TorchEngine(model, table, batch_size=batch_size, device="cpu")
+        self.table = table
+        self.batch_size = batch_size
+        self.mkldnn, self.threads = mkldnn, threads
+        self.framework = name or backend_name(mkldnn, threads)
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        with backend_switches(self.mkldnn, self.threads):
+            return self._engine.infer(images)
+
+    def weight(self, layer: str) -> np.ndarray:
+        return self._engine.weight(layer)
+
+    def inject(self, fault: Fault) -> AbstractContextManager[None]:
+        return self._engine.inject(fault)
+
+    def layer_name(self, layer: str) -> str:
+        return self._engine.layer_name(layer)
+
+    def describe(self) -> dict[str, Any]:
+        info = self._engine.describe()
+        with backend_switches(self.mkldnn, self.threads):
+            info.update(framework=self.framework, mkldnn=bool(torch.backends.mkldnn.is_available() and self.mkldnn),
+                        threads=torch.get_num_threads())
+        return info

@@ -74,6 +74,28 @@ def _load_source(name: str, file: str, k: int) -> ModuleType:
     return module
 
 
+def register_missing_converters() -> None:
+    """Converters for ops nobuco traces but does not convert: ``torch.relu`` and ``Tensor.relu``.
+
+    nobuco converts ``F.relu`` and the in-place ``relu_`` only; GoogLeNet's blocks call ``torch.relu``.
+    """
+    import nobuco
+    import tensorflow as tf
+    import torch
+    from nobuco import ChannelOrderingStrategy
+    from nobuco.commons import CONVERTER_DICT
+    from nobuco.trace.trace import Tracer
+
+    ops = (torch.relu, torch.Tensor.relu)
+    missing = [op for op in ops if Tracer.op_undecorate(op) not in CONVERTER_DICT]
+    if not missing:
+        return
+
+    @nobuco.converter(*missing, channel_ordering_strategy=ChannelOrderingStrategy.MINIMUM_TRANSPOSITIONS)
+    def converter_relu(input: Any) -> Any:
+        return lambda input: tf.nn.relu(input)
+
+
 def convert(model: Any, input_shape: tuple[int, ...], savedmodel: Path) -> Any:
     """nobuco conversion with NHWC input, a free batch axis and PyTorch-ordered outputs."""
     import nobuco
@@ -81,6 +103,7 @@ def convert(model: Any, input_shape: tuple[int, ...], savedmodel: Path) -> Any:
     import torch
     from nobuco import ChannelOrder
 
+    register_missing_converters()
     rng = np.random.default_rng(0)
     example = torch.from_numpy(rng.standard_normal((2, *input_shape)).astype(np.float32))
     keras_model = nobuco.pytorch_to_keras(

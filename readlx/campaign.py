@@ -10,7 +10,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import xarray as xr
@@ -28,6 +28,9 @@ from readlx.results import make_dataset
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(framework, faults_done, faults_total)`` after each fault."""
 
+MODES = ("reference", "fast")
+FaultResult = tuple[np.ndarray, np.ndarray, bool]
+
 
 @dataclass
 class CampaignOptions:
@@ -35,6 +38,9 @@ class CampaignOptions:
 
     ``skip_noop=False`` forces no-op stuck-at faults through the full inference path (the control of
     invariant 5). ``checkpoint`` is a directory; ``flush_seconds`` bounds the work a kill can lose.
+    ``mode="fast"`` runs engines that have a fast path (:mod:`readlx.fast`) with the same outcomes;
+    the others use the reference loop, and the attrs ``mode_<framework>`` record which ran. A
+    checkpoint written in one mode can be resumed in the other.
     """
 
     per_image: bool = False
@@ -44,6 +50,7 @@ class CampaignOptions:
     flush_seconds: float = 20.0
     progress: Progress | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+    mode: str = "reference"
 
 
 @dataclass
@@ -53,6 +60,8 @@ class _EngineRun:
     outcome: np.ndarray | None
     golden_correct: int
     golden_top1: np.ndarray
+    mode: str
+    mode_detail: dict[str, Any]
 
 
 def run_fault(engine: Engine, fault: Fault, images: np.ndarray, golden: np.ndarray, stored: np.float32,
@@ -64,6 +73,30 @@ def run_fault(engine: Engine, fault: Fault, images: np.ndarray, golden: np.ndarr
     with engine.inject(fault):
         faulty = engine.infer(images)
     return classify(golden, faulty), top1(faulty), noop
+
+
+def _reference_results(engine: Engine, faults: Sequence[Fault], images: np.ndarray, golden: np.ndarray,
+                       skip_noop: bool) -> Iterator[list[FaultResult]]:
+    weights: dict[str, np.ndarray] = {}
+    for fault in faults:
+        if fault.layer not in weights:
+            weights[fault.layer] = engine.weight(fault.layer)
+        yield [run_fault(engine, fault, images, golden, weights[fault.layer][fault.index], skip_noop)]
+
+
+def _fault_results(engine: Engine, faults: Sequence[Fault], images: np.ndarray, golden: np.ndarray,
+                   opts: CampaignOptions) -> tuple[Iterator[list[FaultResult]], str, dict[str, Any]]:
+    """The results of ``faults`` in order and in parts as they complete, the mode and how it runs."""
+    if opts.mode == "fast":
+        from readlx.fast import FastUnsupported, fast_runner
+
+        try:
+            runner = fast_runner(engine, images, golden)
+        except FastUnsupported as e:
+            return _reference_results(engine, faults, images, golden, opts.skip_noop), "reference", {
+                "fallback": str(e)}
+        return runner.blocks(faults, opts.skip_noop), "fast", runner.describe()
+    return _reference_results(engine, faults, images, golden, opts.skip_noop), "reference", {}
 
 
 def _run_engine(engine: Engine, faults: FaultList, data: ImageSet, opts: CampaignOptions,
@@ -82,25 +115,22 @@ def _run_engine(engine: Engine, faults: FaultList, data: ImageSet, opts: Campaig
         if outcome is not None and chunk.outcome is not None:
             outcome[chunk.start : chunk.end] = chunk.outcome
         start = chunk.end
-    weights: dict[str, np.ndarray] = {}
-    flushed, last_flush = start, time.monotonic()
-    for i in range(start, n_faults):
-        fault = faults.faults[i]
-        if fault.layer not in weights:
-            weights[fault.layer] = engine.weight(fault.layer)
-        codes, f_top1, noop[i] = run_fault(
-            engine, fault, data.images, golden, weights[fault.layer][fault.index], opts.skip_noop
-        )
-        counts[i] = count(codes, f_top1, data.labels).as_array()
-        if outcome is not None:
-            outcome[i] = codes
-        if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or i + 1 == n_faults):
-            part = None if outcome is None else outcome[flushed : i + 1]
-            ckpt.write_chunk(engine.framework, Chunk(flushed, i + 1, counts[flushed : i + 1], noop[flushed : i + 1], part))
-            flushed, last_flush = i + 1, time.monotonic()
-        if opts.progress is not None:
+    results, mode, detail = _fault_results(engine, faults.faults[start:], data.images, golden, opts)
+    flushed, last_flush, done = start, time.monotonic(), start
+    for results_part in results:
+        for i, (codes, f_top1, is_noop) in enumerate(results_part, done):
+            noop[i] = is_noop
+            counts[i] = count(codes, f_top1, data.labels).as_array()
+            if outcome is not None:
+                outcome[i] = codes
+        first, done = done, done + len(results_part)
+        if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or done == n_faults):
+            part = None if outcome is None else outcome[flushed:done]
+            ckpt.write_chunk(engine.framework, Chunk(flushed, done, counts[flushed:done], noop[flushed:done], part))
+            flushed, last_flush = done, time.monotonic()
+        for i in range(first, done) if opts.progress is not None else []:
             opts.progress(engine.framework, i + 1, n_faults)
-    return _EngineRun(counts, noop, outcome, int((g_top1 == data.labels).sum()), g_top1)
+    return _EngineRun(counts, noop, outcome, int((g_top1 == data.labels).sum()), g_top1, mode, detail)
 
 
 def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageSet,
@@ -141,6 +171,8 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *
     names = [e.framework for e in engines]
     if len(set(names)) != len(names):
         raise ReadlxError(f"each framework may appear once, got {names}")
+    if opts.mode not in MODES:
+        raise ReadlxError(f"campaign mode must be one of {MODES}, got {opts.mode!r}")
     for fault in faults:
         engines[0].table.check_fault(fault)
     ckpt = None
@@ -159,7 +191,12 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *
         "python_version": platform.python_version(),
         "machine": platform.machine(),
         "skip_noop": int(opts.skip_noop),
+        "mode": opts.mode,
     }
+    for e, r in zip(engines, runs):
+        attrs[f"mode_{e.framework}"] = r.mode
+        if r.mode_detail:
+            attrs[f"mode_{e.framework}_detail"] = r.mode_detail
     if faults.sampling is not None:
         attrs.update(faults.sampling.to_attrs())
     attrs.update(opts.attrs)

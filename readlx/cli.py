@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, close = _progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
                            resume=args.resume, progress=update, attrs=bench.characterization(),
-                           flush_seconds=args.flush_seconds)
+                           flush_seconds=args.flush_seconds, mode=args.mode)
     print(f"{args.model}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", help="checkpoint directory (default OUT.partial)")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
     r.add_argument("--flush-seconds", type=float, default=20.0, help="checkpoint at least this often")
+    r.add_argument("--mode", default="reference", choices=("reference", "fast"),
+                   help="fast: exact prefix reuse and early masking where the engine supports it")
     r.add_argument("--threads", type=int, help="PyTorch threads (default: this process's)")
     r.add_argument("--shard", help="run shard i/N of the fault list (merge the results with `readlx merge`)")
     r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")

@@ -1,0 +1,262 @@
+"""Reference loop vs fast mode on the published ResNet20 (or the demo model), in one process.
+
+Runs N stratified faults of the published ResNet20 fault list (the faults of ``readlx run
+resnet20-cifar10 --sample N --seed S``) over the first M CIFAR-10 test images from ../shared/data:
+the fast runner on all N, the reference loop (:func:`readlx.campaign.run_fault`, one full inference
+per fault) on the first K. It checks that both give identical per-image outcome codes and counts on
+the common faults, and, with ``--compare-with``, against an earlier reference-mode result of the
+same faults (a NetCDF written with ``--per-image``, or its ``.partial`` checkpoint directory).
+Then it prints throughput, per-fault times, peak memory and the time extrapolated to the whole
+published list (16,627 faults), layer by layer, since a fault's cost in fast mode depends on its layer.
+
+Usage::
+
+    python benchmarks/campaign_speed.py [--faults 100] [--images 10000] [--reference-faults 10]
+    python benchmarks/campaign_speed.py --demo           # demo model + synthetic data, no data needed
+
+Exit status: 0 when identical (or skipped: reference data absent), 1 on any difference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from readlx.campaign import run_fault
+from readlx.checkpoint import CheckpointDir, fingerprint_faults
+from readlx.classify import count
+from readlx.data.imageset import ImageSet
+from readlx.engines.torch import TorchEngine
+from readlx.fast import FastOptions, TorchFastRunner
+from readlx.fault_maps import generate, load_fault_list
+from readlx.fault_maps.faultlist import FaultList
+from readlx.fault_maps.select import stratified_subset
+from readlx.paths import data_root
+from readlx.results import read_netcdf
+from readlx.zoo import ZOO, load_model
+
+PUBLISHED = "resnet20-cifar10"
+DEMO = "democnn-synthetic10"
+
+
+class RssPeak:
+    """Peak resident memory of this process while the context is open, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "RssPeak":
+        self.base = self.peak = _rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss())
+
+    @property
+    def delta_mib(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except OSError:  # not Linux: the lifetime peak is the best there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class Timed:
+    """Results and timings of one mode."""
+
+    codes: list[np.ndarray] = field(default_factory=list)
+    tops: list[np.ndarray] = field(default_factory=list)
+    fault_seconds: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss_mib: float = 0.0
+
+
+def _timed(results: Callable[[], Iterator[tuple[np.ndarray, np.ndarray, bool]]]) -> Timed:
+    out = Timed()
+    wall, cpu = time.perf_counter(), time.process_time()
+    with RssPeak() as mem:
+        last = time.perf_counter()
+        for codes, tops, _ in results():
+            out.codes.append(codes)
+            out.tops.append(tops)
+            now = time.perf_counter()
+            out.fault_seconds.append(now - last)
+            last = now
+    out.wall, out.cpu = time.perf_counter() - wall, time.process_time() - cpu
+    out.rss_mib = mem.delta_mib
+    return out
+
+
+def _setup(args: argparse.Namespace) -> tuple[str, TorchEngine, FaultList, ImageSet, FaultList | None]:
+    name = DEMO if args.demo else PUBLISHED
+    bench = ZOO[name]
+    table = bench.layer_table()
+    engine = TorchEngine(load_model(name), table, batch_size=args.batch_size)
+    if args.demo:
+        full = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
+        return name, engine, stratified_subset(full, args.faults, args.seed), bench.load_data().subset(args.images), full
+    full = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
+    return name, engine, stratified_subset(full, args.faults, args.seed), bench.load_data().subset(args.images), full
+
+
+def _earlier(path: Path, faults: FaultList, data: ImageSet) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """Counts (and per-image codes) by fault id from a result file or from a run's checkpoint.
+
+    The earlier run must have used the same images; a checkpoint must be of the same fault list.
+    """
+    if path.is_dir():
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("faults") != fingerprint_faults(faults.ids, faults.faults) or meta.get("inputs") != data.digest():
+            raise SystemExit(f"{path} is a checkpoint of another fault list or other images")
+        return {faults.ids[chunk.start + k]: (chunk.counts[k], None if chunk.outcome is None else chunk.outcome[k])
+                for chunk in CheckpointDir(path).read_chunks("torch") for k in range(chunk.end - chunk.start)}
+    ds = read_netcdf(path)
+    if ds.attrs.get("dataset_sha256") != data.digest():
+        raise SystemExit(f"{path} was run on other images than these {len(data)}")
+    fields = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")
+    counts = np.stack([ds[v].values[0, :, 0] for v in fields], axis=1)
+    outcome = ds["outcome"].values[0, :, 0] if "outcome" in ds else None
+    return {int(i): (counts[k], None if outcome is None else outcome[k]) for k, i in enumerate(ds.fault.values)}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--faults", type=int, default=100, help="stratified faults run in fast mode")
+    p.add_argument("--images", type=int, default=10_000, help="first M test images")
+    p.add_argument("--reference-faults", type=int, help="time the reference loop on the first K faults (default N)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the stratified subset")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--block-faults", type=int, default=FastOptions.block_faults)
+    p.add_argument("--cache-mib", type=int, default=FastOptions.cache_bytes // 2**20)
+    p.add_argument("--compare-with", type=Path, help="reference-mode result (.nc or .partial dir) of the same faults")
+    p.add_argument("--demo", action="store_true", help="demo model and synthetic data (no reference data needed)")
+    args = p.parse_args(argv)
+    if not args.demo and data_root() is None:
+        print("reference data not found (../shared/data or $READLX_DATA): skipped; use --demo", file=sys.stderr)
+        return 0
+    name, engine, faults, data, full = _setup(args)
+    k = min(args.reference_faults or len(faults), len(faults))
+    print(f"{name}: {len(faults)} faults x {len(data)} images, batch {engine.batch_size}, "
+          f"reference on the first {k}; torch threads {engine.describe()['threads']}", flush=True)
+
+    t0 = time.perf_counter()
+    golden = engine.infer(data.images)
+    golden_pass = time.perf_counter() - t0
+    stored = {f.layer: engine.weight(f.layer) for f in faults}
+
+    def reference(lo: int, hi: int) -> Timed:
+        return _timed(lambda: (run_fault(engine, f, data.images, golden, stored[f.layer][f.index], True)
+                               for f in faults.faults[lo:hi]))
+
+    # half of the reference faults before the fast run and half after, so that a load that changes
+    # over time (shared machines) weighs on both modes alike
+    before = reference(0, k // 2)
+    opts = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20)
+    holder: dict[str, TorchFastRunner] = {}
+
+    def fast_results() -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+        holder["runner"] = TorchFastRunner(engine, data.images, golden, opts)
+        return holder["runner"].run(faults.faults)
+
+    fast = _timed(fast_results)
+    runner = holder["runner"]
+    after = reference(k // 2, k)
+    ref = Timed(before.codes + after.codes, before.tops + after.tops, before.fault_seconds + after.fault_seconds,
+                before.wall + after.wall, before.cpu + after.cpu, max(before.rss_mib, after.rss_mib))
+    fast.fault_seconds = runner.stats.fault_seconds  # blocks hand results over in bursts: use own clocks
+
+    problems = []
+    for i in range(k):
+        if not (np.array_equal(ref.codes[i], fast.codes[i]) and np.array_equal(ref.tops[i], fast.tops[i])):
+            problems.append(f"fault {faults.ids[i]} ({faults.faults[i].describe()}): fast != reference")
+    fast_counts = [count(c, t, data.labels).as_array() for c, t in zip(fast.codes, fast.tops)]
+    compared = 0
+    if args.compare_with is not None:
+        earlier = _earlier(args.compare_with, faults, data)
+        for fid, counts, codes in zip(faults.ids, fast_counts, fast.codes):
+            if fid in earlier:
+                compared += 1
+                want_counts, want_codes = earlier[fid]
+                if not np.array_equal(counts, want_counts) or (want_codes is not None and not np.array_equal(codes, want_codes)):
+                    problems.append(f"fault {fid}: fast != {args.compare_with}")
+
+    n_img = len(data)
+    ref_per, fast_per = ref.wall / max(k, 1), fast.wall / len(faults)
+    rows = [("", "reference", "fast", "ratio"),
+            ("faults timed", str(k), str(len(faults)), ""),
+            ("fault x image / s (wall)", f"{k * n_img / ref.wall:,.0f}", f"{len(faults) * n_img / fast.wall:,.0f}",
+             f"{ref_per / fast_per:.2f}"),
+            ("CPU s per fault", f"{ref.cpu / max(k, 1):.3f}", f"{fast.cpu / len(faults):.3f}",
+             f"{(ref.cpu / max(k, 1)) / (fast.cpu / len(faults)):.2f}"),
+            ("per-fault s median", f"{_pct(ref.fault_seconds, 50):.3f}", f"{_pct(fast.fault_seconds, 50):.3f}", ""),
+            ("per-fault s p90", f"{_pct(ref.fault_seconds, 90):.3f}", f"{_pct(fast.fault_seconds, 90):.3f}", ""),
+            ("per-fault s max", f"{max(ref.fault_seconds, default=0):.3f}", f"{max(fast.fault_seconds):.3f}", ""),
+            ("peak RSS increase MiB", f"{ref.rss_mib:.0f}", f"{fast.rss_mib:.0f}", "")]
+    print(_table(rows))
+    print(f"fast overheads: start-up {runner.stats.startup_seconds:.1f} s, golden passes "
+          f"{runner.stats.golden_seconds:.1f} s (chunk {runner.chunk_batches * engine.batch_size} images, "
+          f"block {opts.block_faults} faults); plain golden pass {golden_pass:.1f} s")
+
+    by_layer: dict[str, list[float]] = {}
+    for f, s in zip(faults.faults, fast.fault_seconds):
+        by_layer.setdefault(f.layer, []).append(s)
+    population = Counter(f.layer for f in full)
+    total = len(full)
+    fast_full = sum(population[l] * float(np.mean(by_layer.get(l, [fast_per]))) for l in population)
+    golden_per_block = runner.stats.golden_seconds / max(1, math.ceil(len(faults) / opts.block_faults))
+    fast_full += math.ceil(total / opts.block_faults) * golden_per_block + runner.stats.startup_seconds
+    ref_full = total * ref_per
+    print(f"whole list ({total:,} faults, per-layer mix): reference {ref_full / 3600:.2f} h, fast "
+          f"{fast_full / 3600:.2f} h, ratio {ref_full / fast_full:.1f}")
+    rows = [("layer", "faults in list", "sampled", "fast s/fault")]
+    rows += [(l, str(population[l]), str(len(by_layer.get(l, []))), f"{np.mean(by_layer[l]):.3f}" if l in by_layer else "-")
+             for l in population]
+    print(_table(rows))
+    masked = Counter(int((c == 0).sum()) == n_img for c in fast.codes)
+    print(f"faults masked on every image: {masked[True]} of {len(faults)}")
+    if args.compare_with is not None:
+        print(f"compared with {args.compare_with}: {compared} faults")
+    for line in problems:
+        print("DIFFERENT:", line)
+    print(f"identical outcomes: {'no' if problems else 'yes'} ({k} faults against the reference loop)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings and errors of the fast campaign path.
+
+The settings change speed and memory only; outcomes are those of the reference loop whatever they
+are (DESIGN.md invariant 7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from readlx.errors import ReadlxError
+
+
+class FastPathError(ReadlxError):
+    """The fast path found a state it cannot reproduce the reference loop from."""
+
+
+class FastUnsupported(FastPathError):
+    """This engine or model cannot run the fast path; the campaign uses the reference loop.
+
+    Examples
+    --------
+    >>> str(FastUnsupported("node 'relu' works in place"))
+    "node 'relu' works in place"
+    """
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    """Knobs of the fast path.
+
+    Parameters
+    ----------
+    checks
+        Cuts after the faulty layer at which a batch is compared with golden, to stop when it is back
+        to golden. Batches come back at the first one when they come back at all (all 12 that did, of
+        100 stratified ResNet20 faults on 2 batches of 256 CIFAR-10 images), and a comparison costs
+        about as much as a BatchNorm, so later cuts are not checked.
+    cache_bytes
+        Bound on the golden activations held at once; images are processed in chunks of whole
+        batches that fit (at least one batch).
+    block_faults
+        Faults run per pass over the images. Each block recomputes the golden activations once, and
+        its results reach the caller (and a checkpoint) when the whole block is done.
+
+    Examples
+    --------
+    >>> FastOptions(block_faults=32).block_faults
+    32
+    >>> FastOptions(cache_bytes=0)
+    Traceback (most recent call last):
+    ...
+    readlx.errors.ReadlxError: cache_bytes must be >= 1, got 0
+    """
+
+    checks: int = 2
+    cache_bytes: int = 1 << 30
+    block_faults: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("checks", "cache_bytes", "block_faults"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ReadlxError(f"{name} must be >= 1, got {value!r}")

@@ -53,7 +53,7 @@ class FastOptions:
     """
 
     checks: int = 2
-    cache_bytes: int = 1 << 30
+    cache_bytes: int = 1 << 29
     block_faults: int = 128
 
     def __post_init__(self) -> None:

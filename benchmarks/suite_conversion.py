@@ -14,7 +14,9 @@ For each benchmark (all of them, smallest first, or those named on the command l
    masked everywhere. A benchmark that fails records its error message instead.
 
 DeepLabV3 is converted at ``--deeplab-size`` (default 64) instead of its card's 520×520: the model is
-then given to :func:`convert_bundle` as a module with ``input_shape=`` and the zoo's layer table.
+then given to :func:`convert_bundle` as a module with ``input_shape=`` and the zoo's layer table. Its
+campaign is a segmentation campaign (masked / tolerable / critical on label maps, pixel accuracy and
+mIoU against seeded random label maps); the tolerable share is reported in the non-critical column.
 
 Usage::
 
@@ -39,15 +41,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from readlx.campaign import CampaignOptions, noop_control, run_campaign
 from readlx.converters.bundle import Bundle, convert_bundle
 from readlx.data.imageset import ImageSet
+from readlx.data.voc import SegmentationSet
 from readlx.engines.base import Engine
 from readlx.fault_maps import generate
 from readlx.fault_maps.fault import Fault
 from readlx.fault_maps.faultlist import FaultList
-from readlx.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH
+from readlx.graph import LayerTable
+from readlx.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH, executed_modules
 from readlx.zoo import ZOO, load_model
 
 ORDER = (
@@ -92,6 +97,7 @@ class Row:
     campaign_s: dict[str, float] = field(default_factory=dict)
     shares: dict[str, dict[str, float]] = field(default_factory=dict)
     control_masked: bool | None = None
+    not_executed: list[str] = field(default_factory=list)
     error: str | None = None
     stage: str = ""
 
@@ -132,7 +138,10 @@ def convert(name: str, where: Path, args: argparse.Namespace, row: Row) -> Bundl
     row.weights = "published checkpoint" if bench.checkpoint is not None else "seeded random"
     images = normal_images(args.check_images, shape, args.seed)
     source: Any = model if name == DEEPLAB else name
-    extra: dict[str, Any] = {"table": bench.layer_table(), "input_shape": shape} if name == DEEPLAB else {}
+    extra: dict[str, Any] = {}
+    if name == DEEPLAB:
+        extra = {"table": executed_table(model, name, shape), "input_shape": shape}
+        row.not_executed = [n for n in bench.layer_table().names if n not in extra["table"].names]
     start = time.perf_counter()
     bundle = convert_bundle(
         source, where, images=images, tolerance=args.tolerance, require_equivalent=False,
@@ -140,6 +149,18 @@ def convert(name: str, where: Path, args: argparse.Namespace, row: Row) -> Bundl
     )
     row.convert_s = time.perf_counter() - start
     return bundle
+
+
+def executed_table(model: Any, name: str, shape: tuple[int, ...]) -> LayerTable:
+    """The zoo's layer table without the layers inference never runs (DeepLabV3's auxiliary head).
+
+    Those weights are in no converted artifact: a fault there is masked by construction, on every
+    runtime, and cannot be injected outside PyTorch.
+    """
+    table = ZOO[name].layer_table()
+    example = torch.zeros((1, *shape))
+    run = set(executed_modules(model, table.names, example))
+    return LayerTable(table.model, tuple(layer for layer in table.layers if layer.name in run))
 
 
 def record_equivalence(bundle: Bundle, row: Row) -> None:
@@ -175,11 +196,7 @@ def campaign(bundle: Bundle, name: str, args: argparse.Namespace, row: Row) -> N
     runtimes = engines(bundle, name, args.batch_size)
     control = noop_control(runtimes[0])
     faults = FaultList(name, (*generated_faults(bundle, args.faults, args.seed), control))
-    shape = tuple(bundle.input_shape)
-    data = ImageSet(
-        "standard-normal", normal_images(args.images, shape, args.seed + 1),
-        np.zeros(args.images, np.int64), tuple(str(i) for i in range(ZOO[name].num_classes)),
-    )
+    data = campaign_data(name, tuple(bundle.input_shape), args)
     controls = []
     for engine in runtimes:
         start = time.perf_counter()
@@ -188,6 +205,16 @@ def campaign(bundle: Bundle, name: str, args: argparse.Namespace, row: Row) -> N
         row.shares[engine.framework] = outcome_shares(ds, len(faults) - 1)
         controls.append(int(ds.masked.isel(model=0, fault=-1).sum()) == args.images)
     row.control_masked = all(controls)
+
+
+def campaign_data(name: str, shape: tuple[int, ...], args: argparse.Namespace) -> ImageSet | SegmentationSet:
+    """Standard-normal images; label maps of seeded random classes for a segmentation model."""
+    classes = tuple(str(i) for i in range(ZOO[name].num_classes))
+    images = normal_images(args.images, shape, args.seed + 1)
+    if ZOO[name].task != "image segmentation":
+        return ImageSet("standard-normal", images, np.zeros(args.images, np.int64), classes)
+    labels = np.random.default_rng(args.seed + 2).integers(0, len(classes), (args.images, *shape[1:]))
+    return SegmentationSet("standard-normal", images, labels.astype(np.uint8), classes)
 
 
 def generated_faults(bundle: Bundle, k: int, seed: int) -> tuple[Fault, ...]:

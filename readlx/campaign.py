@@ -10,20 +10,23 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import xarray as xr
 
 from readlx import __version__
 from readlx.checkpoint import CheckpointDir, Chunk, fingerprint_faults
-from readlx.classify import Counts, classify, count, top1
-from readlx.data.imageset import ImageSet
+from readlx.classify import Counts
 from readlx.engines.base import Engine
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
 from readlx.results import make_dataset
+from readlx.tasks import CLASSIFICATION, ImageData, Task, tally, task_for
+
+if TYPE_CHECKING:
+    from readlx.fast.options import FastOptions
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(framework, faults_done, faults_total)`` after each fault."""
@@ -40,7 +43,8 @@ class CampaignOptions:
     invariant 5). ``checkpoint`` is a directory; ``flush_seconds`` bounds the work a kill can lose.
     ``mode="fast"`` runs engines that have a fast path (:mod:`readlx.fast`) with the same outcomes;
     the others use the reference loop, and the attrs ``mode_<framework>`` record which ran. A
-    checkpoint written in one mode can be resumed in the other.
+    checkpoint written in one mode can be resumed in the other. ``fast`` tunes the fast path's
+    speed and memory (:class:`readlx.fast.FastOptions`).
     """
 
     per_image: bool = False
@@ -51,6 +55,7 @@ class CampaignOptions:
     progress: Progress | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     mode: str = "reference"
+    fast: FastOptions | None = None
 
 
 @dataclass
@@ -58,82 +63,91 @@ class _EngineRun:
     counts: np.ndarray
     noop: np.ndarray
     outcome: np.ndarray | None
+    quality: np.ndarray
     golden_correct: int
-    golden_top1: np.ndarray
+    golden_quality: np.ndarray
+    golden_prediction: np.ndarray
     mode: str
     mode_detail: dict[str, Any]
 
 
 def run_fault(engine: Engine, fault: Fault, images: np.ndarray, golden: np.ndarray, stored: np.float32,
-              skip_noop: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per-image codes, faulty top-1 and the no-op flag of one fault on one engine."""
+              skip_noop: bool, task: Task = CLASSIFICATION) -> FaultResult:
+    """Per-image codes, the faulty prediction (top-1 or label map) and the no-op flag of one fault."""
     noop = fault.is_noop(stored)
     if noop and skip_noop:
-        return classify(golden, golden), top1(golden), True
+        return task.classify(golden, golden), task.predict(golden), True
     with engine.inject(fault):
         faulty = engine.infer(images)
-    return classify(golden, faulty), top1(faulty), noop
+    return task.classify(golden, faulty), task.predict(faulty), noop
 
 
 def _reference_results(engine: Engine, faults: Sequence[Fault], images: np.ndarray, golden: np.ndarray,
-                       skip_noop: bool) -> Iterator[list[FaultResult]]:
+                       skip_noop: bool, task: Task) -> Iterator[list[FaultResult]]:
     weights: dict[str, np.ndarray] = {}
     for fault in faults:
         if fault.layer not in weights:
             weights[fault.layer] = engine.weight(fault.layer)
-        yield [run_fault(engine, fault, images, golden, weights[fault.layer][fault.index], skip_noop)]
+        yield [run_fault(engine, fault, images, golden, weights[fault.layer][fault.index], skip_noop, task)]
 
 
 def _fault_results(engine: Engine, faults: Sequence[Fault], images: np.ndarray, golden: np.ndarray,
-                   opts: CampaignOptions) -> tuple[Iterator[list[FaultResult]], str, dict[str, Any]]:
+                   opts: CampaignOptions, task: Task) -> tuple[Iterator[list[FaultResult]], str, dict[str, Any]]:
     """The results of ``faults`` in order and in parts as they complete, the mode and how it runs."""
+    reference = _reference_results(engine, faults, images, golden, opts.skip_noop, task)
     if opts.mode == "fast":
         from readlx.fast import FastUnsupported, fast_runner
 
         try:
-            runner = fast_runner(engine, images, golden)
+            runner = fast_runner(engine, images, golden, opts.fast, task)
         except FastUnsupported as e:
-            return _reference_results(engine, faults, images, golden, opts.skip_noop), "reference", {
-                "fallback": str(e)}
+            return reference, "reference", {"fallback": str(e)}
         return runner.blocks(faults, opts.skip_noop), "fast", runner.describe()
-    return _reference_results(engine, faults, images, golden, opts.skip_noop), "reference", {}
+    return reference, "reference", {}
 
 
-def _run_engine(engine: Engine, faults: FaultList, data: ImageSet, opts: CampaignOptions,
+def _run_engine(engine: Engine, faults: FaultList, data: ImageData, opts: CampaignOptions,
                 ckpt: CheckpointDir | None) -> _EngineRun:
+    task = task_for(data)
     n_faults, n_images = len(faults), len(data)
     golden = engine.infer(data.images)
     if ckpt is not None:
         ckpt.check_golden(engine.framework, golden)
-    g_top1 = top1(golden)
+    g_pred = task.predict(golden)
     counts = np.zeros((n_faults, len(Counts.FIELDS)), np.int64)
+    quality = np.full((n_faults, len(task.quality_vars)), np.nan)
     noop = np.zeros(n_faults, bool)
     outcome = np.zeros((n_faults, n_images), np.int8) if opts.per_image else None
     start = 0
     for chunk in ckpt.read_chunks(engine.framework) if ckpt is not None else []:
         counts[chunk.start : chunk.end], noop[chunk.start : chunk.end] = chunk.counts, chunk.noop
+        if chunk.quality is not None:
+            quality[chunk.start : chunk.end] = chunk.quality
         if outcome is not None and chunk.outcome is not None:
             outcome[chunk.start : chunk.end] = chunk.outcome
         start = chunk.end
-    results, mode, detail = _fault_results(engine, faults.faults[start:], data.images, golden, opts)
+    results, mode, detail = _fault_results(engine, faults.faults[start:], data.images, golden, opts, task)
     flushed, last_flush, done = start, time.monotonic(), start
     for results_part in results:
-        for i, (codes, f_top1, is_noop) in enumerate(results_part, done):
+        for i, (codes, prediction, is_noop) in enumerate(results_part, done):
             noop[i] = is_noop
-            counts[i] = count(codes, f_top1, data.labels).as_array()
+            counts[i] = tally(task, codes, prediction, data.labels)
+            quality[i] = task.quality(prediction, data.labels)
             if outcome is not None:
                 outcome[i] = codes
         first, done = done, done + len(results_part)
         if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or done == n_faults):
             part = None if outcome is None else outcome[flushed:done]
-            ckpt.write_chunk(engine.framework, Chunk(flushed, done, counts[flushed:done], noop[flushed:done], part))
+            ckpt.write_chunk(engine.framework, Chunk(flushed, done, counts[flushed:done], noop[flushed:done], part,
+                                                     quality[flushed:done] if task.quality_vars else None))
             flushed, last_flush = done, time.monotonic()
         for i in range(first, done) if opts.progress is not None else []:
             opts.progress(engine.framework, i + 1, n_faults)
-    return _EngineRun(counts, noop, outcome, int((g_top1 == data.labels).sum()), g_top1, mode, detail)
+    return _EngineRun(counts, noop, outcome, quality, task.correct(g_pred, data.labels),
+                      task.quality(g_pred, data.labels), g_pred, mode, detail)
 
 
-def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageSet,
+def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageData,
                  opts: CampaignOptions) -> dict[str, Any]:
     return {
         "model": model,
@@ -143,15 +157,20 @@ def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data:
         "n_faults": len(faults),
         "inputs": data.digest(),
         "n_images": len(data),
+        "task": task_for(data).name,
         "per_image": opts.per_image,
         "skip_noop": opts.skip_noop,
         "readlx": __version__,
     }
 
 
-def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *, model: str,
+def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageData, *, model: str,
                  options: CampaignOptions | None = None) -> xr.Dataset:
     """Run every fault of ``faults`` on every engine over ``data``; return the campaign Dataset.
+
+    ``data`` decides the classifier (:func:`readlx.tasks.task_for`): an :class:`~readlx.data.imageset.ImageSet` is
+    classified masked / non-critical / critical on logits, a :class:`~readlx.data.voc.SegmentationSet` masked /
+    tolerable / critical on label maps, with pixel accuracy and mIoU per fault.
 
     Examples
     --------
@@ -200,6 +219,8 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *
     if faults.sampling is not None:
         attrs.update(faults.sampling.to_attrs())
     attrs.update(opts.attrs)
+    task = task_for(data)
+    classification = task.name == CLASSIFICATION.name
     return make_dataset(
         model=model,
         faults=faults,
@@ -210,7 +231,11 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageSet, *
         golden_correct=[r.golden_correct for r in runs],
         labels=data.labels,
         outcome=None if not opts.per_image else np.stack([r.outcome for r in runs], axis=1),
-        golden_top1=None if not opts.per_image else np.stack([r.golden_top1 for r in runs]),
+        golden_top1=None if not (opts.per_image and classification) else np.stack(
+            [r.golden_prediction for r in runs]),
+        task=task,
+        quality=np.stack([r.quality for r in runs], axis=1),
+        golden_quality=np.stack([r.golden_quality for r in runs]),
         attrs=attrs,
     )
 

@@ -44,6 +44,7 @@ class Chunk:
     counts: np.ndarray
     noop: np.ndarray
     outcome: np.ndarray | None
+    quality: np.ndarray | None = None
 
 
 class CheckpointDir:
@@ -98,6 +99,8 @@ class CheckpointDir:
         arrays = {"counts": chunk.counts, "noop": chunk.noop}
         if chunk.outcome is not None:
             arrays["outcome"] = chunk.outcome
+        if chunk.quality is not None:
+            arrays["quality"] = chunk.quality
         name = f"{framework}.{chunk.start:07d}-{chunk.end:07d}.npz"
         _atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
@@ -115,7 +118,8 @@ class CheckpointDir:
             try:
                 with np.load(p, allow_pickle=False) as z:
                     outcome = np.array(z["outcome"]) if "outcome" in z.files else None
-                    chunks.append(Chunk(start, end, np.array(z["counts"]), np.array(z["noop"]), outcome))
+                    quality = np.array(z["quality"]) if "quality" in z.files else None
+                    chunks.append(Chunk(start, end, np.array(z["counts"]), np.array(z["noop"]), outcome, quality))
             except (OSError, ValueError, KeyError) as e:
                 raise CheckpointError(f"corrupt chunk: {e}", path=p) from e
             if len(chunks[-1].counts) != end - start:

@@ -157,6 +157,12 @@ def _execute(args: argparse.Namespace, spec, faults, opts, out: Path):  # noqa: 
     return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model, options=opts)
 
 
+def _fast_options(args: argparse.Namespace):  # noqa: ANN202 - FastOptions, imported lazily (torch)
+    from readlx.fast import FastOptions
+
+    return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
     from readlx.results import write_netcdf
@@ -171,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     update, close = _progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
                            resume=args.resume, progress=update, attrs=bench.characterization(),
-                           flush_seconds=args.flush_seconds, mode=args.mode)
+                           flush_seconds=args.flush_seconds, mode=args.mode, fast=_fast_options(args))
     print(f"{args.model}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
@@ -199,6 +205,16 @@ def _print_report(ds, reference: str | None) -> None:  # noqa: ANN001
     from readlx.comparisons.summary import format_summary, summarize
 
     print(format_summary(summarize(ds)))
+    if ds.sizes["framework"] > 1:
+        from readlx.comparisons.divergence import format_most_divergent, most_divergent
+        from readlx.comparisons.tables import contingency_table, paired_tests_table
+        from readlx.comparisons.text import table
+
+        for title, (head, rows) in (("paired tests per fault", paired_tests_table(ds)),
+                                    ("image-level contingency, all faults", contingency_table(ds))):
+            if rows:
+                print(f"\n{title}\n{table(head, rows)}")
+        print(f"\nmost divergent faults\n{format_most_divergent(most_divergent(ds, top=10))}")
     if reference:
         from readlx.comparisons.reference import agreement
         from readlx.fault_maps import load_fault_list
@@ -258,7 +274,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     bench = ZOO[args.model]
     images = labels = None
     if args.images:
-        data = bench.load_data(args.data).subset(args.images)
+        data = bench.load_data(args.data, args.images)
         images, labels = data.images, data.labels
     t0 = time.perf_counter()
     bundle = convert_bundle(args.model, args.out, checkpoint=args.weights, images=images, labels=labels,
@@ -324,8 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", help="checkpoint directory (default OUT.partial)")
     r.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
     r.add_argument("--flush-seconds", type=float, default=20.0, help="checkpoint at least this often")
-    r.add_argument("--mode", default="reference", choices=("reference", "fast"),
-                   help="fast: exact prefix reuse and early masking where the engine supports it")
+    r.add_argument("--mode", default="fast", choices=("reference", "fast"),
+                   help="fast (default): exact prefix reuse and early masking where the engine supports "
+                        "it, the same outcomes; reference: one full inference per fault")
+    r.add_argument("--block-faults", type=int, default=128,
+                   help="fast mode: faults per pass over the images (results are checkpointed per block)")
+    r.add_argument("--cache-mib", type=int, default=512, help="fast mode: bound on cached golden activations")
     r.add_argument("--threads", type=int, help="PyTorch threads (default: this process's)")
     r.add_argument("--shard", help="run shard i/N of the fault list (merge the results with `readlx merge`)")
     r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")

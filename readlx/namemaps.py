@@ -281,21 +281,30 @@ def torch_execution_order(model: "nn.Module", table: LayerTable, example: "torch
 
     Layers the pass never calls follow in table order. The hooks are removed in ``finally``.
     """
+    seen = executed_modules(model, table.names, example)
+    return seen + [name for name in table.names if name not in seen]
+
+
+def executed_modules(model: "nn.Module", names: Sequence[str], example: "torch.Tensor") -> list[str]:
+    """Those of the modules ``names`` that one forward pass on ``example`` calls, in calling order.
+
+    A module the pass never calls (an auxiliary training head, say) is in no converted artifact, and
+    a fault in its weight is masked by construction. The hooks are removed in ``finally``.
+    """
     import torch
 
     modules = dict(model.named_modules())
     seen: list[str] = []
     handles = []
     try:
-        for layer in table:
-            hook = _order_hook(layer.name, seen)
-            handles.append(modules[layer.name].register_forward_hook(hook))
+        for name in names:
+            handles.append(modules[name].register_forward_hook(_order_hook(name, seen)))
         with torch.inference_mode():
             model(example)
     finally:
         for handle in handles:
             handle.remove()
-    return seen + [name for name in table.names if name not in seen]
+    return seen
 
 
 def _order_hook(name: str, seen: list[str]) -> Any:

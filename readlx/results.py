@@ -9,6 +9,12 @@ top-1 equals the label); bool ``noop`` (a stuck-at equal to the stored bit: clas
 without inference). (model, framework): ``golden_correct``. With per-image outcomes: ``outcome``
 (model, fault, framework, image) int8 codes of :mod:`readlx.classify` (zlib-compressed in NetCDF),
 ``golden_top1`` (model, framework, image) and ``label`` (image).
+
+Segmentation campaigns (attr ``classifier = "segmentation"``, :mod:`readlx.tasks`) use the same variables:
+``non_critical`` holds the *tolerable* images, ``faulty_correct`` / ``golden_correct`` count correctly
+labelled pixels, and float64 ``faulty_pixel_accuracy``, ``faulty_miou`` (model, fault, framework) and
+``golden_pixel_accuracy``, ``golden_miou`` (model, framework) are added. Label maps and golden label
+maps are not stored.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import xarray as xr
 from readlx.classify import Counts
 from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
+from readlx.tasks import CLASSIFICATION, Task
 
 COUNT_VARS = Counts.FIELDS
 MAX_RANK = 4
@@ -37,6 +44,19 @@ _DESCRIPTIONS = {
     "outcome": ("per-inference outcome: 0 masked, 1 non-critical, 2 critical, +4 NaN/Inf", "1"),
     "golden_top1": ("golden top-1 class per image", "1"),
     "label": ("ground-truth label per image", "1"),
+}
+_SEGMENTATION = {
+    "non_critical": ("tolerable images: label map changed in < 1 % of pixels, same set of predicted "
+                     "classes", "images"),
+    "critical": ("images whose label map changed in >= 1 % of pixels or in its set of classes", "images"),
+    "masked": ("images whose predicted label map is identical to golden", "images"),
+    "faulty_correct": ("correctly labelled pixels of the faulty label maps (ignore label left out)", "pixels"),
+    "golden_correct": ("correctly labelled pixels of the golden label maps (ignore label left out)", "pixels"),
+    "outcome": ("per-inference outcome: 0 masked, 1 tolerable, 2 critical, +4 NaN/Inf", "1"),
+    "faulty_pixel_accuracy": ("pixel accuracy of the faulty label maps over all images", "1"),
+    "faulty_miou": ("mean intersection over union of the faulty label maps over all images", "1"),
+    "golden_pixel_accuracy": ("pixel accuracy of the golden label maps over all images", "1"),
+    "golden_miou": ("mean intersection over union of the golden label maps over all images", "1"),
 }
 
 
@@ -69,6 +89,9 @@ def make_dataset(
     labels: np.ndarray,
     outcome: np.ndarray | None = None,
     golden_top1: np.ndarray | None = None,
+    task: Task = CLASSIFICATION,
+    quality: np.ndarray | None = None,
+    golden_quality: np.ndarray | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Build a campaign Dataset for one model.
@@ -81,8 +104,14 @@ def make_dataset(
         ``(F, K)`` bool.
     layer_names
         framework -> per-fault layer name in that runtime.
+    labels
+        Per-image labels ``(N,)``; label maps ``(N, H, W)`` for segmentation (not stored).
     outcome, golden_top1
         Per-image codes ``(F, K, N)`` and golden top-1 ``(K, N)``, or None.
+    task
+        The task whose classifier made the codes (:mod:`readlx.tasks`).
+    quality, golden_quality
+        ``task.quality_vars`` per fault ``(F, K, M)`` and of the golden outputs ``(K, M)``.
     attrs
         Sampling parameters, dataset, versions, device, characterization axes...
     """
@@ -93,9 +122,14 @@ def make_dataset(
     }
     data["noop"] = (dims3, noop[None].astype(bool))
     data["golden_correct"] = (("model", "framework"), np.asarray(golden_correct, np.int64)[None])
-    data["label"] = (("image",), labels.astype(np.int64))
+    if labels.ndim == 1:
+        data["label"] = (("image",), labels.astype(np.int64))
+    for m, name in enumerate(task.quality_vars):
+        data[f"faulty_{name}"] = (dims3, np.asarray(quality, np.float64)[None, :, :, m])
+        data[f"golden_{name}"] = (("model", "framework"), np.asarray(golden_quality, np.float64)[None, :, m])
     if outcome is not None:
         data["outcome"] = (dims3 + ("image",), outcome[None].astype(np.int8))
+    if golden_top1 is not None:
         data["golden_top1"] = (("model", "framework", "image"), np.asarray(golden_top1)[None].astype(np.int16))
     coords = {
         "model": np.array([model], dtype=object),
@@ -113,15 +147,16 @@ def make_dataset(
         ),
     }
     ds = xr.Dataset(data, coords=coords)
-    ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels))}
+    ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels)), **task.attrs()}
     ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
-    for name, (text, units) in _DESCRIPTIONS.items():
+    described = {**_DESCRIPTIONS, **(_SEGMENTATION if task.quality_vars else {})}
+    for name, (text, units) in described.items():
         if name in ds:
             ds[name].attrs.update({"long_name": name.replace("_", " "), "description": text, "units": units})
     if "outcome" in ds:
         ds["outcome"].attrs.update(
-            {"flag_values": [0, 1, 2, 4, 5, 6], "flag_meanings": "masked non_critical critical "
-             "masked_nonfinite non_critical_nonfinite critical_nonfinite"}
+            {"flag_values": [0, 1, 2, 4, 5, 6], "flag_meanings": " ".join(
+                [*task.outcome_names, *(f"{n}_nonfinite" for n in task.outcome_names)])}
         )
     return ds
 

@@ -104,7 +104,8 @@ def run_dask(spec: CampaignSpec, faults: FaultList, client: Any, *, chunk: int =
     only the missing chunks, so a lost client or cluster loses at most the chunks in flight.
     """
     opts = options or CampaignOptions()
-    plain = {"per_image": opts.per_image, "skip_noop": opts.skip_noop, "attrs": dict(opts.attrs), "mode": opts.mode}
+    plain = {"per_image": opts.per_image, "skip_noop": opts.skip_noop, "attrs": dict(opts.attrs), "mode": opts.mode,
+             "fast": opts.fast}
     n_chunks = max(1, -(-len(faults) // chunk))
     pieces: dict[int, xr.Dataset] = {}
     if checkpoint is not None:

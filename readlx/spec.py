@@ -34,7 +34,7 @@ class CampaignSpec:
     def dataset(self) -> ImageSet:
         from readlx.zoo import ZOO
 
-        return ZOO[self.model].load_data(self.data).subset(self.images)
+        return ZOO[self.model].load_data(self.data, self.images)
 
     def engines(self) -> list[Engine]:
         import torch

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from readlx.converters import Bundle
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -14,3 +18,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA} (expected ../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
+    """The demo CNN converted to a bundle, once per test session (the converter, engine and fast tests
+    share it)."""
+    from readlx.converters import convert_bundle, load_bundle
+    from readlx.data.synthetic import synthetic
+
+    path = tmp_path_factory.getbasetemp() / "readlx-demo-bundle"
+    if (path / "bundle.json").is_file():
+        return load_bundle(path)
+    images = synthetic(32)
+    return convert_bundle("democnn-synthetic10", path, images=images.images, labels=images.labels)

@@ -78,9 +78,10 @@ def _cli(*args: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_sigkill_then_resume_gives_identical_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [["--mode", "reference"], ["--mode", "fast", "--block-faults", "2"]])
+def test_sigkill_then_resume_gives_identical_result(tmp_path: Path, mode: list[str]) -> None:
     faults = _generate(tmp_path, margin=0.1)
-    common = ["run", MODEL, "--faults", str(faults), "--images", "64", "--per-image", "--batch-size", "16"]
+    common = ["run", MODEL, "--faults", str(faults), "--images", "64", "--per-image", "--batch-size", "16", *mode]
     ref = tmp_path / "ref.nc"
     assert _cli(*common, "-o", str(ref)).wait() == 0
     out, ckpt = tmp_path / "k.nc", tmp_path / "k.nc.partial"

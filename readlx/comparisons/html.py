@@ -14,11 +14,11 @@ from typing import Sequence
 import xarray as xr
 from matplotlib.figure import Figure
 
-from readlx.comparisons.divergence import framework_pairs, most_divergent
+from readlx.comparisons.divergence import most_divergent
 from readlx.comparisons.plots import report_figures
 from readlx.comparisons.reference import agreement
-from readlx.comparisons.stats import paired_test
-from readlx.comparisons.summary import summarize
+from readlx.comparisons.summary import summarize, summary_table
+from readlx.comparisons.tables import contingency_table, paired_tests_table
 from readlx.fault_maps.faultlist import FaultList
 
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em}
@@ -46,11 +46,7 @@ def png_data_uri(fig: Figure) -> str:
 
 
 def _summary(ds: xr.Dataset) -> str:
-    head = ("model", "framework", "faults", "images", "golden top-1 %", "masked %", "non-critical %", "SDC-1 %",
-            "NaN/Inf %", "faulty top-1 %")
-    rows = [(r.model, r.framework, r.n_faults, r.n_images, r.golden_top1.format(), r.masked.format(),
-             r.non_critical.format(), r.critical.format(), r.nan_or_inf.format(), r.faulty_top1.format())
-            for r in summarize(ds)]
+    head, rows = summary_table(summarize(ds))
     return "<h2>Outcome shares (percent ± margin of the fault sample)</h2>" + html_table(head, rows)
 
 
@@ -72,17 +68,12 @@ def _agreement(ds: xr.Dataset, reference: FaultList) -> str:
 
 
 def _tests(ds: xr.Dataset) -> str:
-    rows = []
-    for a, b in framework_pairs(ds):
-        for metric in ("critical", "masked"):
-            t = paired_test(ds, a, b, metric)
-            mc = ""
-            if t.image_level is not None and t.discordant is not None:
-                mc = f"{t.discordant[0]} / {t.discordant[1]}, p = {t.image_level.p_value:.3g}"
-            rows.append((f"{b} vs {a}", metric, t.faults_differing, f"{t.mean_difference:+.4f}", t.test.method,
-                         f"{t.test.p_value:.3g}", mc if metric == "critical" else ""))
-    head = ("pair", "metric", "faults differing", "mean diff (pp)", "test", "p", "McNemar critical a-only / b-only")
-    return "<h2>Paired tests per fault</h2>" + html_table(head, rows)
+    head, rows = paired_tests_table(ds)
+    parts = ["<h2>Paired tests per fault</h2>", html_table(head, rows)]
+    head, rows = contingency_table(ds)
+    if rows:
+        parts += ["<h2>Image-level contingency (inferences, all faults)</h2>", html_table(head, rows)]
+    return "".join(parts)
 
 
 def _divergent(ds: xr.Dataset) -> str:

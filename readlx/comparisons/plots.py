@@ -16,6 +16,11 @@ from readlx.comparisons.divergence import divergence, frameworks
 from readlx.errors import ReadlxError
 
 CLASSES = (("masked", "masked"), ("non_critical", "non-critical"), ("critical", "critical (SDC-1)"))
+SEGMENTATION_CLASSES = (("masked", "masked"), ("non_critical", "tolerable"), ("critical", "critical"))
+
+
+def _classes(ds: xr.Dataset) -> tuple[tuple[str, str], ...]:
+    return SEGMENTATION_CLASSES if ds.attrs.get("classifier") == "segmentation" else CLASSES
 
 
 def _title(ds: xr.Dataset) -> str:
@@ -33,8 +38,9 @@ def fig_shares(ds: xr.Dataset, by: str = "bit", model: int = 0) -> Figure:
     labels = [str(v) for v in b[by].values]
     x = np.arange(len(labels))
     fig = Figure(figsize=(max(7.0, 0.35 * len(labels) + 3), 8.0), layout="constrained")
-    axes = fig.subplots(len(CLASSES), 1, sharex=True)
-    for ax, (var, name) in zip(axes, CLASSES):
+    classes = _classes(ds)
+    axes = fig.subplots(len(classes), 1, sharex=True)
+    for ax, (var, name) in zip(axes, classes):
         for fw in b.framework.values:
             ax.plot(x, b[var].sel(framework=fw).values, marker="o", markersize=3, label=str(fw))
         ax.set_ylabel(f"{name} %")

@@ -37,6 +37,9 @@ class SummaryRow:
     critical: Share
     nan_or_inf: Share
     faulty_top1: Share
+    task: str = "classification"
+    golden_miou: float | None = None
+    faulty_miou: float | None = None
 
 
 def _share(values: np.ndarray, n_images: int, population: int | None, t: float) -> Share:
@@ -67,27 +70,44 @@ def summarize(ds: xr.Dataset) -> list[SummaryRow]:
     for model in ds.model.values:
         for fw in ds.framework.values:
             sel = ds.sel(model=model, framework=fw)
-            golden = float(sel.golden_correct) / n_images
-            rows.append(
-                SummaryRow(
+            shares = [_share(sel[v].values, n_images, population, t)
+                      for v in ("masked", "non_critical", "critical", "nan_or_inf")]
+            if "golden_pixel_accuracy" in sel:  # segmentation: accuracy is per pixel
+                rows.append(SummaryRow(
                     str(model), str(fw), int(sel.sizes["fault"]), n_images,
-                    Share(100 * golden, None),
-                    *(_share(sel[v].values, n_images, population, t)
-                      for v in ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")),
-                )
-            )
+                    Share(100 * float(sel.golden_pixel_accuracy), None), *shares,
+                    Share(100 * float(sel.faulty_pixel_accuracy.mean()), None), "segmentation",
+                    float(sel.golden_miou), float(sel.faulty_miou.mean())))
+                continue
+            rows.append(SummaryRow(
+                str(model), str(fw), int(sel.sizes["fault"]), n_images,
+                Share(100 * float(sel.golden_correct) / n_images, None), *shares,
+                _share(sel.faulty_correct.values, n_images, population, t)))
     return rows
+
+
+def summary_table(rows: list[SummaryRow]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Header and cells of the summary; segmentation rows name their own columns."""
+    segmentation = any(r.task == "segmentation" for r in rows)
+    if segmentation:
+        head = ("model", "framework", "faults", "images", "golden pixel acc. %", "masked %", "tolerable %",
+                "critical %", "NaN/Inf %", "faulty pixel acc. % (mean)", "golden mIoU", "faulty mIoU (mean)")
+    else:
+        head = ("model", "framework", "faults", "images", "golden top-1 %", "masked %", "non-critical %",
+                "SDC-1 %", "NaN/Inf %", "faulty top-1 %")
+    body = []
+    for r in rows:
+        cells = (r.model, r.framework, str(r.n_faults), str(r.n_images), r.golden_top1.format(), r.masked.format(),
+                 r.non_critical.format(), r.critical.format(), r.nan_or_inf.format(), r.faulty_top1.format())
+        if segmentation:
+            cells += tuple("" if v is None else f"{v:.4f}" for v in (r.golden_miou, r.faulty_miou))
+        body.append(cells)
+    return head, body
 
 
 def format_summary(rows: list[SummaryRow]) -> str:
     """A plain-text table (percent ± margin in percentage points)."""
-    head = ("model", "framework", "faults", "images", "golden top-1 %", "masked %", "non-critical %",
-            "SDC-1 %", "NaN/Inf %", "faulty top-1 %")
-    body = [
-        (r.model, r.framework, str(r.n_faults), str(r.n_images), r.golden_top1.format(), r.masked.format(),
-         r.non_critical.format(), r.critical.format(), r.nan_or_inf.format(), r.faulty_top1.format())
-        for r in rows
-    ]
+    head, body = summary_table(rows)
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in (head, *body)]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -38,6 +38,7 @@ from readlx.namemaps import (
     ONNX_KERAS,
     ONNX_TORCH,
     derive_bindings,
+    executed_modules,
     torch_execution_order,
     torch_weights,
 )
@@ -318,8 +319,8 @@ def _bind(source: _Source, where: Path) -> LayerTable:
 
     keras_model = load_keras_model(where / KERAS_DIR)
     protos = {key: onnx.load(str(where / name)) for key, name in ONNX_FILES.items()}
-    _check_batchnorm_kept(source.model, keras_model, protos)
     example = torch.from_numpy(np.zeros((1, *source.input_shape), dtype=np.float32))
+    _check_batchnorm_kept(source.model, keras_model, protos, example)
     return derive_bindings(
         source.table,
         torch_weights(source.model, source.table),
@@ -330,11 +331,14 @@ def _bind(source: _Source, where: Path) -> LayerTable:
     )
 
 
-def _check_batchnorm_kept(model: nn.Module, keras_model: Any, protos: Mapping[str, Any]) -> None:
-    """Every artifact must keep each BatchNorm separate, or the injected tensor is not the weight."""
+def _check_batchnorm_kept(model: nn.Module, keras_model: Any, protos: Mapping[str, Any],
+                          example: torch.Tensor) -> None:
+    """Every artifact must keep each BatchNorm the forward pass runs separate, or the injected tensor
+    is not the weight. BatchNorms the pass never calls (an auxiliary head) are in no artifact."""
     import tensorflow as tf
 
-    expected = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    norms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    expected = len(executed_modules(model, norms, example))
     found = {
         KERAS: sum(isinstance(l, tf.keras.layers.BatchNormalization) for l in keras_model.submodules),
         **{key: count_ops(proto, "BatchNormalization") for key, proto in protos.items()},

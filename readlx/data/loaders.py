@@ -20,6 +20,8 @@ class DatasetEntry:
     name: str
     read: Callable[[Path | None, Normalization | None], ImageSet]
     default_dir: str | None
+    read_first: Callable[[Path | None, Normalization | None, int], ImageSet] | None = None
+    """Reads only the first N images, for sets too large to decode whole (VOC at 520x520)."""
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
@@ -44,15 +46,19 @@ def _need(root: Path | None, name: str) -> Path:
 
 
 def load_dataset(
-    name: str, root: str | Path | None = None, normalization: Normalization | None = None
+    name: str, root: str | Path | None = None, normalization: Normalization | None = None,
+    limit: int | None = None,
 ) -> ImageSet:
-    """Read dataset ``name`` from ``root`` (default: its directory under the reference data)."""
+    """Read dataset ``name`` (its first ``limit`` images) from ``root`` (default: its directory under
+    the reference data)."""
     entry = DATASETS[name]
     path = Path(root) if root is not None else None
     if path is None and entry.default_dir is not None:
         base = data_root()
         path = None if base is None else base / entry.default_dir
-    return entry.read(path, normalization)
+    if limit is not None and entry.read_first is not None:
+        return entry.read_first(path, normalization, limit)
+    return entry.read(path, normalization).subset(limit)
 
 
 from readlx.data.suite_loaders import register_suite_datasets  # noqa: E402 - needs DatasetEntry above

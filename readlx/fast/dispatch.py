@@ -7,10 +7,11 @@ from readlx.engines.base import Engine
 from readlx.engines.torch import TorchEngine
 from readlx.fast.options import FastOptions, FastUnsupported
 from readlx.fast.torch_fast import TorchFastRunner
+from readlx.tasks import CLASSIFICATION, Task
 
 
 def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
-                options: FastOptions | None = None) -> TorchFastRunner:
+                options: FastOptions | None = None, task: Task = CLASSIFICATION) -> TorchFastRunner:
     """The fast runner for ``engine``, after its start-up self-checks.
 
     Raises
@@ -30,4 +31,4 @@ def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
     """
     if not isinstance(engine, TorchEngine):
         raise FastUnsupported(f"no fast path for framework {engine.framework!r}")
-    return TorchFastRunner(engine, images, golden, options)
+    return TorchFastRunner(engine, images, golden, options, task)

@@ -37,7 +37,8 @@ class FastOptions:
         about as much as a BatchNorm, so later cuts are not checked.
     cache_bytes
         Bound on the golden activations held at once; images are processed in chunks of whole
-        batches that fit (at least one batch).
+        batches that fit (at least one batch). It also bounds the predictions a block holds (a
+        segmentation label map per image and fault), by running fewer faults per block.
     block_faults
         Faults run per pass over the images. Each block recomputes the golden activations once, and
         its results reach the caller (and a checkpoint) when the whole block is done.

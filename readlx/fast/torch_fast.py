@@ -18,7 +18,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from readlx.classify import classify, top1
 from readlx.engines.base import batches
 from readlx.engines.torch import TorchEngine
 from readlx.fast.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
@@ -26,6 +25,7 @@ from readlx.fast.options import FastOptions, FastPathError, FastUnsupported
 from readlx.fast.suffix import run_fault_batch
 from readlx.fast.trace import CutGraph
 from readlx.fault_maps.fault import Fault
+from readlx.tasks import CLASSIFICATION, Task
 
 FaultResult = tuple[np.ndarray, np.ndarray, bool]
 """Per-image outcome codes, faulty top-1 classes and the no-op flag of one fault."""
@@ -75,9 +75,9 @@ class TorchFastRunner:
     """
 
     def __init__(self, engine: TorchEngine, images: np.ndarray, golden: np.ndarray,
-                 options: FastOptions | None = None) -> None:
+                 options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
-        self.engine, self.images, self.golden = engine, images, golden
+        self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()
         self.graph = CutGraph(engine.model, engine.table.names)
         self.layout = batches(len(images), engine.batch_size)
@@ -94,7 +94,7 @@ class TorchFastRunner:
         return {
             "cuts": [self.graph.name(c) for c in self.graph.cuts],
             "chunk_images": self.chunk_batches * self.engine.batch_size,
-            "block_faults": self.options.block_faults,
+            "block_faults": self.block_size(),
             "checks": self.options.checks,
         }
 
@@ -108,14 +108,21 @@ class TorchFastRunner:
 
         No context (injection, inference mode) stays open while the generator is suspended.
         """
-        size = self.options.block_faults
+        size = self.block_size()
         for lo in range(0, len(faults), size):
             yield self._block(faults[lo : lo + size], skip_noop)
+
+    def block_size(self) -> int:
+        """Faults per block: ``options.block_faults``, fewer where a block's predictions would exceed
+        ``options.cache_bytes`` (label maps of a segmentation network are large)."""
+        per_fault = self.task.predict(self.golden[:1]).nbytes * len(self.images)
+        return max(1, min(self.options.block_faults, self.options.cache_bytes // max(1, per_fault)))
 
     def _block(self, faults: Sequence[Fault], skip_noop: bool) -> list[FaultResult]:
         n = len(self.images)
         codes = np.zeros((len(faults), n), np.int8)
-        tops = np.zeros((len(faults), n), np.int64)
+        g_pred = self.task.predict(self.golden[:1])
+        tops = np.zeros((len(faults), n, *g_pred.shape[1:]), g_pred.dtype)
         seconds = np.zeros(len(faults))
         noop = [f.is_noop(self._stored(f)) for f in faults]
         todo = []
@@ -128,7 +135,7 @@ class TorchFastRunner:
             if not skip_noop:  # the control of invariant 5 goes through the plain inference path
                 with self.engine.inject(fault):
                     faulty = self.engine.infer(self.images)
-            codes[k], tops[k] = classify(self.golden, faulty), top1(faulty)
+            codes[k], tops[k] = self.task.classify(self.golden, faulty), self.task.predict(faulty)
             seconds[k] = time.perf_counter() - t0
         chunks = _chunks(self.layout, self.chunk_batches)
         for chunk in chunks if todo else []:
@@ -137,7 +144,8 @@ class TorchFastRunner:
             for k in todo:
                 t0 = time.perf_counter()
                 faulty = self._fault_chunk(faults[k], goldens, lo, hi)
-                codes[k, lo:hi], tops[k, lo:hi] = classify(self.golden[lo:hi], faulty), top1(faulty)
+                codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
+                tops[k, lo:hi] = self.task.predict(faulty)
                 seconds[k] += time.perf_counter() - t0
         self.stats.fault_seconds.extend(seconds.tolist())
         return [(codes[k], tops[k], noop[k]) for k in range(len(faults))]

@@ -71,10 +71,11 @@ class Benchmark:
     def layer_table(self) -> LayerTable:
         return LayerTable.from_torch(self.build(), self.name)
 
-    def load_data(self, root: str | Path | None = None) -> ImageSet:
+    def load_data(self, root: str | Path | None = None, limit: int | None = None) -> ImageSet:
+        """The benchmark's test set (its first ``limit`` images), normalized as the suite does."""
         from readlx.data.loaders import load_dataset
 
-        return load_dataset(self.dataset, root, self.normalization)
+        return load_dataset(self.dataset, root, self.normalization, limit)
 
 
 ZOO: Registry[Benchmark] = Registry("model")

@@ -9,9 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from readlx.converters import Bundle, convert_bundle, load_bundle
-from readlx.data.synthetic import synthetic
 
-DEMO = "democnn-synthetic10"
 TWIN_INPUT = (3, 6, 6)
 
 
@@ -46,16 +44,6 @@ def shared_bundle(factory: pytest.TempPathFactory, name: str, convert) -> Bundle
     if (path / "bundle.json").is_file():
         return load_bundle(path)
     return convert(path)
-
-
-@pytest.fixture(scope="session")
-def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    images = synthetic(32)
-    return shared_bundle(
-        tmp_path_factory,
-        "readlx-demo-bundle",
-        lambda path: convert_bundle(DEMO, path, images=images.images, labels=images.labels),
-    )
 
 
 @pytest.fixture(scope="session")

@@ -153,3 +153,35 @@ def test_dataset_entry(voc: Path) -> None:
     with pytest.raises(ReadlxError, match="dataset 'voc2012' needs its directory"):
         entry.read(None, None)
     assert entry.read(voc, None).labels.shape == (3, 520, 520)
+
+
+def test_zoo_loads_only_the_first_images(voc: Path) -> None:
+    from readlx.zoo import ZOO
+
+    (voc / IMAGES_DIR / f"{IDS[2]}.jpg").write_bytes(b"not a jpeg")  # never decoded with a limit of 2
+    s = ZOO["deeplabv3-resnet50-voc"].load_data(voc, limit=2)
+    assert isinstance(s, SegmentationSet) and len(s) == 2
+    with pytest.raises(InputError, match=IDS[2]):
+        ZOO["deeplabv3-resnet50-voc"].load_data(voc)
+
+
+@pytest.mark.slow
+def test_segmentation_campaign_from_the_command_line(voc: Path, tmp_path: Path) -> None:
+    from readlx.cli import main
+    from readlx.results import read_netcdf
+
+    faults = tmp_path / "fl.csv"
+    from readlx.fault_maps.fault import Fault
+    from readlx.fault_maps.faultlist import FaultList
+    from readlx.fault_maps.io_native import write_native
+
+    write_native(FaultList("deeplabv3-resnet50-voc", (
+        Fault("backbone.conv1", (0, 0, 0, 0), 30), Fault("classifier.4", (3, 7, 0, 0), 22),
+        Fault("aux_classifier.4", (0, 0, 0, 0), 30))), faults)
+    out = tmp_path / "seg.nc"
+    assert main(["run", "deeplabv3-resnet50-voc", "--data", str(voc), "--images", "1", "--batch-size", "1",
+                 "--faults", str(faults), "--per-image", "-o", str(out)]) == 0
+    ds = read_netcdf(out).isel(model=0, framework=0)
+    assert ds.attrs["classifier"] == "segmentation" and ds.sizes["fault"] == 3
+    assert int(ds.masked[2]) == 1  # the auxiliary head is not run by inference
+    assert 0.0 <= float(ds.golden_miou) <= 1.0 and np.isfinite(ds.faulty_pixel_accuracy.values).all()

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 import numpy as np
 import pytest
 
-from readlx.converters import Bundle, convert_bundle, load_bundle
+from readlx.converters import Bundle
 from readlx.data.synthetic import synthetic
 from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault, FaultKind
@@ -17,29 +17,19 @@ BATCH = 8
 N_IMAGES = 20  # two full batches and a short one
 
 
-@pytest.fixture(scope="session")
-def contract_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    # Same directory as the converter tests' demo bundle: one conversion per session.
-    path = tmp_path_factory.getbasetemp() / "readlx-demo-bundle"
-    if (path / "bundle.json").is_file():
-        return load_bundle(path)
-    images = synthetic(32)
-    return convert_bundle("democnn-synthetic10", path, images=images.images, labels=images.labels)
-
-
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     return synthetic(N_IMAGES).images
 
 
 @pytest.fixture(scope="module")
-def torch_engine(contract_bundle: Bundle) -> Engine:
-    return contract_bundle.engine("torch", batch_size=BATCH)
+def torch_engine(demo_bundle: Bundle) -> Engine:
+    return demo_bundle.engine("torch", batch_size=BATCH)
 
 
 @pytest.fixture(scope="module", params=ENGINE_NAMES)
-def engine(request: pytest.FixtureRequest, contract_bundle: Bundle) -> Engine:
-    return contract_bundle.engine(request.param, batch_size=BATCH)
+def engine(request: pytest.FixtureRequest, demo_bundle: Bundle) -> Engine:
+    return demo_bundle.engine(request.param, batch_size=BATCH)
 
 
 def _bits(x: np.ndarray) -> np.ndarray:
@@ -173,9 +163,9 @@ class TestEngineContract:
 
 @pytest.mark.parametrize("level", ["disabled", "basic", "extended", "all"])
 def test_onnxruntime_levels_keep_faults_and_golden_path(
-    contract_bundle: Bundle, torch_engine: Engine, images: np.ndarray, level: str
+    demo_bundle: Bundle, torch_engine: Engine, images: np.ndarray, level: str
 ) -> None:
-    engine = contract_bundle.engine("onnxruntime", batch_size=BATCH, optimization=level, threads=1)
+    engine = demo_bundle.engine("onnxruntime", batch_size=BATCH, optimization=level, threads=1)
     settings = engine.describe()
     assert (settings["optimization"], settings["intra_op_threads"]) == (level, 1)
     golden = engine.infer(images)
@@ -189,18 +179,18 @@ def test_onnxruntime_levels_keep_faults_and_golden_path(
         assert not np.array_equal(engine.infer(images), golden)
 
 
-def test_onnxruntime_records_the_providers_in_use(contract_bundle: Bundle) -> None:
-    engine = contract_bundle.engine("onnxruntime", batch_size=BATCH, device="cuda")
+def test_onnxruntime_records_the_providers_in_use(demo_bundle: Bundle) -> None:
+    engine = demo_bundle.engine("onnxruntime", batch_size=BATCH, device="cuda")
     settings = engine.describe()
     assert settings["requested_providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert settings["providers"] == engine.session.get_providers()
     assert settings["providers"][-1] == "CPUExecutionProvider"
 
 
-def test_onnxruntime_rejects_unknown_options(contract_bundle: Bundle) -> None:
+def test_onnxruntime_rejects_unknown_options(demo_bundle: Bundle) -> None:
     from readlx.errors import ReadlxError
 
     with pytest.raises(ReadlxError, match="unknown optimization level 'max'; valid: disabled, basic"):
-        contract_bundle.engine("onnxruntime", optimization="max")
+        demo_bundle.engine("onnxruntime", optimization="max")
     with pytest.raises(ReadlxError, match="unknown device 'tpu'; valid: cpu, cuda"):
-        contract_bundle.engine("onnxruntime", device="tpu")
+        demo_bundle.engine("onnxruntime", device="tpu")

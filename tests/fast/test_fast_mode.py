@@ -131,30 +131,22 @@ def _kill_after(n: int):  # noqa: ANN202
     return progress
 
 
-@pytest.fixture()
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Campaigns in fast mode run blocks of BLOCK faults."""
-    import readlx.fast
-
-    def runner(engine: TorchEngine, images: np.ndarray, golden: np.ndarray, options: object = None) -> TorchFastRunner:
-        return TorchFastRunner(engine, images, golden, FastOptions(block_faults=BLOCK))
-    monkeypatch.setattr(readlx.fast, "fast_runner", runner)
-
-
-@pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("kill_after", [1, 9, 30])
 def test_kill_and_resume_in_fast_mode(tmp_path: Path, data: ImageSet, faults: FaultList, kill_after: int) -> None:
+    small = FastOptions(block_faults=BLOCK)
     full = run_campaign([_engine(16)], faults, data, model=MODEL,
-                        options=CampaignOptions(per_image=True, mode="fast"))
+                        options=CampaignOptions(per_image=True, mode="fast", fast=small))
     ckpt = tmp_path / "ckpt"
     with pytest.raises(_Killed):
         run_campaign([_engine(16)], faults, data, model=MODEL, options=CampaignOptions(
-            per_image=True, mode="fast", checkpoint=ckpt, flush_seconds=0, progress=_kill_after(kill_after)))
+            per_image=True, mode="fast", fast=small, checkpoint=ckpt, flush_seconds=0,
+            progress=_kill_after(kill_after)))
     saved = max(int(p.name.split(".")[1].split("-")[1]) for p in ckpt.glob("torch.*.npz"))
     assert saved == min(len(faults), -(-kill_after // BLOCK) * BLOCK)  # the killed block was written whole
     seen: list[int] = []
     resumed = run_campaign([_engine(16)], faults, data, model=MODEL, options=CampaignOptions(
-        per_image=True, mode="fast", checkpoint=ckpt, resume=True, progress=lambda fw, d, t: seen.append(d)))
+        per_image=True, mode="fast", fast=small, checkpoint=ckpt, resume=True,
+        progress=lambda fw, d, t: seen.append(d)))
     assert seen == list(range(saved + 1, len(faults) + 1))
     xr.testing.assert_identical(full, resumed)
 

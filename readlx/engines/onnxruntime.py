@@ -94,9 +94,31 @@ class OnnxRuntimeEngine:
         self._variables = {layer.name: table.binding(bindings, layer.name).variable for layer in table}
         self._input = _image_input(proto)
         fed, self._weights = _feed_weights(proto, set(self._variables.values()))
-        self.session = self._session(fed)
+        self.proto = fed
+        self.session = self.session_for(fed)
 
-    def _session(self, proto: onnx.ModelProto) -> ort.InferenceSession:
+    @property
+    def image_input(self) -> str:
+        """Name of the graph input that takes the images."""
+        return self._input
+
+    @property
+    def weight_feeds(self) -> dict[str, np.ndarray]:
+        """The fed weight arrays by graph input name: the very arrays :meth:`inject` corrupts."""
+        return self._weights
+
+    def fed_name(self, layer: str) -> str:
+        """The graph input that feeds canonical ``layer``'s weight."""
+        self.table[layer]
+        return self._variables[layer]
+
+    def layout_images(self, images: np.ndarray) -> np.ndarray:
+        """Images as this engine feeds them (NCHW, or transposed to NHWC), contiguous."""
+        perm = LAYOUTS[self.input_layout]
+        return np.ascontiguousarray(images if perm is None else np.transpose(images, perm))
+
+    def session_for(self, proto: onnx.ModelProto) -> ort.InferenceSession:
+        """A session of ``proto`` with this engine's settings (optimization, provider, threads)."""
         options = ort.SessionOptions()
         options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
         options.log_severity_level = _QUIET
@@ -107,11 +129,9 @@ class OnnxRuntimeEngine:
         )
 
     def infer(self, images: np.ndarray) -> np.ndarray:
-        perm = LAYOUTS[self.input_layout]
         out = []
         for sl in batches(len(images), self.batch_size):
-            x = images[sl] if perm is None else np.transpose(images[sl], perm)
-            feeds = {self._input: np.ascontiguousarray(x), **self._weights}
+            feeds = {self._input: self.layout_images(images[sl]), **self._weights}
             out.append(np.asarray(self.session.run(None, feeds)[0], dtype=np.float32))
         return np.concatenate(out)
 

@@ -1,15 +1,18 @@
 """Exact fast campaigns (DESIGN.md invariant 7): same outcomes as the reference loop, less work.
 
-A faulty run restarts from golden activations cached at the faulty layer's cut (prefix reuse), and
-stops as soon as its whole batch is back to golden (early masking); see :mod:`readlx.fast.suffix` for
-why stopping is exact. No-op stuck-at faults are classified without inference, as in the reference
-loop. Campaigns select it with ``CampaignOptions(mode="fast")``; engines without a fast path fall back
-to the reference loop.
+A faulty run restarts from golden values cached at the faulty layer's cut (prefix reuse). On PyTorch
+(:mod:`readlx.fast.torch_fast`) it also stops as soon as its whole batch is back to golden (early
+masking; :mod:`readlx.fast.suffix` says why that is exact). On ONNX Runtime
+(:mod:`readlx.fast.onnxruntime_fast`) each layer's suffix subgraph runs in its own session, checked bit
+for bit against the whole graph at start-up. No-op stuck-at faults are classified without inference,
+as in the reference loop. Campaigns select it with ``CampaignOptions(mode="fast")``; engines without a
+fast path (Keras) fall back to the reference loop, and the campaign's attrs say so.
 """
 from __future__ import annotations
 
 from readlx.fast.dispatch import fast_runner
 from readlx.fast.options import FastOptions, FastPathError, FastUnsupported
-from readlx.fast.torch_fast import FastStats, TorchFastRunner
+from readlx.fast.blocks import FastStats
+from readlx.fast.torch_fast import TorchFastRunner
 
 __all__ = ["FastOptions", "FastPathError", "FastStats", "FastUnsupported", "TorchFastRunner", "fast_runner"]

@@ -6,19 +6,20 @@ import numpy as np
 from readlx.engines.base import Engine
 from readlx.engines.torch import TorchEngine
 from readlx.fast.options import FastOptions, FastUnsupported
+from readlx.fast.blocks import BlockRunner
 from readlx.fast.torch_fast import TorchFastRunner
 from readlx.tasks import CLASSIFICATION, Task
 
 
 def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
-                options: FastOptions | None = None, task: Task = CLASSIFICATION) -> TorchFastRunner:
+                options: FastOptions | None = None, task: Task = CLASSIFICATION) -> BlockRunner:
     """The fast runner for ``engine``, after its start-up self-checks.
 
     Raises
     ------
     FastUnsupported
-        For engines without a fast path (only PyTorch has one) and models it cannot run; the message
-        says why.
+        For engines without a fast path (PyTorch and ONNX Runtime have one, Keras has not) and models
+        it cannot run; the message says why.
 
     Examples
     --------
@@ -29,6 +30,12 @@ def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
     ...
     readlx.fast.options.FastUnsupported: no fast path for framework 'keras'
     """
-    if not isinstance(engine, TorchEngine):
-        raise FastUnsupported(f"no fast path for framework {engine.framework!r}")
-    return TorchFastRunner(engine, images, golden, options, task)
+    if isinstance(engine, TorchEngine):
+        return TorchFastRunner(engine, images, golden, options, task)
+    from readlx.engines.onnxruntime import OnnxRuntimeEngine
+
+    if isinstance(engine, OnnxRuntimeEngine):
+        from readlx.fast.onnxruntime_fast import OrtFastRunner
+
+        return OrtFastRunner(engine, images, golden, options, task)
+    raise FastUnsupported(f"no fast path for framework {engine.framework!r}")

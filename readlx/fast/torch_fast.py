@@ -1,25 +1,22 @@
 """The fast campaign runner of the PyTorch engine: outcomes of the reference loop, less work.
 
-Work is ordered block of faults -> chunk of images -> fault -> batch. For each chunk (whole batches of
-the engine's fixed layout, as many as fit in ``cache_bytes``) the golden values at the cuts are
-computed once; every fault of the block then restarts each batch from its layer's cut
-(:mod:`readlx.fast.suffix`). Holding golden activations for all images at once would need about
-0.8 MB per CIFAR-10 image for ResNet20 (8 GB for the test set); a chunk of a block needs a bounded
-part of it, and the block's golden pass costs one plain inference per block. Results of a block are
-handed over together, in fault order, when the block is done: a campaign checkpoints whole blocks
-and reports progress per fault.
+The block loop is :class:`readlx.fast.blocks.BlockRunner`'s. Here a cut is a node of the traced graph
+(:mod:`readlx.fast.trace`) and a faulty batch restarts from the golden values live across its layer's
+cut, stopping early when the batch is back to golden (:mod:`readlx.fast.suffix`). Holding golden
+activations for all images at once would need about 0.8 MB per CIFAR-10 image for ResNet20 (8 GB for
+the test set); a chunk needs a bounded part of it, and a block's golden pass costs one plain inference.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from readlx.engines.base import batches
 from readlx.engines.torch import TorchEngine
+from readlx.fast.blocks import BlockRunner, FastStats
 from readlx.fast.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.fast.options import FastOptions, FastPathError, FastUnsupported
 from readlx.fast.suffix import run_fault_batch
@@ -27,20 +24,7 @@ from readlx.fast.trace import CutGraph
 from readlx.fault_maps.fault import Fault
 from readlx.tasks import CLASSIFICATION, Task
 
-FaultResult = tuple[np.ndarray, np.ndarray, bool]
-"""Per-image outcome codes, faulty top-1 classes and the no-op flag of one fault."""
-
-
-@dataclass
-class FastStats:
-    """Where the time went: start-up checks, golden passes, and each fault's own runs (in order)."""
-
-    startup_seconds: float = 0.0
-    golden_seconds: float = 0.0
-    fault_seconds: list[float] = field(default_factory=list)
-
-
-class TorchFastRunner:
+class TorchFastRunner(BlockRunner):
     """Runs faults on a :class:`TorchEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
 
     Construction traces the model and checks, on the first and last batch, that the traced run gives
@@ -85,7 +69,6 @@ class TorchFastRunner:
         if len(self.layout) > 1:  # the last batch may be shorter: another shape, other kernels
             self._golden(self.layout[-1], FastUnsupported)
         self.chunk_batches = max(1, self.options.cache_bytes // max(1, probe.nbytes()))
-        self._weights: dict[str, np.ndarray] = {}
         self._kept: list[GoldenBatch] | None = None
         self.stats = FastStats(startup_seconds=time.perf_counter() - start)
 
@@ -97,58 +80,6 @@ class TorchFastRunner:
             "block_faults": self.block_size(),
             "checks": self.options.checks,
         }
-
-    def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultResult]:
-        """Results of ``faults`` in order, as ``run_fault`` gives them (see :meth:`blocks`)."""
-        for block in self.blocks(faults, skip_noop):
-            yield from block
-
-    def blocks(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[list[FaultResult]]:
-        """Results of ``faults`` in order, one list per block of ``options.block_faults`` faults.
-
-        No context (injection, inference mode) stays open while the generator is suspended.
-        """
-        size = self.block_size()
-        for lo in range(0, len(faults), size):
-            yield self._block(faults[lo : lo + size], skip_noop)
-
-    def block_size(self) -> int:
-        """Faults per block: ``options.block_faults``, fewer where a block's predictions would exceed
-        ``options.cache_bytes`` (label maps of a segmentation network are large)."""
-        per_fault = self.task.predict(self.golden[:1]).nbytes * len(self.images)
-        return max(1, min(self.options.block_faults, self.options.cache_bytes // max(1, per_fault)))
-
-    def _block(self, faults: Sequence[Fault], skip_noop: bool) -> list[FaultResult]:
-        n = len(self.images)
-        codes = np.zeros((len(faults), n), np.int8)
-        g_pred = self.task.predict(self.golden[:1])
-        tops = np.zeros((len(faults), n, *g_pred.shape[1:]), g_pred.dtype)
-        seconds = np.zeros(len(faults))
-        noop = [f.is_noop(self._stored(f)) for f in faults]
-        todo = []
-        for k, fault in enumerate(faults):
-            if not noop[k]:
-                todo.append(k)
-                continue
-            t0 = time.perf_counter()
-            faulty = self.golden
-            if not skip_noop:  # the control of invariant 5 goes through the plain inference path
-                with self.engine.inject(fault):
-                    faulty = self.engine.infer(self.images)
-            codes[k], tops[k] = self.task.classify(self.golden, faulty), self.task.predict(faulty)
-            seconds[k] = time.perf_counter() - t0
-        chunks = _chunks(self.layout, self.chunk_batches)
-        for chunk in chunks if todo else []:
-            goldens = self._chunk_golden(chunk, keep=len(chunks) == 1)
-            lo, hi = chunk[0].start, chunk[-1].stop
-            for k in todo:
-                t0 = time.perf_counter()
-                faulty = self._fault_chunk(faults[k], goldens, lo, hi)
-                codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
-                tops[k, lo:hi] = self.task.predict(faulty)
-                seconds[k] += time.perf_counter() - t0
-        self.stats.fault_seconds.extend(seconds.tolist())
-        return [(codes[k], tops[k], noop[k]) for k in range(len(faults))]
 
     def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> np.ndarray:
         faulty = self.golden[lo:hi].copy()
@@ -164,9 +95,7 @@ class TorchFastRunner:
         """Golden values of a chunk; when one chunk holds every image they serve every block."""
         if keep and self._kept is not None:
             return self._kept
-        t0 = time.perf_counter()
         goldens = [self._golden(sl, FastPathError) for sl in chunk]
-        self.stats.golden_seconds += time.perf_counter() - t0
         self._kept = goldens if keep else None
         return goldens
 
@@ -179,12 +108,3 @@ class TorchFastRunner:
             raise error(f"the traced model's golden outputs differ from the engine's for images "
                         f"{rows.start}..{rows.stop - 1}")
         return gb
-
-    def _stored(self, fault: Fault) -> np.float32:
-        if fault.layer not in self._weights:
-            self._weights[fault.layer] = self.engine.weight(fault.layer)
-        return self._weights[fault.layer][fault.index]
-
-
-def _chunks(layout: list[slice], size: int) -> list[list[slice]]:
-    return [layout[i : i + size] for i in range(0, len(layout), size)]

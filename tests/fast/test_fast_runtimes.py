@@ -1,12 +1,15 @@
 """Fast mode on every runtime of a bundle: the same Dataset as the reference loop, whichever path ran."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
-from readlx.campaign import CampaignOptions, run_campaign
+from readlx.campaign import CampaignOptions, run_campaign, run_fault
 from readlx.converters import Bundle
 from readlx.data.synthetic import synthetic
+from readlx.fast.onnxruntime_fast import OrtFastRunner
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
 
@@ -38,7 +41,36 @@ def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle) -> Non
     ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
-    assert fast.attrs["mode_torch"] == "fast"
-    for name in RUNTIMES[1:]:  # no fast path: the reference loop ran, and the attrs say why
-        assert fast.attrs[f"mode_{name}"] == "reference"
-        assert "no fast path" in fast.attrs[f"mode_{name}_detail"]
+    for name in ("torch", "onnxruntime", "onnxruntime-keras"):
+        assert fast.attrs[f"mode_{name}"] == "fast"
+    for name in ("onnxruntime", "onnxruntime-keras"):  # every layer's suffix reproduced golden
+        detail = json.loads(fast.attrs[f"mode_{name}_detail"])
+        assert set(detail["suffix_layers"]) | set(detail["whole_graph_layers"]) == set(bundle.table.names)
+        assert len(detail["suffix_layers"]) >= len(bundle.table.names) - 1
+    assert fast.attrs["mode_keras"] == "reference"  # no fast path: the attrs say why
+    assert "no fast path" in fast.attrs["mode_keras_detail"]
+
+
+class _SkewedRunner(OrtFastRunner):
+    """A runner whose suffix of one layer is off by one ulp in one output: the self-check must catch it."""
+
+    SKEWED = "conv2"
+
+    def _run_suffix(self, layer: str, values: dict[str, np.ndarray]) -> np.ndarray:
+        out = super()._run_suffix(layer, values)
+        if layer == self.SKEWED:
+            out.view(np.uint32)[0, 0] ^= 1
+        return out
+
+
+def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    golden = engine.infer(data.images)
+    runner = _SkewedRunner(engine, data.images, golden)
+    assert _SkewedRunner.SKEWED in runner.describe()["whole_graph_layers"]
+    assert _SkewedRunner.SKEWED not in runner.suffix
+    faults = [f for f in _faults(demo_bundle) if f.layer == _SkewedRunner.SKEWED]
+    for fault, (codes, preds, noop) in zip(faults, runner.run(faults)):
+        assert np.array_equal(codes, run_fault(engine, fault, data.images, golden,
+                                               engine.weight(fault.layer)[fault.index], True)[0])

@@ -106,9 +106,8 @@ def _fault_results(engine: Engine, faults: Sequence[Fault], images: np.ndarray, 
     return reference, "reference", {}
 
 
-def _run_engine(engine: Engine, faults: FaultList, data: ImageData, opts: CampaignOptions,
+def _run_engine(engine: Engine, faults: FaultList, data: ImageData, task: Task, opts: CampaignOptions,
                 ckpt: CheckpointDir | None) -> _EngineRun:
-    task = task_for(data)
     n_faults, n_images = len(faults), len(data)
     golden = engine.infer(data.images)
     if ckpt is not None:
@@ -147,7 +146,7 @@ def _run_engine(engine: Engine, faults: FaultList, data: ImageData, opts: Campai
                       task.quality(g_pred, data.labels), g_pred, mode, detail)
 
 
-def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageData,
+def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageData, task: Task,
                  opts: CampaignOptions) -> dict[str, Any]:
     return {
         "model": model,
@@ -157,7 +156,7 @@ def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data:
         "n_faults": len(faults),
         "inputs": data.digest(),
         "n_images": len(data),
-        "task": task_for(data).name,
+        "task": task.name,
         "per_image": opts.per_image,
         "skip_noop": opts.skip_noop,
         "readlx": __version__,
@@ -194,11 +193,12 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageData, 
         raise ReadlxError(f"campaign mode must be one of {MODES}, got {opts.mode!r}")
     for fault in faults:
         engines[0].table.check_fault(fault)
+    task = task_for(data)
     ckpt = None
     if opts.checkpoint is not None:
         ckpt = CheckpointDir(opts.checkpoint)
-        ckpt.open(_fingerprint(model, engines, faults, data, opts), opts.resume)
-    runs = [_run_engine(e, faults, data, opts, ckpt) for e in engines]
+        ckpt.open(_fingerprint(model, engines, faults, data, task, opts), opts.resume)
+    runs = [_run_engine(e, faults, data, task, opts, ckpt) for e in engines]
     attrs: dict[str, Any] = {
         "model_name": model,
         "dataset": data.name,
@@ -219,7 +219,6 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageData, 
     if faults.sampling is not None:
         attrs.update(faults.sampling.to_attrs())
     attrs.update(opts.attrs)
-    task = task_for(data)
     classification = task.name == CLASSIFICATION.name
     return make_dataset(
         model=model,

@@ -66,14 +66,18 @@ class Counts:
         return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
 
 
+def class_counts(codes: np.ndarray) -> tuple[int, int, int, int]:
+    """Images per outcome class (codes 0, 1, 2) and images with NaN/Inf outputs (flag 4).
+
+    >>> class_counts(np.array([0, 1, 6, 2], np.int8))
+    (1, 1, 2, 1)
+    """
+    base = codes & ~np.int8(NONFINITE)
+    return (int((base == MASKED).sum()), int((base == NON_CRITICAL).sum()), int((base == CRITICAL).sum()),
+            int(((codes & NONFINITE) != 0).sum()))
+
+
 def count(codes: np.ndarray, faulty_top1: np.ndarray, labels: np.ndarray) -> Counts:
     """Aggregate per-image codes into :class:`Counts`."""
-    base = codes & ~np.int8(NONFINITE)
-    return Counts(
-        masked=int((base == MASKED).sum()),
-        non_critical=int((base == NON_CRITICAL).sum()),
-        critical=int((base == CRITICAL).sum()),
-        nan_or_inf=int(((codes & NONFINITE) != 0).sum()),
-        faulty_correct=int((faulty_top1 == labels).sum()),
-    )
+    return Counts(*class_counts(codes), faulty_correct=int((faulty_top1 == labels).sum()))
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from readlx.classify import CRITICAL, MASKED, NONFINITE
+from readlx.classify import CRITICAL, MASKED, NONFINITE, class_counts
 from readlx.classify import NON_CRITICAL as TOLERABLE
 from readlx.errors import ReadlxError
 
@@ -34,7 +34,7 @@ OUTCOME_NAMES = ("masked", "tolerable", "critical")
 __all__ = [
     "CRITICAL", "IGNORE_LABEL", "MASKED", "NONFINITE", "OUTCOME_NAMES", "TOLERABLE", "TOLERANCE",
     "SegmentationCounts", "classify_label_maps", "classify_segmentation", "confusion_matrix", "count",
-    "label_maps", "mean_iou", "nonfinite", "pixel_accuracy", "scores_identical",
+    "accuracy_of", "label_maps", "mean_iou", "miou_of", "nonfinite", "pixel_accuracy", "scores_identical",
 ]
 
 
@@ -154,13 +154,7 @@ def count(codes: np.ndarray) -> SegmentationCounts:
     >>> count(np.array([0, 1, 2, 6], np.int8))
     SegmentationCounts(masked=1, tolerable=1, critical=2, nan_or_inf=1)
     """
-    base = codes & ~np.int8(NONFINITE)
-    return SegmentationCounts(
-        masked=int((base == MASKED).sum()),
-        tolerable=int((base == TOLERABLE).sum()),
-        critical=int((base == CRITICAL).sum()),
-        nan_or_inf=int(((codes & NONFINITE) != 0).sum()),
-    )
+    return SegmentationCounts(*class_counts(codes))
 
 
 def confusion_matrix(
@@ -196,9 +190,7 @@ def pixel_accuracy(
     >>> pixel_accuracy(np.array([[0, 1, 0]]), np.array([[0, 1, 1]]), 2)
     0.6666666666666666
     """
-    cm = confusion_matrix(predicted, labels, num_classes, ignore_label)
-    total = cm.sum()
-    return float(np.trace(cm) / total) if total else float("nan")
+    return accuracy_of(confusion_matrix(predicted, labels, num_classes, ignore_label))
 
 
 def mean_iou(
@@ -212,7 +204,25 @@ def mean_iou(
     >>> mean_iou(np.array([[0, 1, 0]]), np.array([[0, 1, 1]]), 3)
     0.5
     """
-    cm = confusion_matrix(predicted, labels, num_classes, ignore_label)
+    return miou_of(confusion_matrix(predicted, labels, num_classes, ignore_label))
+
+
+def accuracy_of(cm: np.ndarray) -> float:
+    """Pixel accuracy of a confusion matrix (NaN when it counts no pixel).
+
+    >>> accuracy_of(np.array([[2, 1], [0, 1]]))
+    0.75
+    """
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else float("nan")
+
+
+def miou_of(cm: np.ndarray) -> float:
+    """Mean intersection over union of a confusion matrix, over classes with a non-empty union.
+
+    >>> miou_of(np.array([[2, 1], [0, 1]]))
+    0.5833333333333333
+    """
     inter = np.diag(cm).astype(np.float64)
     union = cm.sum(axis=0) + cm.sum(axis=1) - inter
     present = union > 0

@@ -61,14 +61,7 @@ def tally(task: Task, codes: np.ndarray, prediction: np.ndarray, labels: np.ndar
     >>> tally(CLASSIFICATION, np.array([0, 1, 6], np.int8), np.array([3, 1, 2]), np.array([3, 0, 2])).tolist()
     [1, 1, 1, 1, 2]
     """
-    base = codes & ~np.int8(cls.NONFINITE)
-    return np.array([
-        int((base == cls.MASKED).sum()),
-        int((base == cls.NON_CRITICAL).sum()),
-        int((base == cls.CRITICAL).sum()),
-        int(((codes & cls.NONFINITE) != 0).sum()),
-        task.correct(prediction, labels),
-    ], dtype=np.int64)
+    return np.array([*cls.class_counts(codes), task.correct(prediction, labels)], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -130,13 +123,7 @@ class Segmentation:
     def quality(self, prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
         cm = seg.confusion_matrix(_clip(prediction, self.num_classes), labels, self.num_classes,
                                   self.ignore_label)
-        total = cm.sum()
-        inter = np.diag(cm).astype(np.float64)
-        union = cm.sum(axis=0) + cm.sum(axis=1) - inter
-        present = union > 0
-        accuracy = inter.sum() / total if total else np.nan
-        miou = (inter[present] / union[present]).mean() if present.any() else np.nan
-        return np.array([accuracy, miou], np.float64)
+        return np.array([seg.accuracy_of(cm), seg.miou_of(cm)], np.float64)
 
     def attrs(self) -> dict[str, Any]:
         return {"classifier": self.name, "outcome_names": " ".join(self.outcome_names),

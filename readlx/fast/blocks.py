@@ -10,6 +10,7 @@ forced through the engine's plain inference path as the reference loop does.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -33,12 +34,12 @@ class FastStats:
     fault_seconds: list[float] = field(default_factory=list)
 
 
-class BlockRunner:
+class BlockRunner(ABC):
     """Base of the fast runners: subclasses provide the golden values of a chunk and a fault's outputs.
 
-    Subclasses set ``engine``, ``images``, ``golden``, ``task``, ``options``, ``layout`` (the engine's
-    batch slices) and ``chunk_batches`` before use, and implement :meth:`_chunk_golden` and
-    :meth:`_fault_chunk`.
+    Subclasses call ``super().__init__()``, set ``engine``, ``images``, ``golden``, ``task``,
+    ``options``, ``layout`` (the engine's batch slices) and ``chunk_batches`` before use, and implement
+    :meth:`_chunk_golden` and :meth:`_fault_chunk`.
     """
 
     engine: Engine
@@ -49,6 +50,9 @@ class BlockRunner:
     layout: list[slice]
     chunk_batches: int
     stats: FastStats
+
+    def __init__(self) -> None:
+        self._stored_weights: dict[str, np.ndarray] = {}
 
     def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultResult]:
         """Results of ``faults`` in order, as ``run_fault`` gives them (see :meth:`blocks`)."""
@@ -104,16 +108,15 @@ class BlockRunner:
         self.stats.fault_seconds.extend(seconds.tolist())
         return [(codes[k], preds[k], noop[k]) for k in range(len(faults))]
 
+    @abstractmethod
     def _chunk_golden(self, chunk: list[slice], keep: bool) -> Any:
         """The golden values at the cuts of the batches of ``chunk``; ``keep``: the chunk is every image."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> np.ndarray:
         """The faulty outputs of images ``lo..hi-1`` (one chunk), from the chunk's golden values."""
-        raise NotImplementedError
 
     def _stored(self, fault: Fault) -> np.float32:
-        weights: dict[str, np.ndarray] = self.__dict__.setdefault("_stored_weights", {})
-        if fault.layer not in weights:
-            weights[fault.layer] = self.engine.weight(fault.layer)
-        return weights[fault.layer][fault.index]
+        if fault.layer not in self._stored_weights:
+            self._stored_weights[fault.layer] = self.engine.weight(fault.layer)
+        return self._stored_weights[fault.layer][fault.index]

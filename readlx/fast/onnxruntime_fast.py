@@ -84,6 +84,7 @@ class OrtFastRunner(BlockRunner):
 
     def __init__(self, engine: OnnxRuntimeEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
+        super().__init__()
         start = time.perf_counter()
         self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()

@@ -60,6 +60,7 @@ class TorchFastRunner(BlockRunner):
 
     def __init__(self, engine: TorchEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
+        super().__init__()
         start = time.perf_counter()
         self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'fast':<10} {fast_s:8.1f} {work / fast_s:16.0f}")
     print(f"ratio {ref_s / fast_s:.2f}; fast path: {fast.attrs.get(f'mode_{args.framework}')}; "
           f"outcomes {'identical' if identical else 'DIFFERENT'}")
+    detail = fast.attrs.get(f"mode_{args.framework}_detail")
+    if detail:
+        print(f"fast path detail: {detail}")
     return 0 if identical else 1
 
 

@@ -32,3 +32,21 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
         return load_bundle(path)
     images = synthetic(32)
     return convert_bundle("democnn-synthetic10", path, images=images.images, labels=images.labels)
+
+
+@pytest.fixture(scope="session")
+def resnet20_bundle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
+    """The published ResNet20 converted with its equivalence check on the first 500 CIFAR-10 test
+    images, once per test session (the conversion and fast-mode tests share it)."""
+    from readlx.converters import convert_bundle, load_bundle
+    from readlx.data.loaders import load_dataset
+    from readlx.zoo import ZOO
+
+    path = tmp_path_factory.getbasetemp() / "readlx-resnet20-bundle"
+    if (path / "bundle.json").is_file():
+        return load_bundle(path)
+    bench = ZOO["resnet20-cifar10"]
+    data = load_dataset("cifar10", shared_data / "cifar-10-batches-py", bench.normalization).subset(500)
+    # The runtimes and PyTorch each sit ~1e-5 from a float64 forward pass at logits up to ~50, so
+    # the output bound here is a few float32 ulps of the largest logit.
+    return convert_bundle("resnet20-cifar10", path, images=data.images, labels=data.labels, tolerance=5e-5)

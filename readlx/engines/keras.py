@@ -78,18 +78,26 @@ class KerasEngine:
         return by_name[binding.variable]
 
     def _compile(self) -> Any:
-        shape = tuple(self.model.inputs[0].shape[1:])
-        spec = tf.TensorSpec((None, *shape), tf.float32)
-        model = self.model
-        # One signature with a free batch axis: the last, shorter batch reuses the same graph.
-        return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        return self.function_for(self.model)
+
+    def function_for(self, model: Any) -> Any:
+        """``model`` (this engine's model or one sharing its layers) as a ``tf.function`` in inference
+        mode, compiled as this engine compiles its own: one signature per input, batch axis free, so
+        the last, shorter batch reuses the same graph."""
+        specs = [tf.TensorSpec((None, *tuple(t.shape[1:])), tf.float32) for t in model.inputs]
+        if len(specs) == 1:
+            return tf.function(lambda x: model(x, training=False), input_signature=specs)
+        return tf.function(lambda *xs: model(list(xs), training=False), input_signature=specs)
+
+    def batch_input(self, images: np.ndarray) -> tf.Tensor:
+        """One batch of NCHW images as the model's NHWC input tensor (the transposition is exact)."""
+        return tf.constant(np.ascontiguousarray(np.transpose(images, NCHW_TO_NHWC)))
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         out = []
         with tf.device(self.device):
             for sl in batches(len(images), self.batch_size):
-                x = np.ascontiguousarray(np.transpose(images[sl], NCHW_TO_NHWC))
-                out.append(np.asarray(self._call(tf.constant(x)), dtype=np.float32))
+                out.append(np.asarray(self._call(self.batch_input(images[sl])), dtype=np.float32))
         return np.concatenate(out)
 
     def weight(self, layer: str) -> np.ndarray:

@@ -3,10 +3,12 @@
 A faulty run restarts from golden values cached at the faulty layer's cut (prefix reuse). On PyTorch
 (:mod:`readlx.fast.torch_fast`) it also stops as soon as its whole batch is back to golden (early
 masking; :mod:`readlx.fast.suffix` says why that is exact). On ONNX Runtime
-(:mod:`readlx.fast.onnxruntime_fast`) each layer's suffix subgraph runs in its own session, checked bit
-for bit against the whole graph at start-up. No-op stuck-at faults are classified without inference,
-as in the reference loop. Campaigns select it with ``CampaignOptions(mode="fast")``; engines without a
-fast path (Keras) fall back to the reference loop, and the campaign's attrs say so.
+(:mod:`readlx.fast.onnxruntime_fast`) each layer's suffix subgraph runs in its own session, and on
+Keras (:mod:`readlx.fast.keras_fast`) each layer's sub-model in its own ``tf.function``, both checked
+bit for bit against the whole graph at start-up (:mod:`readlx.fast.cut_runner`). No-op stuck-at
+faults are classified without inference, as in the reference loop. Campaigns select it with
+``CampaignOptions(mode="fast")``; engines without a fast path, and models a fast runner cannot run,
+fall back to the reference loop, and the campaign's attrs say why.
 """
 from __future__ import annotations
 

@@ -18,17 +18,17 @@ def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
     Raises
     ------
     FastUnsupported
-        For engines without a fast path (PyTorch and ONNX Runtime have one, Keras has not) and models
-        it cannot run; the message says why.
+        For engines without a fast path (PyTorch, ONNX Runtime and Keras have one) and models it
+        cannot run; the message says why.
 
     Examples
     --------
     >>> class Other:
-    ...     framework = "keras"
+    ...     framework = "mxnet"
     >>> fast_runner(Other(), np.zeros((1, 3, 4, 4), np.float32), np.zeros((1, 2), np.float32))
     Traceback (most recent call last):
     ...
-    readlx.fast.options.FastUnsupported: no fast path for framework 'keras'
+    readlx.fast.options.FastUnsupported: no fast path for framework 'mxnet'
     """
     if isinstance(engine, TorchEngine):
         return TorchFastRunner(engine, images, golden, options, task)
@@ -38,4 +38,10 @@ def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
         from readlx.fast.onnxruntime_fast import OrtFastRunner
 
         return OrtFastRunner(engine, images, golden, options, task)
+    from readlx.engines.keras import KerasEngine
+
+    if isinstance(engine, KerasEngine):
+        from readlx.fast.keras_fast import KerasFastRunner
+
+        return KerasFastRunner(engine, images, golden, options, task)
     raise FastUnsupported(f"no fast path for framework {engine.framework!r}")

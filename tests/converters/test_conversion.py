@@ -132,17 +132,11 @@ def test_twin_model_was_not_changed_by_its_conversion(
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_resnet20_from_the_published_checkpoint(shared_data: Path, tmp_path: Path) -> None:
-    from readlx.data.loaders import load_dataset
+def test_resnet20_from_the_published_checkpoint(shared_data: Path, resnet20_bundle: Bundle) -> None:
     from readlx.zoo import ZOO
 
     bench = ZOO["resnet20-cifar10"]
-    data = load_dataset("cifar10", shared_data / "cifar-10-batches-py", bench.normalization).subset(500)
-    # The runtimes and PyTorch each sit ~1e-5 from a float64 forward pass at logits up to ~50, so
-    # the output bound here is a few float32 ulps of the largest logit.
-    bundle = convert_bundle(
-        "resnet20-cifar10", tmp_path / "r20", images=data.images, labels=data.labels, tolerance=5e-5
-    )
+    bundle = resnet20_bundle
     report = bundle.report
     assert report.ok
     for runtime in report.runtimes:

@@ -4,11 +4,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+import tensorflow as tf
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
 from readlx.converters import Bundle
 from readlx.data.synthetic import synthetic
+from readlx.fast import FastUnsupported
+from readlx.fast.cut_runner import CutRunner, CutValues
+from readlx.fast.keras_fast import KerasFastRunner, ordered_nodes
 from readlx.fast.onnxruntime_fast import OrtFastRunner
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
@@ -41,36 +46,58 @@ def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle) -> Non
     ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
-    for name in ("torch", "onnxruntime", "onnxruntime-keras"):
+    for name in RUNTIMES:
         assert fast.attrs[f"mode_{name}"] == "fast"
-    for name in ("onnxruntime", "onnxruntime-keras"):  # every layer's suffix reproduced golden
+    for name in ("keras", "onnxruntime", "onnxruntime-keras"):  # every layer's suffix reproduced golden
         detail = json.loads(fast.attrs[f"mode_{name}_detail"])
         assert set(detail["suffix_layers"]) | set(detail["whole_graph_layers"]) == set(bundle.table.names)
         assert len(detail["suffix_layers"]) >= len(bundle.table.names) - 1
-    assert fast.attrs["mode_keras"] == "reference"  # no fast path: the attrs say why
-    assert "no fast path" in fast.attrs["mode_keras_detail"]
 
 
-class _SkewedRunner(OrtFastRunner):
-    """A runner whose suffix of one layer is off by one ulp in one output: the self-check must catch it."""
-
-    SKEWED = "conv2"
-
-    def _run_suffix(self, layer: str, values: dict[str, np.ndarray]) -> np.ndarray:
-        out = super()._run_suffix(layer, values)
-        if layer == self.SKEWED:
-            out.view(np.uint32)[0, 0] ^= 1
-        return out
+SKEWED = "conv2"
 
 
-def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle) -> None:
+def _skewed(runner: type[CutRunner]) -> type[CutRunner]:
+    """``runner`` with the suffix of one layer off by one ulp in one output: the self-check must catch it."""
+
+    class Skewed(runner):  # type: ignore[misc, valid-type]
+        def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+            out = super().run_suffix(layer, values).copy()
+            if layer == SKEWED:
+                out.view(np.uint32)[0, 0] ^= 1
+            return out
+
+    return Skewed
+
+
+@pytest.mark.parametrize(("runtime", "runner"), [("onnxruntime", OrtFastRunner), ("keras", KerasFastRunner)])
+def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle, runtime: str,
+                                                          runner: type[CutRunner]) -> None:
     data = synthetic(20)
-    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    engine = demo_bundle.engine(runtime, batch_size=8)
     golden = engine.infer(data.images)
-    runner = _SkewedRunner(engine, data.images, golden)
-    assert _SkewedRunner.SKEWED in runner.describe()["whole_graph_layers"]
-    assert _SkewedRunner.SKEWED not in runner.suffix
-    faults = [f for f in _faults(demo_bundle) if f.layer == _SkewedRunner.SKEWED]
-    for fault, (codes, preds, noop) in zip(faults, runner.run(faults)):
+    fast = _skewed(runner)(engine, data.images, golden)
+    assert SKEWED in fast.describe()["whole_graph_layers"]
+    assert SKEWED not in fast.suffix
+    faults = [f for f in _faults(demo_bundle) if f.layer == SKEWED]
+    for fault, (codes, preds, noop) in zip(faults, fast.run(faults)):
         assert np.array_equal(codes, run_fault(engine, fault, data.images, golden,
                                                engine.weight(fault.layer)[fault.index], True)[0])
+
+
+class _Subclassed(tf.keras.Model):
+    """A Keras model without a layer graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = tf.keras.layers.Dense(3, name="dense")
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return self.dense(tf.reshape(x, (-1, 12)))
+
+
+def test_a_keras_model_without_a_layer_graph_has_no_cuts() -> None:
+    model = _Subclassed()
+    model(tf.zeros((1, 2, 2, 3)))
+    with pytest.raises(FastUnsupported, match="not a functional model"):
+        ordered_nodes(model)

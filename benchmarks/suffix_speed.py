@@ -1,13 +1,13 @@
 """What each layer's suffix saves on ONNX Runtime or Keras, measured with the fast runner itself.
 
 For an engine of a bundle (``onnxruntime``, ``onnxruntime-keras`` or ``keras``) this benchmark builds
-the fast runner (:mod:`readlx.fast.cut_runner`: a probe for the golden values at every cut, one suffix
-per layer, start-up self-check on the first and last batch), then, in one process:
+the fast runner (:mod:`readlx.fast.cut_runner`: probes for the golden values at the cuts, one suffix
+per layer, checked on the first and last batch when built), then, in one process:
 
 1. times the engine's whole-graph inference over the images (fixed batch layout);
-2. takes the probe's golden values at every cut for every batch;
-3. for every layer, runs its suffix over all batches, checks the outputs against golden bit for bit
-   (every batch, not only those the start-up check saw) and times it.
+2. for every layer, builds and checks its suffix, takes the probe's golden values at its cut for every
+   batch, runs the suffix over all batches, checks the outputs against golden bit for bit (every
+   batch, not only those the check saw) and times the suffix runs.
 
 It prints one row per layer (suffix or whole-graph fallback, exact, seconds, ratio) and the ratios
 weighted by two fault mixes: equal shares per layer (the stratified samples) and the layer mix of a
@@ -67,22 +67,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def measure(runner: CutRunner) -> tuple[list[Row], float]:
-    """Per-layer rows, and the seconds the runner's start-up took."""
+    """Per-layer rows, and the seconds the runner's start-up and suffix checks took."""
     start = time.perf_counter()
     golden = runner.engine.infer(runner.images)
     full_s = time.perf_counter() - start
-    values = [(rows, runner.probe(rows)) for rows in runner.layout]
-    out = []
+    out, setup = [], runner.stats.startup_seconds
     for layer in runner.engine.table.names:
+        start = time.perf_counter()
+        runner.prepare([layer])
+        setup += time.perf_counter() - start
         if layer not in runner.suffix:
             out.append(Row(layer, False, True, full_s, full_s))
             continue
+        values = [(rows, runner.golden_values([layer], rows)) for rows in runner.layout]
         start = time.perf_counter()
         outputs = [runner.run_suffix(layer, v) for _, v in values]
         suffix_s = time.perf_counter() - start
         exact = all(same_bits(o, golden[rows]) for o, (rows, _) in zip(outputs, values))
         out.append(Row(layer, True, exact, full_s, suffix_s))
-    return out, runner.stats.startup_seconds
+    return out, setup
 
 
 def weighted_ratio(rows: list[Row], weights: dict[str, float]) -> float:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, startup = measure(runner)
         mix = fault_mix(args, bundle)
     print(f"{bundle.benchmark or bundle.path.name} on {args.framework}: {len(images)} images, batch {args.batch_size}, "
-          f"whole graph {rows[0].full_s:.2f} s, runner start-up {startup:.1f} s")
+          f"whole graph {rows[0].full_s:.2f} s, runner start-up and suffix checks {startup:.1f} s")
     print(f"{'layer':<24} {'path':>6} {'exact':>5} {'suffix s':>9} {'ratio':>7}")
     for r in rows:
         print(f"{r.layer:<24} {'suffix' if r.suffix else 'whole':>6} {'yes' if r.exact else 'NO':>5} "

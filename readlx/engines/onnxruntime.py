@@ -117,9 +117,14 @@ class OnnxRuntimeEngine:
         perm = LAYOUTS[self.input_layout]
         return np.ascontiguousarray(images if perm is None else np.transpose(images, perm))
 
-    def session_for(self, proto: onnx.ModelProto) -> ort.InferenceSession:
-        """A session of ``proto`` with this engine's settings (optimization, provider, threads)."""
+    def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> ort.InferenceSession:
+        """A session of ``proto`` with this engine's settings (optimization, provider, threads).
+
+        ``arena=False`` frees activation memory after each run instead of keeping it for the next
+        (memory only: the arithmetic is the same).
+        """
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = arena
         options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
         options.log_severity_level = _QUIET
         if self.threads is not None:

@@ -1,11 +1,13 @@
-"""The loop every fast runner shares: blocks of faults, chunks of images, then one fault at a time.
+"""The loop every fast runner shares: blocks of faults, groups of layers, chunks of images, faults.
 
-Work is ordered block of faults -> chunk of images -> fault -> batch. For each chunk (whole batches of
-the engine's fixed layout, as many as fit in ``cache_bytes``) a runner computes the golden values at
-its cuts once; every fault of the block then restarts each batch from its layer's cut. Results of a
-block are handed over together, in fault order, when the block is done: a campaign checkpoints whole
-blocks and reports progress per fault. No-op stuck-at faults are classified without inference, or
-forced through the engine's plain inference path as the reference loop does.
+Work is ordered block of faults -> group of layers -> chunk of images -> fault -> batch. A runner splits
+the layers of a block's faults into groups whose golden values at their cuts fit in ``cache_bytes`` for
+at least one batch (one group, unless the network's activations are large). For each chunk (whole
+batches of the engine's fixed layout, as many as fit) it computes the group's golden values once;
+every fault of the group then restarts each batch from its layer's cut. Results of a block are handed
+over together, in fault order, when the block is done: a campaign checkpoints whole blocks and reports
+progress per fault. No-op stuck-at faults are classified without inference, or forced through the
+engine's plain inference path as the reference loop does.
 """
 from __future__ import annotations
 
@@ -32,14 +34,17 @@ class FastStats:
     startup_seconds: float = 0.0
     golden_seconds: float = 0.0
     fault_seconds: list[float] = field(default_factory=list)
+    whole_graph_layers: list[str] = field(default_factory=list)
+    """Layers whose faults run whole-graph inference, in the order the runner found out."""
 
 
 class BlockRunner(ABC):
     """Base of the fast runners: subclasses provide the golden values of a chunk and a fault's outputs.
 
     Subclasses call ``super().__init__()``, set ``engine``, ``images``, ``golden``, ``task``,
-    ``options``, ``layout`` (the engine's batch slices) and ``chunk_batches`` before use, and implement
-    :meth:`_chunk_golden` and :meth:`_fault_chunk`.
+    ``options`` and ``layout`` (the engine's batch slices) before use, and implement
+    :meth:`_chunk_batches`, :meth:`_chunk_golden` and :meth:`_fault_chunk`; those with more cut values
+    than fit at once also override :meth:`_groups`.
     """
 
     engine: Engine
@@ -48,7 +53,6 @@ class BlockRunner(ABC):
     task: Task
     options: FastOptions
     layout: list[slice]
-    chunk_batches: int
     stats: FastStats
 
     def __init__(self) -> None:
@@ -93,24 +97,36 @@ class BlockRunner(ABC):
                     faulty = self.engine.infer(self.images)
             codes[k], preds[k] = self.task.classify(self.golden, faulty), self.task.predict(faulty)
             seconds[k] = time.perf_counter() - t0
-        chunks = [self.layout[i : i + self.chunk_batches] for i in range(0, len(self.layout), self.chunk_batches)]
-        for chunk in chunks if todo else []:
-            t0 = time.perf_counter()
-            goldens = self._chunk_golden(chunk, keep=len(chunks) == 1)
-            self.stats.golden_seconds += time.perf_counter() - t0
-            lo, hi = chunk[0].start, chunk[-1].stop
-            for k in todo:
+        for group in self._groups(list(dict.fromkeys(faults[k].layer for k in todo))):
+            members = [k for k in todo if faults[k].layer in group]
+            per = self._chunk_batches(group)
+            chunks = [self.layout[i : i + per] for i in range(0, len(self.layout), per)]
+            for chunk in chunks:
                 t0 = time.perf_counter()
-                faulty = self._fault_chunk(faults[k], goldens, lo, hi)
-                codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
-                preds[k, lo:hi] = self.task.predict(faulty)
-                seconds[k] += time.perf_counter() - t0
+                goldens = self._chunk_golden(chunk, group, keep=len(chunks) == 1)
+                self.stats.golden_seconds += time.perf_counter() - t0
+                lo, hi = chunk[0].start, chunk[-1].stop
+                for k in members:
+                    t0 = time.perf_counter()
+                    faulty = self._fault_chunk(faults[k], goldens, lo, hi)
+                    codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
+                    preds[k, lo:hi] = self.task.predict(faulty)
+                    seconds[k] += time.perf_counter() - t0
         self.stats.fault_seconds.extend(seconds.tolist())
         return [(codes[k], preds[k], noop[k]) for k in range(len(faults))]
 
+    def _groups(self, layers: list[str]) -> list[list[str]]:
+        """``layers`` (those of a block's faults, in order) split into groups run one after the other."""
+        return [layers]
+
     @abstractmethod
-    def _chunk_golden(self, chunk: list[slice], keep: bool) -> Any:
-        """The golden values at the cuts of the batches of ``chunk``; ``keep``: the chunk is every image."""
+    def _chunk_batches(self, group: list[str]) -> int:
+        """Batches per chunk whose golden values at the cuts of ``group``'s layers fit the cache."""
+
+    @abstractmethod
+    def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> Any:
+        """The golden values at the cuts of ``group``'s layers for the batches of ``chunk``; ``keep``:
+        the chunk is every image."""
 
     @abstractmethod
     def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> np.ndarray:

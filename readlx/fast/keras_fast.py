@@ -5,9 +5,9 @@ layer's *cut* sits before its first node; the values live across it are the tens
 cut and read at or after it: the layer's input and, inside a residual block, the skip connection. The
 suffix is a ``tf.keras.Model`` from those tensors to the output: it shares the model's layers, hence
 its variables, so :meth:`KerasEngine.inject` corrupts it as it corrupts the whole model. A probe model
-(the whole model with every cut's tensors as extra outputs) gives the golden values of a chunk once.
-Each is compiled as the engine compiles its model; the start-up self-check and the block loop are
-:class:`readlx.fast.cut_runner.CutRunner`'s.
+(the whole model with a group of cuts' tensors as extra outputs) gives the golden values of a chunk
+once. Each is compiled as the engine compiles its model; the checks, the grouping and the block loop
+are :class:`readlx.fast.cut_runner.CutRunner`'s.
 """
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ import tensorflow as tf
 
 from readlx.engines.base import batches
 from readlx.engines.keras import KerasEngine
-from readlx.fast.blocks import FastStats
-from readlx.fast.cut_runner import CutRunner, CutValues, same_bits
+from readlx.fast.cut_runner import CutRunner, CutValues
 from readlx.fast.options import FastOptions, FastUnsupported
 from readlx.tasks import CLASSIFICATION, Task
 
@@ -91,13 +90,11 @@ class KerasFastRunner(CutRunner):
     Raises
     ------
     FastUnsupported
-        When the model is not a functional model with one input and one output, or the probe model
-        does not reproduce the engine's golden outputs.
+        When the model is not a functional model with one input and one output.
     """
 
     def __init__(self, engine: KerasEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
-        super().__init__()
         start = time.perf_counter()
         self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()
@@ -109,32 +106,31 @@ class KerasFastRunner(CutRunner):
         nodes = ordered_nodes(model)
         live = {layer: live_across(nodes, model.get_layer(engine.layer_name(layer))) for layer in engine.table.names}
         image = id(model.inputs[0])
-        self.whole = [layer for layer, ts in live.items() if any(id(t) == image for t in ts)]
-        cut = {id(t): t for layer, ts in live.items() if layer not in self.whole for t in ts}
-        self.cut_names = [t.name for t in cut.values()]
-        with _quiet_keras():
-            self.probe_function = engine.function_for(tf.keras.Model(model.inputs, [*model.outputs, *cut.values()]))
-            self.suffix = {
-                layer: (engine.function_for(tf.keras.Model(ts, model.outputs[0])), [t.name for t in ts])
-                for layer, ts in live.items() if layer not in self.whole
-            }
-        with tf.device(engine.device), _quiet_keras():  # every function is traced here, once
-            self.chunk_batches = self._self_check()
-        self.stats = FastStats(startup_seconds=time.perf_counter() - start)
+        self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
+        cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
+        super().__init__(cuts, {name: _image_bytes(t) for name, t in self._tensors.items()})
+        self.stats.startup_seconds = time.perf_counter() - start
 
-    def probe(self, rows: slice) -> CutValues:
-        """Golden values at every cut for one batch, after checking the probe's output against golden."""
-        with tf.device(self.engine.device):
-            out, *values = self.probe_function(self.engine.batch_input(self.images[rows]))
-        if not same_bits(np.asarray(out, np.float32), self.golden[rows]):
-            raise FastUnsupported(f"the probe model's golden outputs differ from the engine's for images "
-                                  f"{rows.start}..{rows.stop - 1}")
-        return dict(zip(self.cut_names, values))
+    def _make_probe(self, names: tuple[str, ...]) -> Any:
+        model = self.engine.model
+        with _quiet_keras():
+            return self.engine.function_for(tf.keras.Model(model.inputs, [*model.outputs, *(self._tensors[n] for n in names)]))
+
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
+        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+            out, *values = probe(self.engine.batch_input(self.images[rows]))
+        return np.asarray(out, np.float32), values
+
+    def _make_suffix(self, layer: str) -> Any:
+        with _quiet_keras():
+            inputs = [self._tensors[n] for n in self.cuts[layer]]
+            return self.engine.function_for(tf.keras.Model(inputs, self.engine.model.outputs[0]))
 
     def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
-        function, names = self.suffix[layer]
-        with tf.device(self.engine.device):
-            return np.asarray(function(*(values[n] for n in names)), dtype=np.float32)
+        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+            return np.asarray(self.suffix[layer](*(values[n] for n in self.cuts[layer])), dtype=np.float32)
 
-    def _nbytes(self, values: CutValues) -> int:
-        return sum(int(np.prod(v.shape)) * v.dtype.size for v in values.values())
+
+def _image_bytes(tensor: Any) -> int | None:
+    dims = tuple(tensor.shape[1:])
+    return 4 * int(np.prod(dims)) if all(d is not None for d in dims) else None

@@ -5,8 +5,8 @@ the tensors made before the cut and read at or after it: the layer's input and, 
 block, the skip connection. The suffix subgraph from those values to the output
 (``onnx.utils.Extractor``) runs in a session with the engine's own settings, its weights still fed
 inputs, so :meth:`OnnxRuntimeEngine.inject` corrupts it as it corrupts the whole graph. A probe session
-(the whole graph with every cut's values as extra outputs) gives the golden values of a chunk once.
-The start-up self-check and the block loop are :class:`readlx.fast.cut_runner.CutRunner`'s.
+(the whole graph with a group of cuts' values as extra outputs) gives the golden values of a chunk
+once. The checks, the grouping and the block loop are :class:`readlx.fast.cut_runner.CutRunner`'s.
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from onnx.utils import Extractor
 
 from readlx.engines.base import batches
 from readlx.engines.onnxruntime import OnnxRuntimeEngine
-from readlx.fast.blocks import FastStats
-from readlx.fast.cut_runner import CutRunner, CutValues, same_bits
+from readlx.fast.cut_runner import CutRunner, CutValues
 from readlx.fast.options import FastOptions, FastUnsupported
 from readlx.fault_maps.fault import Fault
 from readlx.tasks import CLASSIFICATION, Task
@@ -73,12 +72,11 @@ class OrtFastRunner(CutRunner):
     Raises
     ------
     FastUnsupported
-        When the probe session does not reproduce the engine's golden outputs.
+        When no node of the graph reads some layer's fed weight.
     """
 
     def __init__(self, engine: OnnxRuntimeEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
-        super().__init__()
         start = time.perf_counter()
         self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()
@@ -86,43 +84,40 @@ class OrtFastRunner(CutRunner):
         proto = engine.proto
         constants = set(engine.weight_feeds) | {t.name for t in proto.graph.initializer}
         live = {layer: live_at(proto, engine.fed_name(layer), constants) for layer in engine.table.names}
-        self.whole = [layer for layer in engine.table.names if engine.image_input in live[layer]]
-        self.cut_values = list(dict.fromkeys(t for layer, names in live.items() if layer not in self.whole
-                                             for t in names))
-        self.probe_session = engine.session_for(with_outputs(proto, self.cut_values)) if self.cut_values else None
-        self.suffix = self._suffix_sessions(proto, {k: v for k, v in live.items() if k not in self.whole})
-        self.chunk_batches = self._self_check()
-        self.stats = FastStats(startup_seconds=time.perf_counter() - start)
+        cuts = {layer: [] if engine.image_input in names else names for layer, names in live.items()}
+        self._inferred = onnx.shape_inference.infer_shapes(proto)
+        super().__init__(cuts, _image_bytes(self._inferred, {n for names in cuts.values() for n in names}))
+        self.stats.startup_seconds = time.perf_counter() - start
 
-    def _suffix_sessions(self, proto: onnx.ModelProto, live: dict[str, list[str]]) -> dict[str, tuple[Any, list[str], list[str]]]:
-        """Per layer: the suffix session, its live inputs and the fed weights it reads."""
-        inferred = onnx.shape_inference.infer_shapes(proto)
-        output = proto.graph.output[0].name
-        feeds = list(self.engine.weight_feeds)
-        sessions = {}
-        for layer, names in live.items():
-            session = self.engine.session_for(Extractor(inferred).extract_model([*names, *feeds], [output]))
-            used = [i.name for i in session.get_inputs() if i.name in self.engine.weight_feeds]
-            sessions[layer] = (session, names, used)
-        return sessions
+    def _make_probe(self, names: tuple[str, ...]) -> Any:
+        return self.engine.session_for(with_outputs(self.engine.proto, list(names)))
 
-    def probe(self, rows: slice) -> CutValues:
-        """Golden values at every cut for one batch, after checking the probe's output against golden."""
-        if self.probe_session is None:
-            return {}
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
         feeds = {self.engine.image_input: self.engine.layout_images(self.images[rows]), **self.engine.weight_feeds}
-        out, *values = self.probe_session.run(None, feeds)
-        if not same_bits(np.asarray(out, np.float32), self.golden[rows]):
-            raise FastUnsupported(f"the probe session's golden outputs differ from the engine's for images "
-                                  f"{rows.start}..{rows.stop - 1}")
-        return dict(zip(self.cut_values, values))
+        out, *values = probe.run(None, feeds)
+        return np.asarray(out, np.float32), values
+
+    def _make_suffix(self, layer: str) -> tuple[Any, list[str], list[str]]:
+        """The suffix session, its live inputs and the fed weights it reads."""
+        names = self.cuts[layer]
+        output = self.engine.proto.graph.output[0].name
+        sub = Extractor(self._inferred).extract_model([*names, *self.engine.weight_feeds], [output])
+        # one arena per session would hold a whole suffix's activations for every layer at once
+        session = self.engine.session_for(sub, arena=False)
+        used = [i.name for i in session.get_inputs() if i.name in self.engine.weight_feeds]
+        return session, names, used
 
     def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
         session, names, used = self.suffix[layer]
         feeds = {**{n: values[n] for n in names}, **{n: self.engine.weight_feeds[n] for n in used}}
         return np.asarray(session.run(None, feeds)[0], dtype=np.float32)
 
-    def _nbytes(self, values: CutValues) -> int:
-        return sum(v.nbytes for v in values.values())
 
-
+def _image_bytes(inferred: onnx.ModelProto, names: set[str]) -> dict[str, int | None]:
+    """Bytes per image of float32 tensors ``names`` from inferred shapes (``None`` where unknown)."""
+    out: dict[str, int | None] = {n: None for n in names}
+    for info in inferred.graph.value_info:
+        if info.name in names:
+            dims = [d.dim_value if d.HasField("dim_value") else 0 for d in info.type.tensor_type.shape.dim[1:]]
+            out[info.name] = 4 * int(np.prod(dims)) if all(dims) else None
+    return out

@@ -92,7 +92,10 @@ class TorchFastRunner(BlockRunner):
                     faulty[gb.start - lo : gb.start - lo + len(gb)] = as_numpy(out)
         return faulty
 
-    def _chunk_golden(self, chunk: list[slice], keep: bool) -> list[GoldenBatch]:
+    def _chunk_batches(self, group: list[str]) -> int:
+        return self.chunk_batches
+
+    def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> list[GoldenBatch]:
         """Golden values of a chunk; when one chunk holds every image they serve every block."""
         if keep and self._kept is not None:
             return self._kept

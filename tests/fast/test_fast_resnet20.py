@@ -1,7 +1,6 @@
 """Fast mode on the published ResNet20 and CIFAR-10: identical to the reference loop."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,6 @@ def test_resnet20_fast_equals_reference_on_the_bundle_runtimes(shared_data: Path
     fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
     for engine in engines:
         assert fast.attrs[f"mode_{engine.framework}"] == "fast"
-        assert json.loads(fast.attrs[f"mode_{engine.framework}_detail"])["whole_graph_layers"] in ([], ["conv1"])
     for ds in (ref, fast):
         ds.attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("mode")}
     xr.testing.assert_identical(ref, fast)

@@ -11,7 +11,7 @@ import xarray as xr
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
 from readlx.converters import Bundle
 from readlx.data.synthetic import synthetic
-from readlx.fast import FastUnsupported
+from readlx.fast import FastOptions, FastUnsupported, fast_runner
 from readlx.fast.cut_runner import CutRunner, CutValues
 from readlx.fast.keras_fast import KerasFastRunner, ordered_nodes
 from readlx.fast.onnxruntime_fast import OrtFastRunner
@@ -38,20 +38,46 @@ def _modeless(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle) -> None:
+# one cut group holding every layer, and the smallest cache: a group and a chunk of one batch per layer
+@pytest.mark.parametrize("cache_bytes", [FastOptions.cache_bytes, 1])
+def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle, cache_bytes: int) -> None:
     bundle = demo_bundle
     data = synthetic(20)
     faults = _faults(bundle)
     engines = [bundle.engine(name, batch_size=8) for name in RUNTIMES]
     ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
-    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
+    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(
+        per_image=True, mode="fast", fast=FastOptions(cache_bytes=cache_bytes)))
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
     for name in RUNTIMES:
         assert fast.attrs[f"mode_{name}"] == "fast"
-    for name in ("keras", "onnxruntime", "onnxruntime-keras"):  # every layer's suffix reproduced golden
-        detail = json.loads(fast.attrs[f"mode_{name}_detail"])
-        assert set(detail["suffix_layers"]) | set(detail["whole_graph_layers"]) == set(bundle.table.names)
-        assert len(detail["suffix_layers"]) >= len(bundle.table.names) - 1
+    for name in ("keras", "onnxruntime", "onnxruntime-keras"):
+        assert json.loads(fast.attrs[f"mode_{name}_detail"])["cache_bytes"] == cache_bytes
+
+
+@pytest.mark.parametrize("runtime", ["keras", "onnxruntime", "onnxruntime-keras"])
+def test_every_suffix_of_the_demo_model_reproduces_golden(demo_bundle: Bundle, runtime: str) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    runner = fast_runner(engine, data.images, engine.infer(data.images))
+    assert isinstance(runner, CutRunner)
+    names = list(demo_bundle.table.names)
+    assert runner._groups(names) == [names]  # the demo's cut values fit the default cache at once
+    runner.prepare(names)
+    assert set(runner.suffix) | set(runner.whole) == set(names)
+    assert runner.stats.whole_graph_layers == runner.whole and len(runner.whole) <= 1  # the input layer's
+
+
+def test_cut_groups_follow_the_cache_bound(demo_bundle: Bundle) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    names = [n for n in demo_bundle.table.names]
+    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(cache_bytes=1))
+    assert runner._groups(names) == [[n] for n in names]
+    assert all(runner._chunk_batches([n]) == 1 for n in names)
+    first = runner._batch_bytes(runner._names(names[1:2]))
+    roomy = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(cache_bytes=first * 2))
+    assert roomy._chunk_batches(names[1:2]) == 2
 
 
 SKEWED = "conv2"
@@ -77,12 +103,11 @@ def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle, r
     engine = demo_bundle.engine(runtime, batch_size=8)
     golden = engine.infer(data.images)
     fast = _skewed(runner)(engine, data.images, golden)
-    assert SKEWED in fast.describe()["whole_graph_layers"]
-    assert SKEWED not in fast.suffix
     faults = [f for f in _faults(demo_bundle) if f.layer == SKEWED]
     for fault, (codes, preds, noop) in zip(faults, fast.run(faults)):
         assert np.array_equal(codes, run_fault(engine, fault, data.images, golden,
                                                engine.weight(fault.layer)[fault.index], True)[0])
+    assert SKEWED in fast.stats.whole_graph_layers and SKEWED not in fast.suffix
 
 
 class _Subclassed(tf.keras.Model):

@@ -120,8 +120,8 @@ class OnnxRuntimeEngine:
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> ort.InferenceSession:
         """A session of ``proto`` with this engine's settings (optimization, provider, threads).
 
-        ``arena=False`` frees activation memory after each run instead of keeping it for the next
-        (memory only: the arithmetic is the same).
+        ``arena=False`` returns activation memory after each run instead of keeping it for the next
+        (memory and speed only: the arithmetic is the same).
         """
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = arena

@@ -40,6 +40,10 @@ class CutRunner(BlockRunner):
     :meth:`_run_probe`, :meth:`_make_suffix` and :meth:`run_suffix`.
     """
 
+    suffixes_kept: int | None = None
+    """Suffixes kept built at once (``None``: all); the least recently used beyond it are rebuilt, and
+    checked again, when their layer's faults come back."""
+
     def __init__(self, cuts: dict[str, list[str]], image_bytes: dict[str, int | None]) -> None:
         super().__init__()
         self.cuts = cuts
@@ -114,6 +118,9 @@ class CutRunner(BlockRunner):
     def prepare(self, group: list[str]) -> None:
         """Build and check the suffixes of ``group``'s layers that are not yet; a layer whose suffix,
         or whose group's probe, misses golden goes whole-graph."""
+        for layer in group:  # most recently used last
+            if layer in self.suffix:
+                self.suffix[layer] = self.suffix.pop(layer)
         new = [layer for layer in group if layer not in self.suffix and layer not in self.whole]
         for rows in self.layout[:1] + self.layout[1:][-1:] if new else []:  # the last may be shorter
             values = self.golden_values(group, rows)
@@ -126,6 +133,9 @@ class CutRunner(BlockRunner):
                     self.suffix.pop(layer, None)
                     self.whole.append(layer)
                     self.stats.whole_graph_layers.append(layer)
+        old = [layer for layer in self.suffix if layer not in group]
+        for layer in old[: max(0, len(self.suffix) - (self.suffixes_kept or len(self.suffix)))]:
+            del self.suffix[layer]
 
     def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> ChunkValues:
         self.prepare(group)

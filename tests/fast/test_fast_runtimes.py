@@ -126,3 +126,18 @@ def test_a_keras_model_without_a_layer_graph_has_no_cuts() -> None:
     model(tf.zeros((1, 2, 2, 3)))
     with pytest.raises(FastUnsupported, match="not a functional model"):
         ordered_nodes(model)
+
+
+@pytest.mark.parametrize("runtime", ["keras", "onnxruntime"])
+def test_evicted_suffixes_are_rebuilt_with_the_same_outcomes(demo_bundle: Bundle, runtime: str) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    golden = engine.infer(data.images)
+    faults = _faults(demo_bundle).faults  # every layer twice over: each comes back after the others
+    runner = fast_runner(engine, data.images, golden, FastOptions(cache_bytes=1, block_faults=3))
+    assert isinstance(runner, CutRunner)
+    runner.suffixes_kept = 1
+    for fault, (codes, preds, noop) in zip(faults, runner.run(faults)):
+        want = run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)
+        assert np.array_equal(codes, want[0]) and np.array_equal(preds, want[1])
+        assert len(runner.suffix) <= 1

@@ -41,10 +41,9 @@ class FastStats:
 class BlockRunner(ABC):
     """Base of the fast runners: subclasses provide the golden values of a chunk and a fault's outputs.
 
-    Subclasses call ``super().__init__()``, set ``engine``, ``images``, ``golden``, ``task``,
-    ``options`` and ``layout`` (the engine's batch slices) before use, and implement
-    :meth:`_chunk_batches`, :meth:`_chunk_golden` and :meth:`_fault_chunk`; those with more cut values
-    than fit at once also override :meth:`_groups`.
+    Subclasses call ``super().__init__`` with the campaign's engine, images, golden outputs, options and
+    task, and implement :meth:`_chunk_batches`, :meth:`_chunk_golden` and :meth:`_fault_chunk`; those
+    with more cut values than fit at once also override :meth:`_groups`.
     """
 
     engine: Engine
@@ -55,7 +54,11 @@ class BlockRunner(ABC):
     layout: list[slice]
     stats: FastStats
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine, images: np.ndarray, golden: np.ndarray, options: FastOptions | None,
+                 task: Task) -> None:
+        self.engine, self.images, self.golden, self.task = engine, images, golden, task
+        self.options = options or FastOptions()
+        self.layout = batches(len(images), engine.batch_size)
         self._stored_weights: dict[str, np.ndarray] = {}
 
     def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultResult]:

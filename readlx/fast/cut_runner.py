@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from readlx.engines.base import Engine
 from readlx.fast.blocks import BlockRunner, FastStats
-from readlx.fast.options import FastPathError
+from readlx.fast.options import FastOptions, FastPathError
 from readlx.fault_maps.fault import Fault
+from readlx.tasks import Task
 
 CutValues = dict[str, Any]
 """The golden values at some cuts of one batch, by tensor name."""
@@ -34,18 +36,19 @@ PROBES_KEPT = 2
 class CutRunner(BlockRunner):
     """Base of the probe-and-suffix runners.
 
-    Subclasses set what :class:`BlockRunner` needs, call ``super().__init__(cuts, image_bytes)`` with
-    each layer's cut (tensor names, empty for a layer whose suffix would be the whole graph) and the
-    bytes per image of each cut tensor (``None`` where unknown), and implement :meth:`_make_probe`,
-    :meth:`_run_probe`, :meth:`_make_suffix` and :meth:`run_suffix`.
+    Subclasses call ``super().__init__`` with :class:`BlockRunner`'s arguments, each layer's cut (tensor
+    names, empty for a layer whose suffix would be the whole graph) and the bytes per image of each cut
+    tensor (``None`` where unknown), and implement :meth:`_make_probe`, :meth:`_run_probe`,
+    :meth:`_make_suffix` and :meth:`run_suffix`.
     """
 
     suffixes_kept: int | None = None
     """Suffixes kept built at once (``None``: all); the least recently used beyond it are rebuilt, and
     checked again, when their layer's faults come back."""
 
-    def __init__(self, cuts: dict[str, list[str]], image_bytes: dict[str, int | None]) -> None:
-        super().__init__()
+    def __init__(self, engine: Engine, images: np.ndarray, golden: np.ndarray, options: FastOptions | None,
+                 task: Task, cuts: dict[str, list[str]], image_bytes: dict[str, int | None]) -> None:
+        super().__init__(engine, images, golden, options, task)
         self.cuts = cuts
         self.image_bytes = image_bytes
         self.suffix: dict[str, Any] = {}

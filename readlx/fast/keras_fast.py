@@ -19,7 +19,6 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
-from readlx.engines.base import batches
 from readlx.engines.keras import KerasEngine
 from readlx.fast.cut_runner import CutRunner, CutValues
 from readlx.fast.options import FastOptions, FastUnsupported
@@ -96,9 +95,6 @@ class KerasFastRunner(CutRunner):
     def __init__(self, engine: KerasEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
-        self.engine, self.images, self.golden, self.task = engine, images, golden, task
-        self.options = options or FastOptions()
-        self.layout = batches(len(images), engine.batch_size)
         model = engine.model
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise FastUnsupported(f"Keras model {model.name!r} has {len(model.inputs)} inputs and "
@@ -108,7 +104,7 @@ class KerasFastRunner(CutRunner):
         image = id(model.inputs[0])
         self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
-        super().__init__(cuts, {name: _image_bytes(t) for name, t in self._tensors.items()})
+        super().__init__(engine, images, golden, options, task, cuts, {name: _image_bytes(t) for name, t in self._tensors.items()})
         self.stats.startup_seconds = time.perf_counter() - start
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:

@@ -17,11 +17,9 @@ import numpy as np
 import onnx
 from onnx.utils import Extractor
 
-from readlx.engines.base import batches
 from readlx.engines.onnxruntime import OnnxRuntimeEngine
 from readlx.fast.cut_runner import CutRunner, CutValues
 from readlx.fast.options import FastOptions, FastUnsupported
-from readlx.fault_maps.fault import Fault
 from readlx.tasks import CLASSIFICATION, Task
 
 
@@ -81,15 +79,12 @@ class OrtFastRunner(CutRunner):
     def __init__(self, engine: OnnxRuntimeEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
-        self.engine, self.images, self.golden, self.task = engine, images, golden, task
-        self.options = options or FastOptions()
-        self.layout = batches(len(images), engine.batch_size)
         proto = engine.proto
         constants = set(engine.weight_feeds) | {t.name for t in proto.graph.initializer}
         live = {layer: live_at(proto, engine.fed_name(layer), constants) for layer in engine.table.names}
         cuts = {layer: [] if engine.image_input in names else names for layer, names in live.items()}
         self._inferred = onnx.shape_inference.infer_shapes(proto)
-        super().__init__(cuts, _image_bytes(self._inferred, {n for names in cuts.values() for n in names}))
+        super().__init__(engine, images, golden, options, task, cuts, _image_bytes(self._inferred, {n for names in cuts.values() for n in names}))
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from readlx.engines.base import batches
 from readlx.engines.torch import TorchEngine
 from readlx.fast.blocks import BlockRunner, FastStats
 from readlx.fast.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
@@ -60,12 +59,9 @@ class TorchFastRunner(BlockRunner):
 
     def __init__(self, engine: TorchEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
-        super().__init__()
         start = time.perf_counter()
-        self.engine, self.images, self.golden, self.task = engine, images, golden, task
-        self.options = options or FastOptions()
+        super().__init__(engine, images, golden, options, task)
         self.graph = CutGraph(engine.model, engine.table.names)
-        self.layout = batches(len(images), engine.batch_size)
         probe = self._golden(self.layout[0], FastUnsupported)
         if len(self.layout) > 1:  # the last batch may be shorter: another shape, other kernels
             self._golden(self.layout[-1], FastUnsupported)

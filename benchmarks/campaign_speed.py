@@ -33,11 +33,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 from readlx.campaign import run_fault
-from readlx.checkpoint import CheckpointDir, fingerprint_faults
-from readlx.classify import count
+from readlx.campaign.checkpoint import CheckpointDir, fingerprint_faults
+from readlx.outcomes.classification import count
 from readlx.data.imageset import ImageSet
 from readlx.engines.torch import TorchEngine
-from readlx.fast import FastOptions, TorchFastRunner
+from readlx.campaign.runners import FastOptions, TorchFastRunner
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
 from readlx.fault_maps.select import stratified_subset

@@ -1,7 +1,7 @@
 """What each layer's suffix saves on ONNX Runtime or Keras, measured with the fast runner itself.
 
 For an engine of a bundle (``onnxruntime``, ``onnxruntime-keras`` or ``keras``) this benchmark builds
-the fast runner (:mod:`readlx.fast.cut_runner`: probes for the golden values at the cuts, one suffix
+the fast runner (:mod:`readlx.campaign.runners.cut`: probes for the golden values at the cuts, one suffix
 per layer, checked on the first and last batch when built), then, in one process:
 
 1. times the engine's whole-graph inference over the images (fixed batch layout);
@@ -35,8 +35,8 @@ import numpy as np
 from readlx.converters import Bundle, convert_bundle, load_bundle
 from readlx.data.synthetic import synthetic
 from readlx.errors import ReadlxError
-from readlx.fast import FastOptions, fast_runner
-from readlx.fast.cut_runner import CutRunner, same_bits
+from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.cut import CutRunner, same_bits
 from readlx.fault_maps import load_fault_list
 from readlx.zoo import ZOO
 

@@ -52,7 +52,7 @@ from readlx.fault_maps import generate
 from readlx.fault_maps.fault import Fault
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import LayerTable
-from readlx.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH, executed_modules
+from readlx.converters.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH, executed_modules
 from readlx.zoo import ZOO, load_model
 
 ORDER = (

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import numpy as np
 
 from readlx.errors import FaultListError, InputError, RegistryError
 
@@ -45,6 +47,18 @@ class Layer:
         return n
 
 
+def inverse_permutation(permutation: Sequence[int]) -> tuple[int, ...]:
+    """The permutation that undoes ``permutation``.
+
+    >>> inverse_permutation((2, 3, 1, 0))
+    (3, 2, 0, 1)
+    """
+    inverse = [0] * len(permutation)
+    for k, axis in enumerate(permutation):
+        inverse[int(axis)] = k
+    return tuple(inverse)
+
+
 @dataclass(frozen=True)
 class Binding:
     """Where a canonical layer's weight lives in another framework.
@@ -65,6 +79,19 @@ class Binding:
         for k, axis in enumerate(self.permutation):
             out[axis] = index[k]
         return tuple(out)
+
+    def to_framework_array(self, canonical: np.ndarray) -> np.ndarray:
+        """``canonical`` (a weight in canonical layout) as the framework stores it (a view)."""
+        return canonical.transpose(self.permutation)
+
+    def to_canonical_array(self, stored: np.ndarray) -> np.ndarray:
+        """A C-contiguous copy of ``stored`` (a weight as the framework stores it) in canonical layout.
+
+        >>> b = Binding("dense", "dense/kernel:0", (1, 0))
+        >>> b.to_canonical_array(np.arange(6, dtype=np.float32).reshape(3, 2)).shape
+        (2, 3)
+        """
+        return np.array(stored.transpose(inverse_permutation(self.permutation)), order="C", copy=True)
 
 
 @dataclass

@@ -7,10 +7,10 @@ Data variables (model, fault, framework), int64: ``masked``, ``non_critical``, `
 ``nan_or_inf`` (outputs with NaN/Inf, counted as well as their class), ``faulty_correct`` (faulty
 top-1 equals the label); bool ``noop`` (a stuck-at equal to the stored bit: classified masked
 without inference). (model, framework): ``golden_correct``. With per-image outcomes: ``outcome``
-(model, fault, framework, image) int8 codes of :mod:`readlx.classify` (zlib-compressed in NetCDF),
+(model, fault, framework, image) int8 codes of :mod:`readlx.outcomes.classification` (zlib-compressed in NetCDF),
 ``golden_top1`` (model, framework, image) and ``label`` (image).
 
-Segmentation campaigns (attr ``classifier = "segmentation"``, :mod:`readlx.tasks`) use the same variables:
+Segmentation campaigns (attr ``classifier = "segmentation"``, :mod:`readlx.outcomes.tasks`) use the same variables:
 ``non_critical`` holds the *tolerable* images, ``faulty_correct`` / ``golden_correct`` count correctly
 labelled pixels, and float64 ``faulty_pixel_accuracy``, ``faulty_miou`` (model, fault, framework) and
 ``golden_pixel_accuracy``, ``golden_miou`` (model, framework) are added. Label maps and golden label
@@ -25,10 +25,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from readlx.classify import Counts
+from readlx.outcomes.classification import Counts
 from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
-from readlx.tasks import CLASSIFICATION, Task
+from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 COUNT_VARS = Counts.FIELDS
 MAX_RANK = 4
@@ -109,7 +109,7 @@ def make_dataset(
     outcome, golden_top1
         Per-image codes ``(F, K, N)`` and golden top-1 ``(K, N)``, or None.
     task
-        The task whose classifier made the codes (:mod:`readlx.tasks`).
+        The task whose classifier made the codes (:mod:`readlx.outcomes.tasks`).
     quality, golden_quality
         ``task.quality_vars`` per fault ``(F, K, M)`` and of the golden outputs ``(K, M)``.
     attrs

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from readlx.classify import NONFINITE, OUTCOME_NAMES
+from readlx.outcomes.classification import NONFINITE, OUTCOME_NAMES
 from readlx.comparisons.cf import annotate
 from readlx.comparisons.text import table
 from readlx.errors import ReadlxError

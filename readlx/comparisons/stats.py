@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from readlx.comparisons.divergence import framework_pairs
-from readlx.classify import CRITICAL, NONFINITE
+from readlx.outcomes.classification import CRITICAL, NONFINITE
 from readlx.errors import ReadlxError
 
 METHODS = ("wilcoxon", "sign", "permutation")

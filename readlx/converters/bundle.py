@@ -33,7 +33,7 @@ from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, torch_to_keras
 from readlx.converters.to_onnx import count_ops, torch_to_onnx
 from readlx.errors import ConversionError, InputError, ReadlxError
 from readlx.graph import LayerTable
-from readlx.namemaps import (
+from readlx.converters.namemaps import (
     KERAS,
     ONNX_KERAS,
     ONNX_TORCH,

@@ -17,7 +17,6 @@ from readlx.engines.base import batches
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import Binding, LayerTable
-from readlx.namemaps import inverse_permutation
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -104,7 +103,7 @@ class KerasEngine:
         self.table[layer]  # raises with the list of layers
         binding = self.table.binding(BINDINGS, layer)
         stored = self._variables[layer].numpy()
-        return np.array(stored.transpose(inverse_permutation(binding.permutation)), order="C", copy=True)
+        return binding.to_canonical_array(stored)
 
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:

@@ -20,7 +20,6 @@ from readlx.engines.base import batches
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
-from readlx.namemaps import inverse_permutation
 
 OPTIMIZATION_LEVELS = {
     "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -142,9 +141,8 @@ class OnnxRuntimeEngine:
 
     def weight(self, layer: str) -> np.ndarray:
         self.table[layer]  # raises with the list of layers
-        perm = self.table.binding(self.bindings, layer).permutation
         stored = self._weights[self._variables[layer]]
-        return np.array(stored.transpose(inverse_permutation(perm)), order="C", copy=True)
+        return self.table.binding(self.bindings, layer).to_canonical_array(stored)
 
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:

@@ -14,7 +14,7 @@ from readlx.converters import Bundle, EquivalenceReport, convert_bundle, load_bu
 from readlx.converters.equivalence import compare
 from readlx.converters.to_onnx import count_ops
 from readlx.errors import ConversionError, InputError, ReadlxError, RegistryError
-from readlx.namemaps import torch_weights
+from readlx.converters.namemaps import torch_weights
 
 FRAMEWORKS = ("keras", "onnxruntime", "onnx-keras")
 

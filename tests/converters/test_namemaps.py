@@ -17,7 +17,7 @@ from readlx.converters import Bundle
 from readlx.errors import ConversionError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import Binding, Layer, LayerTable
-from readlx.namemaps import (
+from readlx.converters.namemaps import (
     Candidate,
     compose,
     inverse_permutation,
@@ -182,7 +182,7 @@ def test_onnx_candidates_follow_operator_layouts_and_transposes() -> None:
 def test_keras_candidates_layouts() -> None:
     import tensorflow as tf
 
-    from readlx.namemaps import keras_candidates
+    from readlx.converters.namemaps import keras_candidates
 
     inputs = tf.keras.Input((6, 6, 3))
     x = tf.keras.layers.Conv2D(4, 3, name="c")(inputs)
@@ -200,7 +200,7 @@ def test_keras_candidates_layouts() -> None:
 def test_keras_depth_multiplier_above_one_is_refused() -> None:
     import tensorflow as tf
 
-    from readlx.namemaps import keras_candidates
+    from readlx.converters.namemaps import keras_candidates
 
     inputs = tf.keras.Input((6, 6, 3))
     out = tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dm2")(inputs)

@@ -1,0 +1,20 @@
+"""Exact fast campaigns (DESIGN.md invariant 7): same outcomes as the reference loop, less work.
+
+A faulty run restarts from golden values cached at the faulty layer's cut (prefix reuse). On PyTorch
+(:mod:`readlx.campaign.runners.torch_fast`) it also stops as soon as its whole batch is back to golden (early
+masking; :mod:`readlx.campaign.runners.suffix` says why that is exact). On ONNX Runtime
+(:mod:`readlx.campaign.runners.onnxruntime_fast`) each layer's suffix subgraph runs in its own session, and on
+Keras (:mod:`readlx.campaign.runners.keras_fast`) each layer's sub-model in its own ``tf.function``, both checked
+bit for bit against the whole graph at start-up (:mod:`readlx.campaign.runners.cut`). No-op stuck-at
+faults are classified without inference, as in the reference loop. Campaigns select it with
+``CampaignOptions(mode="fast")``; engines without a fast path, and models a fast runner cannot run,
+fall back to the reference loop, and the campaign's attrs say why.
+"""
+from __future__ import annotations
+
+from readlx.campaign.runners.dispatch import fast_runner
+from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
+from readlx.campaign.runners.blocks import FastStats
+from readlx.campaign.runners.torch_fast import TorchFastRunner
+
+__all__ = ["FastOptions", "FastPathError", "FastStats", "FastUnsupported", "TorchFastRunner", "fast_runner"]

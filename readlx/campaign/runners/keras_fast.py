@@ -1,0 +1,132 @@
+"""The fast campaign runner of the Keras engine: each fault runs the sub-model from its layer's cut.
+
+The layers of a functional Keras model form a graph of nodes. In a topological order of them, a
+layer's *cut* sits before its first node; the values live across it are the tensors made before the
+cut and read at or after it: the layer's input and, inside a residual block, the skip connection. The
+suffix is a ``tf.keras.Model`` from those tensors to the output: it shares the model's layers, hence
+its variables, so :meth:`KerasEngine.inject` corrupts it as it corrupts the whole model. A probe model
+(the whole model with a group of cuts' tensors as extra outputs) gives the golden values of a chunk
+once. Each is compiled as the engine compiles its model; the checks, the grouping and the block loop
+are :class:`readlx.campaign.runners.cut.CutRunner`'s.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from readlx.engines.keras import KerasEngine
+from readlx.campaign.runners.cut import CutRunner, CutValues
+from readlx.campaign.runners.options import FastOptions, FastUnsupported
+from readlx.outcomes.tasks import CLASSIFICATION, Task
+
+
+def ordered_nodes(model: Any) -> list[Any]:
+    """The nodes of a functional model, each after the nodes whose outputs it reads.
+
+    A node's depth is its longest distance to the output, so every producer is deeper than its
+    consumers and deepest-first is a topological order.
+
+    Examples
+    --------
+    >>> x = tf.keras.Input((2,), name="x")
+    >>> m = tf.keras.Model(x, tf.keras.layers.Dense(1, name="d")(tf.keras.layers.ReLU(name="r")(x)))
+    >>> [node.layer.name for node in ordered_nodes(m)]
+    ['x', 'r', 'd']
+    """
+    by_depth = getattr(model, "_nodes_by_depth", None)
+    if not by_depth or not getattr(model, "_is_graph_network", False):
+        raise FastUnsupported(f"Keras model {model.name!r} is not a functional model (no layer graph)")
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+
+
+def live_across(nodes: list[Any], layer: Any) -> list[Any]:
+    """The symbolic tensors made before ``layer``'s first node and read at or after it, in order."""
+    cut = next((i for i, node in enumerate(nodes) if node.layer is layer), None)
+    if cut is None:
+        raise FastUnsupported(f"Keras layer {layer.name!r} is not a node of the model's graph")
+    made = {id(t): t for node in nodes[:cut] for t in tf.nest.flatten(node.outputs)}
+    live: dict[int, Any] = {}
+    for node in nodes[cut:]:
+        for t in node.keras_inputs:
+            if id(t) in made:
+                live.setdefault(id(t), t)
+    return list(live.values())
+
+
+@contextmanager
+def _quiet_keras() -> Iterator[None]:
+    """Silence Keras' warning that a model's inputs do not come from ``tf.keras.Input`` (a suffix
+    starts from intermediate tensors on purpose) and TensorFlow's that many functions are traced (it
+    counts every function made by :meth:`KerasEngine.function_for` as one, retraced)."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class KerasFastRunner(CutRunner):
+    """Runs faults on a :class:`KerasEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
+
+    Parameters
+    ----------
+    engine
+        The engine; its variables are only changed inside ``engine.inject``.
+    images, golden
+        The campaign's images and the engine's golden outputs for them.
+    options
+        Speed and memory knobs (``checks`` is not used: no run stops early).
+    task
+        The classifier of the outputs.
+
+    Raises
+    ------
+    FastUnsupported
+        When the model is not a functional model with one input and one output.
+    """
+
+    def __init__(self, engine: KerasEngine, images: np.ndarray, golden: np.ndarray,
+                 options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
+        start = time.perf_counter()
+        model = engine.model
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise FastUnsupported(f"Keras model {model.name!r} has {len(model.inputs)} inputs and "
+                                  f"{len(model.outputs)} outputs; the fast path needs one of each")
+        nodes = ordered_nodes(model)
+        live = {layer: live_across(nodes, model.get_layer(engine.layer_name(layer))) for layer in engine.table.names}
+        image = id(model.inputs[0])
+        self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
+        cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
+        super().__init__(engine, images, golden, options, task, cuts, {name: _image_bytes(t) for name, t in self._tensors.items()})
+        self.stats.startup_seconds = time.perf_counter() - start
+
+    def _make_probe(self, names: tuple[str, ...]) -> Any:
+        model = self.engine.model
+        with _quiet_keras():
+            return self.engine.function_for(tf.keras.Model(model.inputs, [*model.outputs, *(self._tensors[n] for n in names)]))
+
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
+        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+            out, *values = probe(self.engine.batch_input(self.images[rows]))
+        return np.asarray(out, np.float32), values
+
+    def _make_suffix(self, layer: str) -> Any:
+        with _quiet_keras():
+            inputs = [self._tensors[n] for n in self.cuts[layer]]
+            return self.engine.function_for(tf.keras.Model(inputs, self.engine.model.outputs[0]))
+
+    def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+            return np.asarray(self.suffix[layer](*(values[n] for n in self.cuts[layer])), dtype=np.float32)
+
+
+def _image_bytes(tensor: Any) -> int | None:
+    dims = tuple(tensor.shape[1:])
+    return 4 * int(np.prod(dims)) if all(d is not None for d in dims) else None

@@ -1,0 +1,74 @@
+"""One faulty run on one batch: start at the faulty layer's cut, stop once the batch is back to golden.
+
+Why stopping early is exact
+---------------------------
+Every node after a cut is a deterministic function of the values live across that cut: same values,
+shapes and strides in, same bits out (the assumption behind golden = same path, DESIGN.md
+invariant 5). So when, at some check cut, *every* value live across it equals its golden value bit for
+bit, the rest of the run would repeat the golden run exactly and every image of the batch is masked.
+Nothing else is assumed: the batch keeps its shape, and the images it holds are those of the
+reference run.
+
+Checks start only after the last node that reads the faulty weight (a layer called twice applies its
+fault again after its first call) or uses a value made from the weight alone (a parameter fetched as
+a value, or a view of it, is the injected tensor itself, equal to "golden" whatever it holds). Values computed before the faulty layer are golden by
+construction, so only the values computed by the faulty run itself are compared, each once: a value
+that differs keeps the batch running for as long as it is live. Which cuts are checked changes speed
+only, never outcomes.
+
+Why single images are not dropped
+---------------------------------
+Dropping the masked images of a batch would run the others as a smaller batch, whose rows match the
+full batch only if every kernel is batch-size invariant. That is false in general (PyTorch's batch-1
+convolution differs from batch-256, and a small ``Linear`` differed between 2 and 8 rows), and a
+self-check that samples a few sub-batches of golden rows can pass by chance and fail later on faulty
+rows; so it is not done. Within a whole batch, telling single images masked would in turn assume that
+no kernel's rows depend on the other rows' values, and would save nothing, since the batch runs anyway.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from readlx.campaign.runners.compare import equal_whole
+from readlx.campaign.runners.golden import GoldenBatch
+from readlx.engines.fxgraph import CutGraph, LayerSpan
+
+
+def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, checks: int) -> torch.Tensor | None:
+    """The batch's outputs with the faulty weight in place, or ``None`` when they are the golden ones.
+
+    Parameters
+    ----------
+    graph, span
+        The traced model and the span of the faulty layer.
+    golden
+        The batch's golden values at the cuts.
+    checks
+        At most this many cuts after the faulty layer are checked (any number is exact).
+    """
+    env = {i: golden.values[i] for i in graph.live[span.first]}
+    golden_now: dict[int, bool] = {}  # whether each value computed by this run equals golden
+    pos = span.first
+    for cut in [c for c in graph.cuts if c > span.last][:checks]:
+        graph.run(env, pos, cut)
+        pos = cut
+        if _back_to_golden(graph, env, golden, cut, span.first, golden_now):
+            return None
+    graph.run(env, pos, len(graph.nodes))
+    return env[graph.result]
+
+
+def _back_to_golden(graph: CutGraph, env: dict[int, Any], golden: GoldenBatch, cut: int, first: int,
+                    golden_now: dict[int, bool]) -> bool:
+    """Are all values live across ``cut`` golden? Each value is compared once, when first needed."""
+    fresh = [i for i in graph.live[cut] if i >= first]
+    if any(golden_now.get(i) is False for i in fresh):
+        return False
+    for i in fresh:
+        if i not in golden_now:
+            golden_now[i] = equal_whole(env[i], golden.values[i])
+        if not golden_now[i]:
+            return False
+    return True

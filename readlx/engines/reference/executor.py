@@ -1,0 +1,185 @@
+"""An executor over the canonical graph: a torch.fx trace run node by node.
+
+Convolution and linear layers named in the plan run with :mod:`readlx.engines.reference.convolution` in the
+plan's algorithm and arithmetic, on weights supplied by the caller (the engine's canonical copies);
+every other node (BatchNorm, ReLU, additions, padding, pooling) runs as PyTorch runs it, in the
+carrier dtype (float32, or float64 for the ground truth).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from readlx.errors import ReadlxError
+from readlx.engines.reference.arithmetic import ARITHMETICS
+from readlx.engines.reference.convolution import conv2d, effective_algorithm, linear
+
+WeightSource = Callable[[str], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How one injectable layer computes.
+
+    ``algorithm`` is the one asked for, ``effective`` the one that runs (a linear layer runs one
+    ``"gemm"``, or PyTorch's ``"native"`` kernel), ``fallback`` says why a conv's differ.
+    """
+
+    layer: str
+    kind: str
+    algorithm: str
+    effective: str
+    arithmetic: str
+    fallback: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"algorithm": self.effective, "arithmetic": self.arithmetic, "fallback": self.fallback}
+
+
+def plan_layer(module: nn.Module, name: str, algorithm: str, arithmetic: str) -> LayerPlan:
+    """The plan of one Conv2d or Linear module; raises for what the executor cannot run."""
+    ARITHMETICS[arithmetic]  # raises listing the valid names
+    if isinstance(module, nn.Linear):
+        effective_algorithm(algorithm, (1, 1), (1, 1), (1, 1))  # validates the name
+        return LayerPlan(name, "linear", algorithm, "native" if algorithm == "native" else "gemm", arithmetic)
+    if not isinstance(module, nn.Conv2d):
+        raise ReadlxError(f"layer {name!r} is a {type(module).__name__}; the executor runs Conv2d and Linear")
+    if module.padding_mode != "zeros" or isinstance(module.padding, str):
+        raise ReadlxError(
+            f"layer {name!r}: padding {module.padding!r} with mode {module.padding_mode!r} is not supported; "
+            "valid: explicit integer padding with padding_mode 'zeros'"
+        )
+    effective, why = effective_algorithm(algorithm, module.kernel_size, module.stride, module.dilation)
+    return LayerPlan(name, "conv", algorithm, effective, arithmetic, why)
+
+
+def _last_uses(graph: fx.Graph) -> dict[fx.Node, list[fx.Node]]:
+    """node -> the values that can be freed after it ran (their last user)."""
+    last: dict[fx.Node, fx.Node] = {}
+    for node in graph.nodes:
+        fx.node.map_arg((node.args, node.kwargs), lambda a: last.__setitem__(a, node))
+    freed: dict[fx.Node, list[fx.Node]] = {}
+    for value, user in last.items():
+        freed.setdefault(user, []).append(value)
+    return freed
+
+
+class GraphExecutor:
+    """Run ``model`` node by node with the reference layers of ``plans``.
+
+    Parameters
+    ----------
+    model
+        The network; it is copied (and the copy converted to ``carrier``), never changed.
+    plans
+        Canonical layer name -> :class:`LayerPlan`, for every injectable layer.
+    weights
+        Called with a layer name at every use: the float32 canonical weight to compute with.
+    carrier
+        dtype of the activations between layers (float32, or float64 for the ground truth).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 3)).eval()
+    >>> plans = {"0": plan_layer(net[0], "0", "winograd", "float32"),
+    ...          "2": plan_layer(net[2], "2", "direct", "float32")}
+    >>> ex = GraphExecutor(net, plans, lambda name: dict(net.named_modules())[name].weight.detach())
+    >>> ex.run(torch.ones(4, 1, 3, 3)).shape
+    torch.Size([4, 3])
+    """
+
+    def __init__(self, model: nn.Module, plans: Mapping[str, LayerPlan], weights: WeightSource,
+                 carrier: torch.dtype = torch.float32) -> None:
+        module = copy.deepcopy(model).eval().to(carrier)
+        try:
+            self.graph_module = fx.symbolic_trace(module)
+        except Exception as e:  # fx raises many kinds; the message is what the user needs
+            raise ReadlxError(f"model {type(model).__name__} cannot be traced by torch.fx: {e}") from e
+        self.plans = dict(plans)
+        self.carrier = carrier
+        self._weights = weights
+        self._modules = dict(self.graph_module.named_modules())
+        self._nodes = list(self.graph_module.graph.nodes)
+        self._freed = _last_uses(self.graph_module.graph)
+        self._entry: dict[str, int] = {}
+        for i, node in enumerate(self._nodes):
+            if node.op == "call_module" and node.target in self.plans:
+                self._entry.setdefault(str(node.target), i)
+        missing = [name for name in self.plans if name not in self._entry]
+        if missing:
+            raise ReadlxError(f"layers {missing} are not called as modules in the traced graph; "
+                              "the executor could not apply their faults")
+
+    def _layer(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        plan, module = self.plans[name], self._modules[name]
+        arith = ARITHMETICS[plan.arithmetic]
+        dtype = arith.compute_dtype
+        w = self._weights(name).to(dtype)
+        x = x.to(dtype)
+        bias = None if module.bias is None else module.bias.detach().to(dtype)
+        if plan.effective == "native":  # the platform kernel, with its own (fused) bias addition
+            x, w = arith.round_operand(x), arith.round_operand(w)
+            if plan.kind == "linear":
+                return F.linear(x, w, bias).to(self.carrier)
+            return F.conv2d(x, w, bias, module.stride, module.padding, module.dilation,
+                            module.groups).to(self.carrier)
+        if plan.kind == "linear":
+            y = linear(x, w, arith.round_operand)
+        else:
+            y = conv2d(x, w, stride=module.stride, padding=module.padding, dilation=module.dilation,
+                       groups=module.groups, algorithm=plan.effective, round_operand=arith.round_operand)
+        if bias is not None:
+            y = y + (bias if plan.kind == "linear" else bias.reshape(1, -1, 1, 1))
+        return y.to(self.carrier)
+
+    def _node(self, node: fx.Node, env: dict[fx.Node, Any], x: torch.Tensor) -> Any:
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda a: env[a])
+        if node.op == "placeholder":
+            return x
+        if node.op == "get_attr":
+            value: Any = self.graph_module
+            for part in str(node.target).split("."):
+                value = getattr(value, part)
+            return value
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)
+        if node.op == "call_method":
+            return getattr(args[0], node.target)(*args[1:], **kwargs)
+        if node.target in self.plans:
+            return self._layer(node.target, *args)
+        return self._modules[node.target](*args, **kwargs)
+
+    def _execute(self, env: dict[fx.Node, Any], x: torch.Tensor | None, start: int, stop: int) -> Any:
+        """Run nodes ``start:stop`` on ``env`` (values are freed after their last use)."""
+        with torch.inference_mode():
+            for node in self._nodes[start:stop]:
+                if node.op == "output":
+                    return fx.node.map_arg(node.args[0], lambda a: env[a])
+                env[node] = self._node(node, env, x)
+                for value in self._freed.get(node, ()):
+                    env.pop(value, None)
+        return env
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs of one batch, in the carrier dtype."""
+        return self._execute({}, x.to(self.carrier), 0, len(self._nodes))
+
+    def run_prefix(self, x: torch.Tensor, layer: str) -> dict[fx.Node, Any]:
+        """The values computed before ``layer`` first runs that the rest of the graph still needs.
+
+        Together with :meth:`run_suffix` this is :meth:`run` split in two: the same operations on the
+        same values, so the outputs are bitwise the same.
+        """
+        return dict(self._execute({}, x.to(self.carrier), 0, self._entry[layer]))
+
+    def run_suffix(self, layer: str, live: Mapping[fx.Node, Any]) -> torch.Tensor:
+        """Outputs of one batch from ``layer`` on, given :meth:`run_prefix`'s values (not changed:
+        an in-place operation of the model works on a copy)."""
+        env = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in live.items()}
+        return self._execute(env, None, self._entry[layer], len(self._nodes))

@@ -1,0 +1,143 @@
+"""Fast mode on every runtime of a bundle: the same Dataset as the reference loop, whichever path ran."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import xarray as xr
+
+from readlx.campaign import CampaignOptions, run_campaign, run_fault
+from readlx.converters import Bundle
+from readlx.data.synthetic import synthetic
+from readlx.campaign.runners import FastOptions, FastUnsupported, fast_runner
+from readlx.campaign.runners.cut import CutRunner, CutValues
+from readlx.campaign.runners.keras_fast import KerasFastRunner, ordered_nodes
+from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
+from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.fault_maps.faultlist import FaultList
+
+MODEL = "democnn-synthetic10"
+RUNTIMES = ("torch", "keras", "onnxruntime", "onnxruntime-keras")
+
+
+def _faults(bundle: Bundle) -> FaultList:
+    rng = np.random.default_rng(11)
+    chosen = []
+    for k, layer in enumerate(bundle.table.layers * 2):
+        index = tuple(int(rng.integers(0, s)) for s in layer.shape)
+        kind = (FaultKind.BIT_FLIP, FaultKind.STUCK_AT_0, FaultKind.STUCK_AT_1)[k % 3]
+        chosen.append(Fault(layer.name, index, int((2, 13, 22, 27, 30)[k % 5]), kind))
+    return FaultList(MODEL, tuple(chosen))
+
+
+def _modeless(ds: xr.Dataset) -> xr.Dataset:
+    out = ds.copy()
+    out.attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("mode")}
+    return out
+
+
+# one cut group holding every layer, and the smallest cache: a group and a chunk of one batch per layer
+@pytest.mark.parametrize("cache_bytes", [FastOptions.cache_bytes, 1])
+def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle, cache_bytes: int) -> None:
+    bundle = demo_bundle
+    data = synthetic(20)
+    faults = _faults(bundle)
+    engines = [bundle.engine(name, batch_size=8) for name in RUNTIMES]
+    ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
+    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(
+        per_image=True, mode="fast", fast=FastOptions(cache_bytes=cache_bytes)))
+    xr.testing.assert_identical(_modeless(ref), _modeless(fast))
+    for name in RUNTIMES:
+        assert fast.attrs[f"mode_{name}"] == "fast"
+    for name in ("keras", "onnxruntime", "onnxruntime-keras"):
+        assert json.loads(fast.attrs[f"mode_{name}_detail"])["cache_bytes"] == cache_bytes
+
+
+@pytest.mark.parametrize("runtime", ["keras", "onnxruntime", "onnxruntime-keras"])
+def test_every_suffix_of_the_demo_model_reproduces_golden(demo_bundle: Bundle, runtime: str) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    runner = fast_runner(engine, data.images, engine.infer(data.images))
+    assert isinstance(runner, CutRunner)
+    names = list(demo_bundle.table.names)
+    assert runner._groups(names) == [names]  # the demo's cut values fit the default cache at once
+    runner.prepare(names)
+    assert set(runner.suffix) | set(runner.whole) == set(names)
+    assert runner.stats.whole_graph_layers == runner.whole and len(runner.whole) <= 1  # the input layer's
+
+
+def test_cut_groups_follow_the_cache_bound(demo_bundle: Bundle) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    names = [n for n in demo_bundle.table.names]
+    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(cache_bytes=1))
+    assert runner._groups(names) == [[n] for n in names]
+    assert all(runner._chunk_batches([n]) == 1 for n in names)
+    first = runner._batch_bytes(runner._names(names[1:2]))
+    roomy = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(cache_bytes=first * 2))
+    assert roomy._chunk_batches(names[1:2]) == 2
+
+
+SKEWED = "conv2"
+
+
+def _skewed(runner: type[CutRunner]) -> type[CutRunner]:
+    """``runner`` with the suffix of one layer off by one ulp in one output: the self-check must catch it."""
+
+    class Skewed(runner):  # type: ignore[misc, valid-type]
+        def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+            out = super().run_suffix(layer, values).copy()
+            if layer == SKEWED:
+                out.view(np.uint32)[0, 0] ^= 1
+            return out
+
+    return Skewed
+
+
+@pytest.mark.parametrize(("runtime", "runner"), [("onnxruntime", OrtFastRunner), ("keras", KerasFastRunner)])
+def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle, runtime: str,
+                                                          runner: type[CutRunner]) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    golden = engine.infer(data.images)
+    fast = _skewed(runner)(engine, data.images, golden)
+    faults = [f for f in _faults(demo_bundle) if f.layer == SKEWED]
+    for fault, (codes, preds, noop) in zip(faults, fast.run(faults)):
+        assert np.array_equal(codes, run_fault(engine, fault, data.images, golden,
+                                               engine.weight(fault.layer)[fault.index], True)[0])
+    assert SKEWED in fast.stats.whole_graph_layers and SKEWED not in fast.suffix
+
+
+class _Subclassed(tf.keras.Model):
+    """A Keras model without a layer graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = tf.keras.layers.Dense(3, name="dense")
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return self.dense(tf.reshape(x, (-1, 12)))
+
+
+def test_a_keras_model_without_a_layer_graph_has_no_cuts() -> None:
+    model = _Subclassed()
+    model(tf.zeros((1, 2, 2, 3)))
+    with pytest.raises(FastUnsupported, match="not a functional model"):
+        ordered_nodes(model)
+
+
+@pytest.mark.parametrize("runtime", ["keras", "onnxruntime"])
+def test_evicted_suffixes_are_rebuilt_with_the_same_outcomes(demo_bundle: Bundle, runtime: str) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    golden = engine.infer(data.images)
+    faults = _faults(demo_bundle).faults  # every layer twice over: each comes back after the others
+    runner = fast_runner(engine, data.images, golden, FastOptions(cache_bytes=1, block_faults=3))
+    assert isinstance(runner, CutRunner)
+    runner.suffixes_kept = 1
+    for fault, (codes, preds, noop) in zip(faults, runner.run(faults)):
+        want = run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)
+        assert np.array_equal(codes, want[0]) and np.array_equal(preds, want[1])
+        assert len(runner.suffix) <= 1

@@ -26,21 +26,23 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from readlx.campaign import run_fault
-from readlx.campaign.checkpoint import CheckpointDir, fingerprint_faults
-from readlx.outcomes.classification import count
+from readlx.campaign.runners.reference import run_fault
+from readlx.campaign.checkpoint import CheckpointDir
+from readlx.campaign.fingerprint import fault_digest
+from readlx.campaign.runners import FastOptions, TorchFastRunner
 from readlx.data.imageset import ImageSet
 from readlx.engines.torch import TorchEngine
-from readlx.campaign.runners import FastOptions, TorchFastRunner
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
 from readlx.fault_maps.select import stratified_subset
+from readlx.outcomes.classification import class_counts
+from readlx.outcomes.records import COUNT_FIELDS, FaultRecords
 from readlx.paths import data_root
 from readlx.results import read_netcdf
 from readlx.zoo import ZOO, load_model
@@ -57,7 +59,7 @@ class RssPeak:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> "RssPeak":
+    def __enter__(self) -> RssPeak:
         self.base = self.peak = _rss()
         self._thread.start()
         return self
@@ -119,7 +121,8 @@ def _setup(args: argparse.Namespace) -> tuple[str, TorchEngine, FaultList, Image
     engine = TorchEngine(load_model(name), table, batch_size=args.batch_size)
     if args.demo:
         full = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
-        return name, engine, stratified_subset(full, args.faults, args.seed), bench.load_data().subset(args.images), full
+        subset = stratified_subset(full, args.faults, args.seed)
+        return name, engine, subset, bench.load_data().subset(args.images), full
     full = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
     return name, engine, stratified_subset(full, args.faults, args.seed), bench.load_data().subset(args.images), full
 
@@ -131,17 +134,20 @@ def _earlier(path: Path, faults: FaultList, data: ImageSet) -> dict[int, tuple[n
     """
     if path.is_dir():
         meta = json.loads((path / "meta.json").read_text())
-        if meta.get("faults") != fingerprint_faults(faults.ids, faults.faults) or meta.get("inputs") != data.digest():
+        if meta.get("faults") != fault_digest(faults) or meta.get("inputs") != data.digest():
             raise SystemExit(f"{path} is a checkpoint of another fault list or other images")
-        return {faults.ids[chunk.start + k]: (chunk.counts[k], None if chunk.outcome is None else chunk.outcome[k])
-                for chunk in CheckpointDir(path).read_chunks("torch") for k in range(chunk.end - chunk.start)}
+        return {faults.ids[chunk.start + k]: (_row(chunk, k), None if chunk.outcome is None else chunk.outcome[k])
+                for chunk in CheckpointDir(path).read_chunks("torch") for k in range(len(chunk))}
     ds = read_netcdf(path)
     if ds.attrs.get("dataset_sha256") != data.digest():
         raise SystemExit(f"{path} was run on other images than these {len(data)}")
-    fields = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")
-    counts = np.stack([ds[v].values[0, :, 0] for v in fields], axis=1)
+    counts = np.stack([ds[v].values[0, :, 0] for v in COUNT_FIELDS], axis=1)
     outcome = ds["outcome"].values[0, :, 0] if "outcome" in ds else None
     return {int(i): (counts[k], None if outcome is None else outcome[k]) for k, i in enumerate(ds.fault.values)}
+
+
+def _row(records: FaultRecords, k: int) -> np.ndarray:
+    return np.array([getattr(records, name)[k] for name in COUNT_FIELDS], np.int64)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -150,7 +156,10 @@ def _pct(values: list[float], q: float) -> float:
 
 def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     golden = engine.infer(data.images)
     golden_pass = time.perf_counter() - t0
-    stored = {f.layer: engine.weight(f.layer) for f in faults}
+    stored = {f.layer: engine.weight(f.layer) for f in faults.faults}
 
     def reference(lo: int, hi: int) -> Timed:
         return _timed(lambda: (run_fault(engine, f, data.images, golden, stored[f.layer][f.index], True)
@@ -205,15 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(k):
         if not (np.array_equal(ref.codes[i], fast.codes[i]) and np.array_equal(ref.tops[i], fast.tops[i])):
             problems.append(f"fault {faults.ids[i]} ({faults.faults[i].describe()}): fast != reference")
-    fast_counts = [count(c, t, data.labels).as_array() for c, t in zip(fast.codes, fast.tops)]
+    fast_counts = [np.array([*class_counts(c), int((t == data.labels).sum())], np.int64)
+                   for c, t in zip(fast.codes, fast.tops, strict=True)]
     compared = 0
     if args.compare_with is not None:
         earlier = _earlier(args.compare_with, faults, data)
-        for fid, counts, codes in zip(faults.ids, fast_counts, fast.codes):
+        for fid, counts, codes in zip(faults.ids, fast_counts, fast.codes, strict=False):
             if fid in earlier:
                 compared += 1
                 want_counts, want_codes = earlier[fid]
-                if not np.array_equal(counts, want_counts) or (want_codes is not None and not np.array_equal(codes, want_codes)):
+                codes_differ = want_codes is not None and not np.array_equal(codes, want_codes)
+                if not np.array_equal(counts, want_counts) or codes_differ:
                     problems.append(f"fault {fid}: fast != {args.compare_with}")
 
     n_img = len(data)
@@ -234,19 +245,20 @@ def main(argv: list[str] | None = None) -> int:
           f"block {opts.block_faults} faults); plain golden pass {golden_pass:.1f} s")
 
     by_layer: dict[str, list[float]] = {}
-    for f, s in zip(faults.faults, fast.fault_seconds):
+    for f, s in zip(faults.faults, fast.fault_seconds, strict=False):
         by_layer.setdefault(f.layer, []).append(s)
-    population = Counter(f.layer for f in full)
+    population = Counter(f.layer for f in full.faults)
     total = len(full)
-    fast_full = sum(population[l] * float(np.mean(by_layer.get(l, [fast_per]))) for l in population)
+    fast_full = sum(population[layer] * float(np.mean(by_layer.get(layer, [fast_per]))) for layer in population)
     golden_per_block = runner.stats.golden_seconds / max(1, math.ceil(len(faults) / opts.block_faults))
     fast_full += math.ceil(total / opts.block_faults) * golden_per_block + runner.stats.startup_seconds
     ref_full = total * ref_per
     print(f"whole list ({total:,} faults, per-layer mix): reference {ref_full / 3600:.2f} h, fast "
           f"{fast_full / 3600:.2f} h, ratio {ref_full / fast_full:.1f}")
     rows = [("layer", "faults in list", "sampled", "fast s/fault")]
-    rows += [(l, str(population[l]), str(len(by_layer.get(l, []))), f"{np.mean(by_layer[l]):.3f}" if l in by_layer else "-")
-             for l in population]
+    rows += [(layer, str(population[layer]), str(len(by_layer.get(layer, []))),
+              f"{np.mean(by_layer[layer]):.3f}" if layer in by_layer else "-")
+             for layer in population]
     print(_table(rows))
     masked = Counter(int((c == 0).sum()) == n_img for c in fast.codes)
     print(f"faults masked on every image: {masked[True]} of {len(faults)}")

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.cut import CutRunner, same_bits
 from readlx.converters import Bundle, convert_bundle, load_bundle
 from readlx.data.synthetic import synthetic
 from readlx.errors import ReadlxError
-from readlx.campaign.runners import FastOptions, fast_runner
-from readlx.campaign.runners.cut import CutRunner, same_bits
 from readlx.fault_maps import load_fault_list
 from readlx.zoo import ZOO
 
@@ -83,7 +83,7 @@ def measure(runner: CutRunner) -> tuple[list[Row], float]:
         start = time.perf_counter()
         outputs = [runner.run_suffix(layer, v) for _, v in values]
         suffix_s = time.perf_counter() - start
-        exact = all(same_bits(o, golden[rows]) for o, (rows, _) in zip(outputs, values))
+        exact = all(same_bits(o, golden[rows]) for o, (rows, _) in zip(outputs, values, strict=True))
         out.append(Row(layer, True, exact, full_s, suffix_s))
     return out, setup
 
@@ -117,7 +117,7 @@ def fault_mix(args: argparse.Namespace, bundle: Bundle) -> tuple[str, Counter[st
             path = Path(bench.resolve(bench.fault_list, "fault list"))
         except ReadlxError:  # no published list (or no reference data): equal shares only
             return None
-    return path.name, Counter(f.layer for f in load_fault_list(path, bench.layer_table()))
+    return path.name, Counter(f.layer for f in load_fault_list(path, bench.layer_table()).faults)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ import torch
 
 from readlx.campaign import CampaignOptions, noop_control, run_campaign
 from readlx.converters.bundle import Bundle, convert_bundle
+from readlx.converters.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH, executed_modules
 from readlx.data.imageset import ImageSet
 from readlx.data.voc import SegmentationSet
 from readlx.engines.base import Engine
@@ -52,7 +53,6 @@ from readlx.fault_maps import generate
 from readlx.fault_maps.fault import Fault
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import LayerTable
-from readlx.converters.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH, executed_modules
 from readlx.zoo import ZOO, load_model
 
 ORDER = (
@@ -195,7 +195,7 @@ def campaign(bundle: Bundle, name: str, args: argparse.Namespace, row: Row) -> N
     """The generated faults plus the control, each runtime timed on its own."""
     runtimes = engines(bundle, name, args.batch_size)
     control = noop_control(runtimes[0])
-    faults = FaultList(name, (*generated_faults(bundle, args.faults, args.seed), control))
+    faults = FaultList.from_faults(name, (*generated_faults(bundle, args.faults, args.seed), control))
     data = campaign_data(name, tuple(bundle.input_shape), args)
     controls = []
     for engine in runtimes:
@@ -243,7 +243,7 @@ def measure(name: str, root: Path, args: argparse.Namespace) -> Row:
         row.stage = "campaign"
         campaign(bundle, name, args, row)
         row.stage = "done"
-    except Exception as e:  # noqa: BLE001 - one failing model must not stop the sweep
+    except Exception as e:  # one failing model must not stop the sweep
         row.error = f"{type(e).__name__}: {e}".strip()
         traceback.print_exc(file=sys.stderr)
     return row
@@ -272,10 +272,10 @@ def format_row(row: Row) -> str:
 
 def summary(message: str, width: int = 300) -> str:
     """First and last lines of an error message (a conversion log's tail ends with the cause)."""
-    lines = [l.strip() for l in _ANSI.sub("", message).splitlines() if l.strip()]
+    lines = [line.strip() for line in _ANSI.sub("", message).splitlines() if line.strip()]
     if len(lines) > 1:
         lines = [lines[0], lines[-1]]
-    return " ... ".join(l[:width] for l in lines)
+    return " ... ".join(line[:width] for line in lines)
 
 
 def format_table(rows: list[Row]) -> str:

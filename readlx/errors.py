@@ -67,3 +67,17 @@ class ResultFileError(InputError):
 
 class ConversionError(ReadlxError):
     """A model could not be converted or proven equivalent."""
+
+
+class FastPathError(ReadlxError):
+    """The fast path found a state it cannot reproduce the reference loop from."""
+
+
+class FastUnsupported(FastPathError):
+    """This engine or model cannot run the fast path; the campaign uses the reference loop.
+
+    Examples
+    --------
+    >>> str(FastUnsupported("node 'relu' works in place"))
+    "node 'relu' works in place"
+    """

@@ -8,12 +8,14 @@ layer -> framework name, variable and axis permutation), which are derived from 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import FaultListError, InputError, RegistryError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,11 +82,11 @@ class Binding:
             out[axis] = index[k]
         return tuple(out)
 
-    def to_framework_array(self, canonical: np.ndarray) -> np.ndarray:
+    def to_framework_array(self, canonical: Array) -> Array:
         """``canonical`` (a weight in canonical layout) as the framework stores it (a view)."""
         return canonical.transpose(self.permutation)
 
-    def to_canonical_array(self, stored: np.ndarray) -> np.ndarray:
+    def to_canonical_array(self, stored: Array) -> Array:
         """A C-contiguous copy of ``stored`` (a weight as the framework stores it) in canonical layout.
 
         >>> b = Binding("dense", "dense/kernel:0", (1, 0))
@@ -158,7 +160,7 @@ class LayerTable:
                 f"frameworks with bindings: {known}"
             ) from e
 
-    def check_fault(self, fault: "Fault") -> None:
+    def check_fault(self, fault: Fault) -> None:
         """Raise :class:`FaultListError` unless ``fault`` addresses an element of this model."""
         if fault.layer not in self._by_name:
             raise FaultListError(
@@ -173,7 +175,7 @@ class LayerTable:
                 f"has shape {shape} (rank {len(shape)})",
                 field="index",
             )
-        for i, n in zip(fault.index, shape):
+        for i, n in zip(fault.index, shape, strict=True):
             if not 0 <= i < n:
                 raise FaultListError(
                     f"index {fault.index} is out of range for layer {fault.layer!r} of shape {shape}",
@@ -182,7 +184,7 @@ class LayerTable:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def from_torch(cls, model: "nn.Module", name: str) -> "LayerTable":
+    def from_torch(cls, model: nn.Module, name: str) -> LayerTable:
         """Table of all Conv2d/Linear weights, in ``named_parameters()`` order."""
         import torch.nn as nn
 
@@ -210,8 +212,8 @@ class LayerTable:
             "schema": SCHEMA_VERSION,
             "model": self.model,
             "layers": [
-                {"name": l.name, "kind": l.kind, "shape": list(l.shape), "groups": l.groups}
-                for l in self.layers
+                {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "groups": layer.groups}
+                for layer in self.layers
             ],
             "bindings": {
                 fw: {layer: asdict(b) for layer, b in m.items()} for fw, m in self.bindings.items()
@@ -222,7 +224,7 @@ class LayerTable:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> "LayerTable":
+    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> LayerTable:
         try:
             layers = tuple(
                 Layer(d["name"], d["kind"], tuple(d["shape"]), int(d.get("groups", 1)))
@@ -240,7 +242,7 @@ class LayerTable:
             raise InputError(f"not a readlx layer table: {e!r}", path=path) from e
 
     @classmethod
-    def from_json(cls, text: str, path: str | None = None) -> "LayerTable":
+    def from_json(cls, text: str, path: str | None = None) -> LayerTable:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -251,5 +253,5 @@ class LayerTable:
         Path(path).write_text(self.to_json())
 
     @classmethod
-    def load(cls, path: str | Path) -> "LayerTable":
+    def load(cls, path: str | Path) -> LayerTable:
         return cls.from_json(Path(path).read_text(), path=str(path))

@@ -1,7 +1,8 @@
 """Explicit name -> object registries whose failed lookups list what is available."""
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from readlx.errors import RegistryError
 

@@ -25,44 +25,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from readlx.outcomes.classification import Counts
 from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
+from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
-COUNT_VARS = Counts.FIELDS
+COUNT_VARS = COUNT_FIELDS
 MAX_RANK = 4
 SCHEMA = "readlx-campaign-1"
-_DESCRIPTIONS = {
-    "masked": ("images whose faulty output is bitwise equal to golden", "images"),
-    "non_critical": ("images with changed output but unchanged top-1 class", "images"),
-    "critical": ("images whose top-1 class changed (SDC-1)", "images"),
-    "nan_or_inf": ("images whose faulty output holds NaN or Inf (also counted in their class)", "images"),
-    "faulty_correct": ("images whose faulty top-1 class equals the label", "images"),
-    "noop": ("stuck-at fault equal to the stored bit: masked without inference", "1"),
-    "golden_correct": ("images whose golden top-1 class equals the label", "images"),
-    "outcome": ("per-inference outcome: 0 masked, 1 non-critical, 2 critical, +4 NaN/Inf", "1"),
-    "golden_top1": ("golden top-1 class per image", "1"),
-    "label": ("ground-truth label per image", "1"),
-}
-_SEGMENTATION = {
-    "non_critical": ("tolerable images: label map changed in < 1 % of pixels, same set of predicted "
-                     "classes", "images"),
-    "critical": ("images whose label map changed in >= 1 % of pixels or in its set of classes", "images"),
-    "masked": ("images whose predicted label map is identical to golden", "images"),
-    "faulty_correct": ("correctly labelled pixels of the faulty label maps (ignore label left out)", "pixels"),
-    "golden_correct": ("correctly labelled pixels of the golden label maps (ignore label left out)", "pixels"),
-    "outcome": ("per-inference outcome: 0 masked, 1 tolerable, 2 critical, +4 NaN/Inf", "1"),
-    "faulty_pixel_accuracy": ("pixel accuracy of the faulty label maps over all images", "1"),
-    "faulty_miou": ("mean intersection over union of the faulty label maps over all images", "1"),
-    "golden_pixel_accuracy": ("pixel accuracy of the golden label maps over all images", "1"),
-    "golden_miou": ("mean intersection over union of the golden label maps over all images", "1"),
-}
-
-
 def _padded_indices(faults: FaultList) -> np.ndarray:
     out = np.full((len(faults), MAX_RANK), -1, dtype=np.int32)
-    for row, fault in enumerate(faults):
+    for row, fault in enumerate(faults.faults):
         out[row, : len(fault.index)] = fault.index
     return out
 
@@ -81,64 +54,75 @@ def make_dataset(
     *,
     model: str,
     faults: FaultList,
-    frameworks: Sequence[str],
     layer_names: Mapping[str, Sequence[str]],
-    counts: np.ndarray,
-    noop: np.ndarray,
-    golden_correct: Sequence[int],
+    records: Mapping[str, FaultRecords],
+    golden: Mapping[str, GoldenRecord],
     labels: np.ndarray,
-    outcome: np.ndarray | None = None,
-    golden_top1: np.ndarray | None = None,
     task: Task = CLASSIFICATION,
-    quality: np.ndarray | None = None,
-    golden_quality: np.ndarray | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Build a campaign Dataset for one model.
 
     Parameters
     ----------
-    counts
-        ``(F, K, 5)`` int64 in the order of :data:`COUNT_VARS` for F faults and K frameworks.
-    noop
-        ``(F, K)`` bool.
+    model
+        The model's name (the ``model`` coordinate).
+    faults
+        The fault list, in the order of every framework's records.
     layer_names
         framework -> per-fault layer name in that runtime.
+    records
+        framework -> the per-fault results of every fault of ``faults`` (frameworks in axis order);
+        per-image outcomes are stored when the records hold them.
+    golden
+        framework -> what the engine answers without a fault.
     labels
         Per-image labels ``(N,)``; label maps ``(N, H, W)`` for segmentation (not stored).
-    outcome, golden_top1
-        Per-image codes ``(F, K, N)`` and golden top-1 ``(K, N)``, or None.
     task
         The task whose classifier made the codes (:mod:`readlx.outcomes.tasks`).
-    quality, golden_quality
-        ``task.quality_vars`` per fault ``(F, K, M)`` and of the golden outputs ``(K, M)``.
     attrs
         Sampling parameters, dataset, versions, device, characterization axes...
     """
-    fw = list(frameworks)
+    fw = list(records)
+    runs = [records[k] for k in fw]
+    if any(len(r) != len(faults) for r in runs):
+        raise ResultFileError(f"records of {[len(r) for r in runs]} faults for a list of {len(faults)}")
     dims3 = ("model", "fault", "framework")
     data: dict[str, Any] = {
-        name: (dims3, counts[None, :, :, k].astype(np.int64)) for k, name in enumerate(COUNT_VARS)
+        name: (dims3, np.stack([getattr(r, name) for r in runs], axis=1)[None].astype(np.int64))
+        for name in COUNT_VARS
     }
-    data["noop"] = (dims3, noop[None].astype(bool))
-    data["golden_correct"] = (("model", "framework"), np.asarray(golden_correct, np.int64)[None])
+    data["noop"] = (dims3, np.stack([r.noop for r in runs], axis=1)[None].astype(bool))
+    data["golden_correct"] = (("model", "framework"), np.asarray([golden[k].correct for k in fw], np.int64)[None])
     if labels.ndim == 1:
         data["label"] = (("image",), labels.astype(np.int64))
+    quality = np.stack([r.quality for r in runs], axis=1)
     for m, name in enumerate(task.quality_vars):
-        data[f"faulty_{name}"] = (dims3, np.asarray(quality, np.float64)[None, :, :, m])
-        data[f"golden_{name}"] = (("model", "framework"), np.asarray(golden_quality, np.float64)[None, :, m])
-    if outcome is not None:
-        data["outcome"] = (dims3 + ("image",), outcome[None].astype(np.int8))
-    if golden_top1 is not None:
-        data["golden_top1"] = (("model", "framework", "image"), np.asarray(golden_top1)[None].astype(np.int16))
-    coords = {
+        data[f"faulty_{name}"] = (dims3, quality[None, :, :, m].astype(np.float64))
+        data[f"golden_{name}"] = (("model", "framework"), np.asarray([golden[k].quality[m] for k in fw],
+                                                                     np.float64)[None])
+    per_image = all(r.outcome is not None for r in runs)
+    if per_image:
+        data["outcome"] = (dims3 + ("image",), np.stack([r.outcome for r in runs], axis=1)[None].astype(np.int8))
+        if task.name == CLASSIFICATION.name:
+            top1 = np.stack([golden[k].prediction for k in fw])
+            data["golden_top1"] = (("model", "framework", "image"), top1[None].astype(np.int16))
+    ds = xr.Dataset(data, coords=_coords(model, faults, fw, layer_names))
+    ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels)), **task.attrs()}
+    ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
+    _describe(ds, task)
+    return ds
+
+
+def _coords(model: str, faults: FaultList, fw: list[str], layer_names: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    return {
         "model": np.array([model], dtype=object),
         "fault": np.asarray(faults.ids, dtype=np.int64),
         "framework": np.array(fw, dtype=object),
-        "layer": ("fault", np.array([f.layer for f in faults], dtype=object)),
+        "layer": ("fault", np.array([f.layer for f in faults.faults], dtype=object)),
         "tensor_index": (("fault", "axis"), _padded_indices(faults)),
-        "bit": ("fault", np.array([f.bit for f in faults], dtype=np.int8)),
-        "kind": ("fault", np.array([f.kind.value for f in faults], dtype=object)),
+        "bit": ("fault", np.array([f.bit for f in faults.faults], dtype=np.int8)),
+        "kind": ("fault", np.array([f.kind.value for f in faults.faults], dtype=object)),
         "framework_layer": (
             ("fault", "framework"),
             np.array([[layer_names[k][i] for k in fw] for i in range(len(faults))], dtype=object).reshape(
@@ -146,11 +130,11 @@ def make_dataset(
             ),
         ),
     }
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels)), **task.attrs()}
-    ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
-    described = {**_DESCRIPTIONS, **(_SEGMENTATION if task.quality_vars else {})}
-    for name, (text, units) in described.items():
+
+
+def _describe(ds: xr.Dataset, task: Task) -> None:
+    """CF-style attributes of every variable, in the words of ``task``."""
+    for name, (text, units) in task.variables().items():
         if name in ds:
             ds[name].attrs.update({"long_name": name.replace("_", " "), "description": text, "units": units})
     if "outcome" in ds:
@@ -158,7 +142,6 @@ def make_dataset(
             {"flag_values": [0, 1, 2, 4, 5, 6], "flag_meanings": " ".join(
                 [*task.outcome_names, *(f"{n}_nonfinite" for n in task.outcome_names)])}
         )
-    return ds
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:

@@ -21,7 +21,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     """The demo CNN converted to a bundle, once per test session (the converter, engine and fast tests
     share it)."""
     from readlx.converters import convert_bundle, load_bundle
@@ -35,7 +35,7 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
 
 
 @pytest.fixture(scope="session")
-def resnet20_bundle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> "Bundle":
+def resnet20_bundle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     """The published ResNet20 converted with its equivalence check on the first 500 CIFAR-10 test
     images, once per test session (the conversion and fast-mode tests share it)."""
     from readlx.converters import convert_bundle, load_bundle

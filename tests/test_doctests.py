@@ -29,8 +29,9 @@ def test_fault_list_equality_with_published_counts() -> None:
 
     from readlx.fault_maps import Fault, FaultList
 
-    a = FaultList("m", (Fault("c", (0,), 1),), published=np.array([[1, 1, 0, 0]]))
-    b = FaultList("m", (Fault("c", (0,), 1),), published=np.array([[1, 1, 0, 0]]))
-    assert a == b
-    b.published = np.array([[1, 0, 1, 0]])
-    assert a != b
+    a = FaultList.from_faults("m", (Fault("c", (0,), 1),), published=np.array([[1, 1, 0, 0]]))
+    b = FaultList.from_faults("m", (Fault("c", (0,), 1),), published=np.array([[1, 1, 0, 0]]))
+    assert a == b and hash(a) == hash(b)
+    c = a.with_published(np.array([[1, 0, 1, 0]]))
+    assert a != c
+    assert a != FaultList.from_faults("m", a.faults)

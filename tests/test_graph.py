@@ -16,7 +16,7 @@ def test_table_from_demo_model() -> None:
     assert t["linear"].kind == "linear"
 
 
-def test_json_round_trip_with_bindings(tmp_path) -> None:  # noqa: ANN001
+def test_json_round_trip_with_bindings(tmp_path) -> None:
     t = ZOO["democnn-synthetic10"].layer_table()
     t.bindings["keras"] = {"conv1": Binding("conv2d", "conv2d/kernel:0", (2, 3, 1, 0))}
     t.save(tmp_path / "graph.json")

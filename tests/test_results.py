@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from readlx.errors import ResultFileError
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList, Sampling
+from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
 from readlx.results import make_dataset, read_netcdf, write_netcdf
 
 FRAMEWORKS = ("torch", "keras", "onnxruntime")
@@ -35,17 +36,22 @@ def datasets(draw: st.DrawFn) -> xr.Dataset:
     sampling = Sampling(1000, 10, 0.01, 0.99, 0.5, 2.58, draw(st.integers(0, 99)), "paper")
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     fws = FRAMEWORKS[:n_fw]
+    records = {}
+    for fw in fws:
+        counts = {name: rng.integers(0, 100, n_faults) for name in COUNT_FIELDS}
+        records[fw] = FaultRecords(0, **counts, noop=rng.integers(0, 2, n_faults).astype(bool),
+                                   quality=np.zeros((n_faults, 0)),
+                                   outcome=rng.choice([0, 1, 2, 4, 5, 6], (n_faults, n_img)).astype(np.int8)
+                                   if per_image else None)
+    golden = {fw: GoldenRecord(int(rng.integers(0, n_img + 1)), np.zeros(0), rng.integers(0, 10, n_img))
+              for fw in fws}
     return make_dataset(
         model="m",
-        faults=FaultList("m", faults, tuple(ids), sampling),
-        frameworks=fws,
+        faults=FaultList.from_faults("m", faults, ids=ids, sampling=sampling),
         layer_names={fw: [f"{fw}:{f.layer}" for f in faults] for fw in fws},
-        counts=rng.integers(0, 100, (n_faults, n_fw, 5)),
-        noop=rng.integers(0, 2, (n_faults, n_fw)).astype(bool),
-        golden_correct=rng.integers(0, n_img + 1, n_fw).tolist(),
+        records=records,
+        golden=golden,
         labels=rng.integers(0, 10, n_img),
-        outcome=rng.choice([0, 1, 2, 4, 5, 6], (n_faults, n_fw, n_img)) if per_image else None,
-        golden_top1=rng.integers(0, 10, (n_fw, n_img)) if per_image else None,
         attrs={"dataset": "d", **sampling.to_attrs(), "engines": {"torch": {"threads": 2}}},
     )
 
@@ -81,10 +87,10 @@ def test_foreign_netcdf_is_rejected(tmp_path: Path) -> None:
 
 
 def test_cf_attributes_present(tmp_path: Path) -> None:
-    fl = FaultList("m", (Fault("conv1", (0, 0, 0, 0), 1),))
-    ds = make_dataset(model="m", faults=fl, frameworks=["torch"], layer_names={"torch": ["conv1"]},
-                      counts=np.zeros((1, 1, 5), np.int64), noop=np.zeros((1, 1), bool), golden_correct=[1],
-                      labels=np.array([0]))
+    fl = FaultList.from_faults("m", (Fault("conv1", (0, 0, 0, 0), 1),))
+    ds = make_dataset(model="m", faults=fl, layer_names={"torch": ["conv1"]},
+                      records={"torch": FaultRecords.from_codes(np.zeros((1, 1), np.int8))},
+                      golden={"torch": GoldenRecord(1, np.zeros(0), np.array([0]))}, labels=np.array([0]))
     assert ds.critical.attrs["units"] == "images"
     assert "SDC-1" in ds.critical.attrs["description"]
     assert ds.tensor_index.values.tolist() == [[0, 0, 0, 0]]

@@ -2,30 +2,23 @@
 
 Layout: ``meta.json`` (the fingerprint of the campaign: model, inputs, faults, frameworks, options),
 ``<framework>.golden.npy`` (checked bitwise on resume: the golden path must be reproducible), and
-``<framework>.<start>-<end>.npz`` chunks holding the results of faults ``start..end-1``.
+``<framework>.<start>-<end>.npz`` chunks holding the :class:`~readlx.outcomes.records.FaultRecords` of
+faults ``start..end-1``, field by field.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from readlx.errors import CheckpointError
+from readlx.errors import CheckpointError, ReadlxError
+from readlx.outcomes.records import FaultRecords
 
 _CHUNK = re.compile(r"^(?P<fw>.+)\.(?P<start>\d{7})-(?P<end>\d{7})\.npz$")
-
-
-def fingerprint_faults(ids: tuple[int, ...], faults: tuple[Any, ...]) -> str:
-    h = hashlib.sha256()
-    for i, f in zip(ids, faults):
-        h.update(f"{i}|{f.layer}|{f.index}|{f.bit}|{f.kind.value}\n".encode())
-    return h.hexdigest()
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -35,16 +28,6 @@ def _atomic_write(path: Path, write: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
-
-
-@dataclass
-class Chunk:
-    start: int
-    end: int
-    counts: np.ndarray
-    noop: np.ndarray
-    outcome: np.ndarray | None
-    quality: np.ndarray | None = None
 
 
 class CheckpointDir:
@@ -95,34 +78,33 @@ class CheckpointDir:
             return
         _atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(golden, np.float32)))
 
-    def write_chunk(self, framework: str, chunk: Chunk) -> None:
-        arrays = {"counts": chunk.counts, "noop": chunk.noop}
-        if chunk.outcome is not None:
-            arrays["outcome"] = chunk.outcome
-        if chunk.quality is not None:
-            arrays["quality"] = chunk.quality
-        name = f"{framework}.{chunk.start:07d}-{chunk.end:07d}.npz"
+    def write_chunk(self, framework: str, records: FaultRecords) -> None:
+        name = f"{framework}.{records.start:07d}-{records.end:07d}.npz"
+        arrays = records.arrays()
         _atomic_write(self.path / name, lambda f: np.savez(f, **arrays))
 
-    def read_chunks(self, framework: str) -> list[Chunk]:
+    def read_chunks(self, framework: str) -> list[FaultRecords]:
         """The contiguous chunks from fault 0 on, in order."""
         found = []
         for p in self.path.glob(f"{framework}.*.npz"):
             m = _CHUNK.match(p.name)
             if m and m["fw"] == framework:
                 found.append((int(m["start"]), int(m["end"]), p))
-        chunks, expect = [], 0
+        chunks: list[FaultRecords] = []
+        expect = 0
         for start, end, p in sorted(found):
             if start != expect:
                 raise CheckpointError(f"chunk starts at fault {start}, expected {expect}", path=p)
-            try:
-                with np.load(p, allow_pickle=False) as z:
-                    outcome = np.array(z["outcome"]) if "outcome" in z.files else None
-                    quality = np.array(z["quality"]) if "quality" in z.files else None
-                    chunks.append(Chunk(start, end, np.array(z["counts"]), np.array(z["noop"]), outcome, quality))
-            except (OSError, ValueError, KeyError) as e:
-                raise CheckpointError(f"corrupt chunk: {e}", path=p) from e
-            if len(chunks[-1].counts) != end - start:
-                raise CheckpointError(f"chunk holds {len(chunks[-1].counts)} faults, name says {end - start}", path=p)
+            chunks.append(_read_chunk(p, start))
+            if chunks[-1].end != end:
+                raise CheckpointError(f"chunk holds {len(chunks[-1])} faults, name says {end - start}", path=p)
             expect = end
         return chunks
+
+
+def _read_chunk(path: Path, start: int) -> FaultRecords:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return FaultRecords.from_arrays(start, {k: np.array(z[k]) for k in z.files})
+    except (OSError, ValueError, KeyError, ReadlxError) as e:
+        raise CheckpointError(f"corrupt chunk: {e}", path=path) from e

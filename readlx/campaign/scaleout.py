@@ -5,7 +5,6 @@ subset of faults, so the merged Dataset is identical to a single-process run (DE
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +13,8 @@ from typing import Any, Sequence
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign
-from readlx.campaign.checkpoint import CheckpointDir, fingerprint_faults
+from readlx.campaign.checkpoint import CheckpointDir
+from readlx.campaign.fingerprint import campaign_fingerprint
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.results import read_netcdf, write_netcdf
@@ -109,9 +109,9 @@ def run_dask(spec: CampaignSpec, faults: FaultList, client: Any, *, chunk: int =
     n_chunks = max(1, -(-len(faults) // chunk))
     pieces: dict[int, xr.Dataset] = {}
     if checkpoint is not None:
-        meta = {"spec": asdict(spec), "faults": fingerprint_faults(faults.ids, faults.faults),
-                "n_chunks": n_chunks, "per_image": opts.per_image, "skip_noop": opts.skip_noop}
-        CheckpointDir(checkpoint).open(json.loads(json.dumps(meta)), opts.resume)
+        meta = campaign_fingerprint(faults, spec=asdict(spec), n_chunks=n_chunks, per_image=opts.per_image,
+                                    skip_noop=opts.skip_noop)
+        CheckpointDir(checkpoint).open(meta, opts.resume)
         for i in range(n_chunks):
             path = checkpoint / f"chunk-{i:06d}-of-{n_chunks:06d}.nc"
             if path.exists():

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from readlx.data.imageset import ImageSet
-from readlx.engines.base import Engine
+from readlx.engines import RUNTIMES, Artifact, Engine
 from readlx.errors import ReadlxError
 
 
@@ -18,8 +18,11 @@ from readlx.errors import ReadlxError
 class CampaignSpec:
     """Everything needed to rebuild a campaign's engines and image set.
 
-    ``threads`` fixes PyTorch's intra-op thread count (None keeps the process default); reductions
-    split over a different number of threads may round differently.
+    ``frameworks`` are runtime names of :data:`readlx.engines.registry.RUNTIMES`. Without ``bundle``
+    the runtimes that need only the PyTorch module run the zoo model with ``weights``; with a bundle
+    every runtime (PyTorch too) runs the bundle's weights. ``threads`` fixes PyTorch's intra-op
+    thread count (None keeps the process default); reductions split over a different number of
+    threads may round differently.
     """
 
     model: str
@@ -39,34 +42,27 @@ class CampaignSpec:
     def engines(self) -> list[Engine]:
         import torch
 
-        from readlx.engines.torch import TorchEngine
-        from readlx.zoo import ZOO, load_model
-
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        bench = ZOO[self.model]
-        table = bench.layer_table()
-        engines: list[Engine] = []
-        for fw in self.frameworks:
-            if fw == "torch" and self.bundle is None:
-                engines.append(TorchEngine(load_model(self.model, self.weights), table, self.batch_size))
-            else:
-                engines.append(self._converted(fw))
-        return engines
+        runtimes = [RUNTIMES[fw] for fw in self.frameworks]  # unknown names fail here, listing the known
+        artifact = self.artifact()
+        for runtime in runtimes:
+            if any(key != "torch" for key in runtime.needs) and self.bundle is None:
+                raise ReadlxError(
+                    f"framework {runtime.name!r} runs a converted model: pass --bundle DIR "
+                    f"(made by `readlx convert {self.model} --out DIR`)"
+                )
+        return [RUNTIMES.build(r.name, artifact, batch_size=self.batch_size) for r in runtimes]
 
-    def _converted(self, framework: str) -> Engine:
-        """An engine of the bundle: with a bundle, every runtime (PyTorch too) runs its weights."""
-        from readlx.engines.registry import ENGINES
+    def artifact(self) -> Artifact:
+        """The model the engines run: the bundle, or the zoo model with ``weights``."""
+        from readlx.zoo import ZOO, load_model
 
-        ENGINES[framework]  # an unknown framework fails here, listing the known ones
         if self.bundle is None:
-            raise ReadlxError(
-                f"framework {framework!r} runs a converted model: pass --bundle DIR "
-                f"(made by `readlx convert {self.model} --out DIR`)"
-            )
+            return Artifact(ZOO[self.model].layer_table(), lambda: load_model(self.model, self.weights))
         from readlx.converters.bundle import load_bundle
 
         bundle = load_bundle(Path(self.bundle))
         if bundle.benchmark not in (None, self.model):
             raise ReadlxError(f"bundle {self.bundle!r} holds {bundle.benchmark!r}, not {self.model!r}")
-        return bundle.engine(framework, batch_size=self.batch_size)
+        return bundle.artifact()

@@ -6,25 +6,25 @@ full inference path on every runtime.
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from readlx.campaign import CampaignOptions, noop_control, run_campaign
-from readlx.comparisons.summary import format_summary, summarize
-from readlx.data.synthetic import synthetic
-from readlx.engines.base import Engine
-from readlx.engines.torch import TorchEngine
-from readlx.fault_maps import generate, save_fault_list
-from readlx.fault_maps.faultlist import FaultList
-from readlx.results import read_netcdf, write_netcdf
-from readlx.zoo import ZOO, load_model
+if TYPE_CHECKING:  # pragma: no cover
+    from readlx.data.imageset import ImageSet
+    from readlx.engines.base import Engine
 
 MODEL = "democnn-synthetic10"
 
 
 def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
+    from readlx.data.synthetic import synthetic
+    from readlx.engines.torch import TorchEngine
+    from readlx.zoo import ZOO, load_model
+
     bench = ZOO[MODEL]
     engines: list[Engine] = [TorchEngine(load_model(MODEL), bench.layer_table(), batch_size=64)]
     others = [f for f in frameworks if f != "torch"]
@@ -42,6 +42,13 @@ def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
 def run_demo(out: Path, n_images: int = 256, margin: float = 0.05,
              frameworks: str = "torch,keras,onnxruntime") -> int:
     """Run the demo into directory ``out``; returns the process exit code."""
+    from readlx.campaign import CampaignOptions, run_campaign
+    from readlx.comparisons.summary import format_summary, summarize
+    from readlx.data.synthetic import synthetic
+    from readlx.fault_maps import generate, save_fault_list
+    from readlx.results import read_netcdf, write_netcdf
+    from readlx.zoo import ZOO
+
     fws = [f.strip() for f in frameworks.split(",") if f.strip()]
     if out.exists():
         shutil.rmtree(out)
@@ -63,8 +70,11 @@ def run_demo(out: Path, n_images: int = 256, margin: float = 0.05,
     return _control(engines, data)
 
 
-def _control(engines: list[Engine], data) -> int:  # noqa: ANN001
-    control = FaultList(MODEL, (noop_control(engines[0]),))
+def _control(engines: list[Engine], data: ImageSet) -> int:
+    from readlx.campaign import CampaignOptions, noop_control, run_campaign
+    from readlx.fault_maps.faultlist import FaultList
+
+    control = FaultList.from_faults(MODEL, (noop_control(engines[0]),))
     ds = run_campaign(engines, control, data, model=MODEL, options=CampaignOptions(skip_noop=False))
     masked = ds.masked.values[0, 0]
     ok = bool((masked == len(data)).all())
@@ -72,3 +82,17 @@ def _control(engines: list[Engine], data) -> int:  # noqa: ANN001
           + ", ".join(f"{fw} {m}/{len(data)}" for fw, m in zip(ds.framework.values, masked))
           + (" -- ok" if ok else " -- FAILED"))
     return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(Path(args.out), n_images=args.images, margin=args.margin, frameworks=args.frameworks)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``demo``."""
+    d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--images", type=int, default=256)
+    d.add_argument("--margin", type=float, default=0.05)
+    d.add_argument("--frameworks", default="torch,keras,onnxruntime")
+    d.set_defaults(func=cmd_demo)

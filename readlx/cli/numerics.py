@@ -1,63 +1,32 @@
-"""Bodies of ``readlx numerics MODEL`` and ``readlx numerics explain RESULT``.
+"""``readlx numerics MODEL`` and ``readlx numerics explain RESULT --reference FILE``.
 
-Each takes plain arguments, may write result files, and returns the text the command line prints.
+:func:`numerics_command` and :func:`explain_command` take plain arguments, may write result files,
+and return the text the command line prints; the studies themselves are in
+:mod:`readlx.comparisons.numerics.study`.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
-import torch.nn as nn
-import xarray as xr
+from readlx.cli.progress import progress_bar
+from readlx.errors import ReadlxError
 
-from readlx.campaign import CampaignOptions, run_campaign
-from readlx.comparisons.cf import write_derived
-from readlx.comparisons.divergence import format_most_divergent, most_divergent
-from readlx.comparisons.stats import paired_test
-from readlx.comparisons.summary import format_summary, summarize
-from readlx.data.imageset import ImageSet
-from readlx.fault_maps.faultlist import FaultList
-from readlx.graph import LayerTable
-from readlx.engines.reference.engine import ReferenceEngine
-from readlx.comparisons.numerics.explain import explain
-from readlx.comparisons.numerics.golden import format_golden, golden_divergence, golden_outputs
-from readlx.comparisons.numerics.masking import format_masking_evidence, masking_evidence
-from readlx.engines.variants import CAMPAIGN_VARIANTS, GOLDEN_VARIANTS, make_engine
-from readlx.zoo.registry import Benchmark
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from readlx.comparisons.numerics.study import PublishedEvidence
 
 Progress = Callable[[str, int, int], None]
 
 
-def canonical_weights(model: nn.Module, table: LayerTable) -> dict[str, np.ndarray]:
-    """Layer -> float32 weight in canonical layout (copies)."""
-    modules = dict(model.named_modules())
-    return {layer.name: modules[layer.name].weight.detach().cpu().numpy().copy() for layer in table}
-
-
-def golden_section(model: nn.Module, table: LayerTable, data: ImageSet, variants: Sequence[str],
-                   batch_size: int) -> xr.Dataset:
-    """Golden divergence of ``variants`` versus the float64 reference executor on ``data``."""
-    truth = ReferenceEngine(model, table, arithmetic="float64", batch_size=batch_size).forward(data.images)
-    engines = [make_engine(v, model, table, batch_size) for v in variants]
-    return golden_divergence(golden_outputs(engines, data.images), truth, data.labels)
-
-
-def _fault_list(bench: Benchmark, table: LayerTable, faults: str | None, sample: int, seed: int) -> FaultList:
-    from readlx.fault_maps import generate, load_fault_list
-    from readlx.fault_maps.select import stratified_subset
-
-    if faults:
-        fl = load_fault_list(faults, table)
-    elif bench.fault_list:
-        fl = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
-    else:
-        fl = generate(table, margin=0.05, seed=seed, mode="network-wise")
-    return stratified_subset(fl, sample, seed)
-
-
 def campaign_text(ds: xr.Dataset) -> str:
     """Summary, paired tests of each variant against the first, and the most divergent faults."""
+    from readlx.comparisons.divergence import format_most_divergent, most_divergent
+    from readlx.comparisons.stats import paired_test
+    from readlx.comparisons.summary import format_summary, summarize
+
     names = [str(f) for f in ds.framework.values]
     parts = [format_summary(summarize(ds))]
     for other in names[1:]:
@@ -71,8 +40,8 @@ def campaign_text(ds: xr.Dataset) -> str:
 def numerics_command(
     model: str,
     *,
-    variants: Sequence[str] = GOLDEN_VARIANTS,
-    campaign_variants: Sequence[str] = CAMPAIGN_VARIANTS,
+    variants: Sequence[str] | None = None,
+    campaign_variants: Sequence[str] | None = None,
     images: int | None = 1000,
     campaign_images: int | None = 200,
     faults: str | None = None,
@@ -89,31 +58,34 @@ def numerics_command(
     Parameters
     ----------
     variants
-        Variants compared with the float64 ground truth on the first ``images`` test images.
+        Variants compared with the float64 ground truth on the first ``images`` test images
+        (default: :data:`readlx.engines.variants.GOLDEN_VARIANTS`).
     campaign_variants
         Variants of the fault campaign (``sample`` faults, stratified over layers and bits, on the
-        first ``campaign_images`` images, per-image outcomes kept); no campaign when ``sample`` is 0.
+        first ``campaign_images`` images, per-image outcomes kept); no campaign when ``sample`` is 0
+        (default: :data:`readlx.engines.variants.CAMPAIGN_VARIANTS`).
     out
         Directory for ``golden.nc``, ``campaign.nc`` and ``report.html`` (nothing written when None).
     """
+    from readlx.comparisons.cf import write_derived
     from readlx.comparisons.html import report_html
+    from readlx.comparisons.numerics.golden import format_golden
+    from readlx.comparisons.numerics.study import campaign_faults, golden_section, load_subject, variant_campaign
+    from readlx.engines.variants import CAMPAIGN_VARIANTS, GOLDEN_VARIANTS
     from readlx.results import write_netcdf
-    from readlx.zoo import ZOO, load_model
 
-    bench = ZOO[model]
-    net, table = load_model(model, weights), bench.layer_table()
-    test_set = bench.load_data(data)
-    golden = golden_section(net, table, test_set.subset(images), variants, batch_size)
+    variants = GOLDEN_VARIANTS if variants is None else variants
+    campaign_variants = CAMPAIGN_VARIANTS if campaign_variants is None else campaign_variants
+    subject = load_subject(model, data, weights)
+    golden = golden_section(subject.net, subject.table, subject.data.subset(images), variants, batch_size)
     parts = [f"golden outputs versus float64 ({golden.attrs['n_images']} images):", format_golden(golden)]
     outdir = Path(out) if out else None
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
         write_derived(golden, outdir / "golden.nc")
     if sample > 0 and campaign_variants:
-        fl = _fault_list(bench, table, faults, sample, seed)
-        engines = [make_engine(v, net, table, batch_size, reuse_golden=True) for v in campaign_variants]
-        opts = CampaignOptions(per_image=True, progress=progress, attrs=bench.characterization())
-        ds = run_campaign(engines, fl, test_set.subset(campaign_images), model=model, options=opts)
+        fl = campaign_faults(subject, faults, sample, seed)
+        ds = variant_campaign(subject, campaign_variants, fl, campaign_images, batch_size, progress)
         parts += [f"{len(fl)} faults per variant:", campaign_text(ds)]
         if outdir is not None:
             write_netcdf(ds, outdir / "campaign.nc")
@@ -123,38 +95,76 @@ def numerics_command(
     return "\n\n".join(parts)
 
 
+def evidence_text(evidence: PublishedEvidence, reference: str) -> str:
+    """The campaign-level agreement (or why it was skipped), then the weight-level evidence."""
+    from readlx.comparisons.numerics.masking import format_masking_evidence
+
+    e = evidence
+    if e.n_known == 0:
+        parts = [f"campaign-level agreement skipped: no fault id of the result is in {reference}"]
+    elif e.explanation is not None:
+        parts = [e.explanation.format()]
+        if e.n_unknown:
+            parts.append(f"{e.n_unknown} faults of the result are not in the reference and were left out")
+    else:
+        parts = [f"campaign-level agreement skipped: the result ran {e.n_images} images per fault, "
+                 f"the published counts {list(e.published_images)}; run the variants over the same images"]
+    if e.masking is not None:
+        parts.append(f"weight-level evidence over all {e.n_reference} published faults (fully masked faults that "
+                     "each arithmetic's operand rounding predicts: explained/contradicted by the published counts):\n"
+                     + format_masking_evidence(list(e.masking)))
+    return "\n\n".join(parts)
+
+
 def explain_command(result: str, reference: str, *, baseline: str | None = None, weights: str | None = None) -> str:
     """``readlx numerics explain RESULT --reference FILE``: which variant reproduces the published counts.
 
-    Two kinds of evidence: (1) per-fault agreement of each variant of the result with the published
-    counts, per layer (:func:`readlx.comparisons.numerics.explain.explain`; needs a result over as many images
-    as the published counts); (2) from the weights alone, over every published fault, which
-    arithmetic's operand rounding masks exactly the published fully masked faults
-    (:func:`readlx.comparisons.numerics.masking.masking_evidence`; needs the model in the zoo).
+    The evidence is :func:`readlx.comparisons.numerics.study.explain_published`'s.
     """
-    from readlx.fault_maps import load_fault_list
-    from readlx.results import read_netcdf
-    from readlx.zoo import ZOO, load_model
+    from readlx.comparisons.numerics.study import explain_published
 
-    ds = read_netcdf(result)
-    model = str(ds.attrs.get("model_name", ds.model.values[0]))
-    table = ZOO[model].layer_table() if model in ZOO else None
-    ref = load_fault_list(reference, table)
-    parts = []
-    published_images = sorted(set(ref.published[:, 0].tolist())) if ref.published is not None else []
-    known = np.isin(ds.fault.values, ref.ids)
-    if not known.any():
-        parts.append(f"campaign-level agreement skipped: no fault id of the result is in {reference}")
-    elif published_images == [int(ds.attrs["n_images"])]:
-        parts.append(explain(ds.isel(fault=np.flatnonzero(known)), ref, baseline).format())
-        if not known.all():
-            parts.append(f"{int((~known).sum())} faults of the result are not in the reference and were left out")
-    else:
-        parts.append(f"campaign-level agreement skipped: the result ran {ds.attrs['n_images']} images per fault, "
-                     f"the published counts {published_images}; run the variants over the same images")
-    if table is not None:
-        evidence = masking_evidence(ref, canonical_weights(load_model(model, weights), table))
-        parts.append(f"weight-level evidence over all {len(ref)} published faults (fully masked faults that each "
-                     "arithmetic's operand rounding predicts: explained/contradicted by the published counts):\n"
-                     + format_masking_evidence(evidence))
-    return "\n\n".join(parts)
+    return evidence_text(explain_published(result, reference, baseline=baseline, weights=weights), reference)
+
+
+def cmd_numerics(args: argparse.Namespace) -> int:
+    if args.model == "explain":
+        if not args.result or not args.reference:
+            raise ReadlxError("usage: readlx numerics explain RESULT --reference FILE")
+        print(explain_command(args.result, args.reference, baseline=args.baseline, weights=args.weights))
+        return 0
+    from readlx.engines.variants import split_variants
+
+    update, close = progress_bar()
+    kwargs = {"variants": split_variants(args.variants)} if args.variants else {}
+    if args.campaign_variants:
+        kwargs["campaign_variants"] = split_variants(args.campaign_variants)
+    try:
+        print(numerics_command(args.model, images=args.images, campaign_images=args.campaign_images,
+                               faults=args.faults, sample=args.sample, seed=args.seed, data=args.data,
+                               weights=args.weights, batch_size=args.batch_size, out=args.out,
+                               progress=update, **kwargs))
+    finally:
+        close()
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``numerics MODEL``, ``numerics explain RESULT``."""
+    n = sub.add_parser("numerics", help="convolution algorithms and arithmetic variants; "
+                       "`readlx numerics explain RESULT --reference FILE` explains published results")
+    n.add_argument("model", help="zoo model, or 'explain'")
+    n.add_argument("result", nargs="?", help="with 'explain': a campaign result with several variants")
+    n.add_argument("--reference", help="with 'explain': published fault list with outcome counts")
+    n.add_argument("--baseline", help="with 'explain': the variant to compare against")
+    n.add_argument("--variants", help="comma-separated golden variants")
+    n.add_argument("--campaign-variants", help="comma-separated variants of the fault campaign")
+    n.add_argument("--images", type=int, default=1000)
+    n.add_argument("--campaign-images", type=int, default=200)
+    n.add_argument("--faults", help="fault list (default: the published one)")
+    n.add_argument("--sample", type=int, default=50, help="faults of the campaign (0: no campaign)")
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--data")
+    n.add_argument("--weights")
+    n.add_argument("--batch-size", type=int, default=250)
+    n.add_argument("-o", "--out", help="directory for golden.nc, campaign.nc, report.html")
+    n.set_defaults(func=cmd_numerics)

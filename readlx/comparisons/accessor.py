@@ -11,16 +11,17 @@ Examples
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import xarray as xr
 
 from readlx.comparisons import breakdown, divergence, html, plots, stats, summary
+from readlx.comparisons.divergence import DivergentFault
 from readlx.fault_maps.faultlist import FaultList
 
 
-@xr.register_dataset_accessor("readlx")
+@xr.register_dataset_accessor("readlx")  # type: ignore[no-untyped-call]  # xarray leaves it unannotated
 class ReadlxAccessor:
     """Comparisons of a readlx campaign Dataset."""
 
@@ -40,7 +41,7 @@ class ReadlxAccessor:
         return divergence.sdc1_differences(self._ds, a, b)
 
     def most_divergent(self, top: int = 10, pairs: Sequence[tuple[str, str]] | None = None
-                       ) -> list[divergence.DivergentFault]:
+                       ) -> list[DivergentFault]:
         """:func:`readlx.comparisons.divergence.most_divergent`."""
         return divergence.most_divergent(self._ds, top, pairs)
 

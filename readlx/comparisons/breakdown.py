@@ -5,9 +5,12 @@ divided by ``faults × images``, in percent.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.comparisons.cf import annotate
 from readlx.errors import ReadlxError
 
@@ -15,7 +18,7 @@ SHARE_VARS = ("masked", "non_critical", "critical", "nan_or_inf")
 GROUPINGS = ("bit", "layer")
 
 
-def _groups(ds: xr.Dataset, by: str) -> tuple[list, np.ndarray]:
+def _groups(ds: xr.Dataset, by: str) -> tuple[list[int] | list[str], Array]:
     if by not in GROUPINGS:
         raise ReadlxError(f"cannot break down by {by!r}; valid: {', '.join(GROUPINGS)}")
     keys = ds[by].values
@@ -37,7 +40,7 @@ def breakdown(ds: xr.Dataset, by: str) -> xr.Dataset:
     labels, keys = _groups(ds, by)
     n_images = int(ds.attrs["n_images"])
     n_faults = np.array([(keys == label).sum() for label in labels], np.int64)
-    data: dict[str, tuple] = {"n_faults": ((by,), n_faults)}
+    data: dict[str, tuple[Any, ...]] = {"n_faults": ((by,), n_faults)}
     for var in SHARE_VARS:
         values = ds[var].values  # model, fault, framework
         sums = np.stack([values[:, keys == label].sum(axis=1) for label in labels], axis=-1)

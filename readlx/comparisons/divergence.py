@@ -9,17 +9,19 @@ For each pair ``(a, b)`` of frameworks of a campaign Dataset, in the Dataset's f
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from readlx.outcomes.classification import NONFINITE, OUTCOME_NAMES
+from readlx._typing import Array
 from readlx.comparisons.cf import annotate
 from readlx.comparisons.text import table
 from readlx.errors import ReadlxError
+from readlx.outcomes.classification import NONFINITE, OUTCOME_NAMES
 
 Pair = tuple[str, str]
 _DIFF_VARS = ("masked", "non_critical", "critical", "nan_or_inf")
@@ -65,7 +67,7 @@ def pair_label(pair: Pair) -> str:
     return f"{pair[0]} vs {pair[1]}"
 
 
-def contingency_counts(codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
+def contingency_counts(codes_a: Array, codes_b: Array) -> Array:
     """3×3 counts over the last axis of two per-image outcome code arrays (NaN/Inf flag ignored).
 
     >>> contingency_counts(np.array([0, 1, 2, 6]), np.array([0, 2, 2, 1])).tolist()
@@ -102,7 +104,7 @@ def divergence(ds: xr.Dataset, pairs: Sequence[Pair] | None = None) -> xr.Datase
     ia = [names.index(a) for a, _ in pairs]
     ib = [names.index(b) for _, b in pairs]
     dims = ("model", "pair", "fault")
-    data: dict[str, tuple] = {}
+    data: dict[str, tuple[Any, ...]] = {}
     for var in _DIFF_VARS:
         values = ds[var].values
         data[f"d_{var}"] = (dims, values[:, :, ib].transpose(0, 2, 1) - values[:, :, ia].transpose(0, 2, 1))
@@ -184,7 +186,7 @@ def most_divergent(ds: xr.Dataset, top: int = 10, pairs: Sequence[Pair] | None =
     flat = np.argsort(-score, axis=None, kind="stable")[: max(top, 0)]
     sel = ds.isel(model=model)
     rows = []
-    for p, f in zip(*np.unravel_index(flat, score.shape)):
+    for p, f in zip(*np.unravel_index(flat, score.shape), strict=True):
         if score[p, f] <= 0:
             break
         a, b = str(dv.framework_a.values[p]), str(dv.framework_b.values[p])
@@ -198,7 +200,7 @@ def most_divergent(ds: xr.Dataset, top: int = 10, pairs: Sequence[Pair] | None =
 
 def _triple(sel: xr.Dataset, framework: str, f: int) -> tuple[int, int, int]:
     fw = sel.sel(framework=framework)
-    return tuple(int(fw[v].values[f]) for v in OUTCOME_NAMES)  # type: ignore[return-value]
+    return tuple(int(fw[v].values[f]) for v in OUTCOME_NAMES)  # type: ignore[return-value]  # OUTCOME_NAMES has three names
 
 
 def format_most_divergent(rows: list[DivergentFault]) -> str:

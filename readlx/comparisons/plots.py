@@ -40,7 +40,7 @@ def fig_shares(ds: xr.Dataset, by: str = "bit", model: int = 0) -> Figure:
     fig = Figure(figsize=(max(7.0, 0.35 * len(labels) + 3), 8.0), layout="constrained")
     classes = _classes(ds)
     axes = fig.subplots(len(classes), 1, sharex=True)
-    for ax, (var, name) in zip(axes, classes):
+    for ax, (var, name) in zip(axes, classes, strict=True):
         for fw in b.framework.values:
             ax.plot(x, b[var].sel(framework=fw).values, marker="o", markersize=3, label=str(fw))
         ax.set_ylabel(f"{name} %")
@@ -94,7 +94,7 @@ def fig_masked_shift(ds: xr.Dataset, baseline: str | None = None, model: int = 0
         raise ReadlxError(f"baseline {baseline!r} is not a framework of the result; valid: {', '.join(names)}")
     fig = Figure(figsize=(10.0, 7.0), layout="constrained")
     axes = fig.subplots(2, 1)
-    for ax, by in zip(axes, ("bit", "layer")):
+    for ax, by in zip(axes, ("bit", "layer"), strict=True):
         b = breakdown(ds, by).isel(model=model)
         labels = [str(v) for v in b[by].values]
         x = np.arange(len(labels))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from readlx.errors import ReadlxError
+from readlx.errors import FaultListError, ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 
 
@@ -51,26 +51,27 @@ class Agreement:
 def _published_by_fault(ds: xr.Dataset, reference: FaultList) -> np.ndarray:
     if reference.published is None:
         raise ReadlxError(f"reference {reference.source!r} holds no published outcome counts")
-    rows = {fid: k for k, fid in enumerate(reference.ids)}
     out = np.zeros((ds.sizes["fault"], 3), np.int64)
     for pos, fid in enumerate(ds.fault.values):
-        k = rows.get(int(fid))
-        if k is None:
-            raise ReadlxError(f"fault {int(fid)} of the result is not in the reference {reference.source!r}")
-        ref = reference.faults[k]
+        try:
+            entry = reference.by_id(int(fid))
+        except FaultListError as e:
+            raise ReadlxError(f"fault {int(fid)} of the result is not in the reference {reference.source!r}") from e
+        ref, counts = entry.fault, entry.published
+        assert counts is not None  # a list carries counts for all its faults or none
         idx = tuple(int(i) for i in ds.tensor_index.values[pos] if i >= 0)
         if (ref.layer, ref.index, ref.bit) != (str(ds.layer.values[pos]), idx, int(ds.bit.values[pos])):
             raise ReadlxError(
                 f"fault {int(fid)} differs between result ({ds.layer.values[pos]} {idx} bit "
                 f"{int(ds.bit.values[pos])}) and reference ({ref.layer} {ref.index} bit {ref.bit})"
             )
-        n_ref = int(reference.published[k, 0])
+        n_ref = counts.n_injections
         if n_ref != int(ds.attrs["n_images"]):
             raise ReadlxError(
                 f"fault {int(fid)}: the reference ran {n_ref} images, the result {ds.attrs['n_images']}; "
                 "compare campaigns over the same images"
             )
-        out[pos] = reference.published[k, 1:]
+        out[pos] = (counts.masked, counts.non_critical, counts.critical)
     return out
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.comparisons.divergence import framework_pairs
-from readlx.outcomes.classification import CRITICAL, NONFINITE
 from readlx.errors import ReadlxError
+from readlx.outcomes.classification import CRITICAL, NONFINITE
 
 METHODS = ("wilcoxon", "sign", "permutation")
 METRICS = ("masked", "non_critical", "critical", "nan_or_inf")
@@ -41,10 +42,10 @@ def _binomial_two_sided(k: int, n: int) -> float:
     if n == 0:
         return 1.0
     lo = sum(math.comb(n, i) for i in range(0, min(k, n - k) + 1))
-    return min(1.0, 2 * lo / 2**n)
+    return float(min(1.0, 2 * lo / 2**n))
 
 
-def sign_test(diffs: np.ndarray) -> TestResult:
+def sign_test(diffs: Array) -> TestResult:
     """Exact sign test of paired differences (zeros dropped); statistic = number of positives.
 
     >>> r = sign_test(np.array([1.0, 2.0, 0.5, 3.0, 0.0, 1.0, 2.0, 1.0]))
@@ -57,7 +58,7 @@ def sign_test(diffs: np.ndarray) -> TestResult:
     return TestResult(float(positives), _binomial_two_sided(positives, len(d)), len(d), "sign test (exact)")
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
+def _ranks(x: Array) -> Array:
     """Ranks from 1 with ties averaged."""
     order = np.argsort(x, kind="stable")
     ranks = np.empty(len(x), np.float64)
@@ -70,7 +71,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _exact_signed_rank_p(ranks: np.ndarray, w_plus: float) -> float:
+def _exact_signed_rank_p(ranks: Array, w_plus: float) -> float:
     """Two-sided p of W+ under random signs; ranks are halves at worst, so doubled they are integers."""
     doubled = np.rint(2 * ranks).astype(np.int64)
     dist = np.zeros(int(doubled.sum()) + 1)
@@ -84,7 +85,7 @@ def _exact_signed_rank_p(ranks: np.ndarray, w_plus: float) -> float:
     return float(min(1.0, 2 * min(lower, upper)))
 
 
-def wilcoxon_signed_rank(diffs: np.ndarray) -> TestResult:
+def wilcoxon_signed_rank(diffs: Array) -> TestResult:
     """Wilcoxon signed-rank test of paired differences; statistic = W+ (sum of positive ranks).
 
     Zero differences are dropped, tied magnitudes get average ranks. The p-value is exact (the
@@ -110,7 +111,7 @@ def wilcoxon_signed_rank(diffs: np.ndarray) -> TestResult:
     return TestResult(w_plus, math.erfc(max(z, 0.0) / math.sqrt(2)), n, "Wilcoxon signed-rank (normal approximation)")
 
 
-def paired_permutation_test(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> TestResult:
+def paired_permutation_test(diffs: Array, n_resamples: int = 10_000, seed: int = 0) -> TestResult:
     """Sign-flip permutation test of the mean paired difference; statistic = the mean.
 
     All sign patterns are enumerated up to :data:`EXACT_PERMUTATION_MAX_N` differences; beyond, a
@@ -190,7 +191,7 @@ class PairedTest:
         return "\n".join(lines)
 
 
-def _run_method(diffs: np.ndarray, method: str, seed: int) -> TestResult:
+def _run_method(diffs: Array, method: str, seed: int) -> TestResult:
     if method == "wilcoxon":
         return wilcoxon_signed_rank(diffs)
     if method == "sign":

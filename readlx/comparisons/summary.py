@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.fault_maps.sampling import margin_of_error
 
 DEFAULT_T = 2.58
@@ -42,7 +42,7 @@ class SummaryRow:
     faulty_miou: float | None = None
 
 
-def _share(values: np.ndarray, n_images: int, population: int | None, t: float) -> Share:
+def _share(values: Array, n_images: int, population: int | None, t: float) -> Share:
     """Pooled share over all inferences; the margin treats faults as the sampled units."""
     n = len(values)
     p_hat = float(values.sum()) / (n * n_images) if n else float("nan")
@@ -51,7 +51,7 @@ def _share(values: np.ndarray, n_images: int, population: int | None, t: float) 
     elif population is None:  # no finite population correction without a recorded population
         margin = t * math.sqrt(p_hat * (1 - p_hat) / n)
     else:
-        margin = margin_of_error(p_hat, n, population, t)
+        margin = float(margin_of_error(p_hat, n, population, t))
     return Share(100 * p_hat, None if margin is None else 100 * margin)
 
 
@@ -70,8 +70,11 @@ def summarize(ds: xr.Dataset) -> list[SummaryRow]:
     for model in ds.model.values:
         for fw in ds.framework.values:
             sel = ds.sel(model=model, framework=fw)
-            shares = [_share(sel[v].values, n_images, population, t)
-                      for v in ("masked", "non_critical", "critical", "nan_or_inf")]
+            masked, non_critical, critical, nan_or_inf = (
+                _share(sel[v].values, n_images, population, t)
+                for v in ("masked", "non_critical", "critical", "nan_or_inf")
+            )
+            shares = (masked, non_critical, critical, nan_or_inf)
             if "golden_pixel_accuracy" in sel:  # segmentation: accuracy is per pixel
                 rows.append(SummaryRow(
                     str(model), str(fw), int(sel.sizes["fault"]), n_images,
@@ -89,16 +92,18 @@ def summarize(ds: xr.Dataset) -> list[SummaryRow]:
 def summary_table(rows: list[SummaryRow]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Header and cells of the summary; segmentation rows name their own columns."""
     segmentation = any(r.task == "segmentation" for r in rows)
+    head: tuple[str, ...]
     if segmentation:
         head = ("model", "framework", "faults", "images", "golden pixel acc. %", "masked %", "tolerable %",
                 "critical %", "NaN/Inf %", "faulty pixel acc. % (mean)", "golden mIoU", "faulty mIoU (mean)")
     else:
         head = ("model", "framework", "faults", "images", "golden top-1 %", "masked %", "non-critical %",
                 "SDC-1 %", "NaN/Inf %", "faulty top-1 %")
-    body = []
+    body: list[tuple[str, ...]] = []
     for r in rows:
-        cells = (r.model, r.framework, str(r.n_faults), str(r.n_images), r.golden_top1.format(), r.masked.format(),
-                 r.non_critical.format(), r.critical.format(), r.nan_or_inf.format(), r.faulty_top1.format())
+        cells: tuple[str, ...] = (
+            r.model, r.framework, str(r.n_faults), str(r.n_images), r.golden_top1.format(), r.masked.format(),
+            r.non_critical.format(), r.critical.format(), r.nan_or_inf.format(), r.faulty_top1.format())
         if segmentation:
             cells += tuple("" if v is None else f"{v:.4f}" for v in (r.golden_miou, r.faulty_miou))
         body.append(cells)
@@ -108,7 +113,7 @@ def summary_table(rows: list[SummaryRow]) -> tuple[tuple[str, ...], list[tuple[s
 def format_summary(rows: list[SummaryRow]) -> str:
     """A plain-text table (percent ± margin in percentage points)."""
     head, body = summary_table(rows)
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in (head, *body)]
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)) for line in (head, *body)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

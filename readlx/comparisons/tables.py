@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from readlx.comparisons.divergence import OUTCOME_NAMES, divergence, framework_pairs
+from readlx.comparisons.divergence import divergence, framework_pairs
 from readlx.comparisons.stats import paired_test
+from readlx.outcomes.classification import OUTCOME_NAMES
 
 Table = tuple[tuple[str, ...], list[tuple[str, ...]]]
 
@@ -18,7 +19,7 @@ def paired_tests_table(ds: xr.Dataset, metrics: tuple[str, ...] = ("critical", "
     >>> rows[0][:3]
     ('b vs a', 'critical', '1')
     """
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for a, b in framework_pairs(ds):
         for metric in metrics:
             t = paired_test(ds, a, b, metric)

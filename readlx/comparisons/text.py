@@ -1,7 +1,7 @@
 """Plain-text tables for the command line (the CLI prints what these return)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
@@ -14,7 +14,10 @@ def table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     bb     2
     """
     rows = [tuple(head), *(tuple(r) for r in body)]
-    widths = [max(len(x) for x in col) for col in zip(*rows)]
-    lines = ["  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(row, widths))) for row in rows]
+    widths = [max(len(x) for x in col) for col in zip(*rows, strict=False)]
+    lines = [
+        "  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(row, widths, strict=False)))
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

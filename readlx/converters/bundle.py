@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ import torch.nn as nn
 from readlx.converters.equivalence import DEFAULT_TOLERANCE, EquivalenceReport, check_equivalence
 from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, torch_to_keras
 from readlx.converters.to_onnx import count_ops, torch_to_onnx
+from readlx.engines import RUNTIMES, Artifact, Engine
+from readlx.engines.keras import load_keras_model
 from readlx.errors import ConversionError, InputError, ReadlxError
 from readlx.graph import LayerTable
 from readlx.converters.namemaps import (
@@ -42,9 +44,6 @@ from readlx.converters.namemaps import (
     torch_execution_order,
     torch_weights,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from readlx.engines.base import Engine
 
 SCHEMA_VERSION = 1
 META = "bundle.json"
@@ -116,11 +115,15 @@ class Bundle:
             model = copy.deepcopy(model)
         return read_npz(model, self.path / STATE)
 
-    def engine(self, framework: str, *, batch_size: int = 256, **options: Any) -> "Engine":
-        """Engine ``framework`` (see :data:`readlx.engines.registry.ENGINES`) on this bundle."""
-        from readlx.engines.registry import ENGINES
+    def artifact(self, model: nn.Module | None = None) -> Artifact:
+        """The bundle as the runtimes take it (``model``: the architecture of a model outside the zoo)."""
+        files = {KERAS: self.keras_dir, **{key: self.path / name for key, name in ONNX_FILES.items()}}
+        return Artifact(self.table, lambda: self.torch_model(model), files)
 
-        return ENGINES[framework](self, batch_size=batch_size, **options)
+    def engine(self, framework: str, *, batch_size: int = 256, model: nn.Module | None = None,
+               **options: Any) -> Engine:
+        """Engine ``framework`` (any runtime of :data:`readlx.engines.registry.RUNTIMES`) on this bundle."""
+        return RUNTIMES.build(framework, self.artifact(model), batch_size=batch_size, **options)
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -314,8 +317,6 @@ def _write_artifacts(source: _Source, where: Path, timeout_s: float) -> None:
 
 def _bind(source: _Source, where: Path) -> LayerTable:
     import onnx
-
-    from readlx.engines.keras import load_keras_model
 
     keras_model = load_keras_model(where / KERAS_DIR)
     protos = {key: onnx.load(str(where / name)) for key, name in ONNX_FILES.items()}

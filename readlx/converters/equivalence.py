@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from readlx.engines.base import batches
+from readlx.engines import RUNTIMES, Engine
 from readlx.errors import InputError
-from readlx.graph import LayerTable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
 
     from readlx.converters.bundle import Bundle
 
-REFERENCE = "torch"
-RUNTIMES = ("keras", "onnxruntime", "onnxruntime-keras")
+BASELINE = "torch"
+"""The runtime every other one is compared with."""
+COMPARED = ("keras", "onnxruntime", "onnxruntime-keras")
+"""The runtimes of a bundle compared with the baseline by default."""
 DEFAULT_TOLERANCE = 1e-5
 OUTPUT = "output"
 
@@ -208,7 +209,7 @@ def check_equivalence(
     *,
     labels: np.ndarray | None = None,
     model: "nn.Module | None" = None,
-    runtimes: Sequence[str] = RUNTIMES,
+    runtimes: Sequence[str] = COMPARED,
     tolerance: float = DEFAULT_TOLERANCE,
     layer_images: int = 32,
     batch_size: int = 256,
@@ -239,15 +240,16 @@ def check_equivalence(
         How the inputs are described in the report (default: their sha256).
     """
     _check_inputs(images, labels)
-    reference = bundle.engine(REFERENCE, batch_size=batch_size, model=model)
-    ref_out, ref_seconds = _timed(reference.infer, images)
+    artifact = bundle.artifact(model)
+    baseline = RUNTIMES.build(BASELINE, artifact, batch_size=batch_size)
+    ref_out, ref_seconds = _timed(baseline.infer, images)
     probe = images[:layer_images]
-    ref_layers = torch_activations(reference.model, bundle.table, probe, batch_size)
+    ref_layers = _activations(baseline, probe, batch_size)
     reports = []
     for framework in runtimes:
-        engine = bundle.engine(framework, batch_size=batch_size)
+        engine = RUNTIMES.build(framework, artifact, batch_size=batch_size)
         out, seconds = _timed(engine.infer, images)
-        layers = _layer_differences(bundle, engine, probe, ref_layers, tolerance, batch_size)
+        layers = _layer_differences(engine, probe, ref_layers, tolerance, batch_size)
         reports.append(
             RuntimeReport(
                 framework=framework,
@@ -298,125 +300,21 @@ def _predicted(logits: np.ndarray) -> np.ndarray:
 
 
 def _layer_differences(
-    bundle: "Bundle",
-    engine: Any,
+    engine: Engine,
     images: np.ndarray,
-    reference: Mapping[str, np.ndarray],
+    baseline: Mapping[str, np.ndarray],
     tolerance: float,
     batch_size: int,
 ) -> tuple[Difference, ...]:
-    activations = ACTIVATIONS[engine.framework](bundle, engine, images, batch_size)
+    activations = _activations(engine, images, batch_size)
     return tuple(
-        compare(
-            layer, engine.layer_name(layer), activations[layer], reference[layer], tolerance, scaled=True
-        )
-        for layer in bundle.table.names
+        compare(layer, engine.layer_name(layer), activations[layer], baseline[layer], tolerance, scaled=True)
+        for layer in engine.table.names
     )
 
 
-# -- per-layer activations -------------------------------------------------------------------------
-def torch_activations(
-    model: "nn.Module", table: LayerTable, images: np.ndarray, batch_size: int
-) -> dict[str, np.ndarray]:
-    """Outputs of the canonical layers' modules, collected by forward hooks removed in ``finally``."""
-    import torch
-
-    modules = dict(model.named_modules())
-    collected: dict[str, list[np.ndarray]] = {name: [] for name in table.names}
-    handles = [modules[name].register_forward_hook(_collector(collected[name])) for name in table.names]
-    device = next(model.parameters()).device
-    try:
-        with torch.inference_mode():
-            for sl in batches(len(images), batch_size):
-                model(torch.from_numpy(np.ascontiguousarray(images[sl])).to(device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {name: np.concatenate(parts) for name, parts in collected.items()}
-
-
-def _collector(sink: list[np.ndarray]) -> Callable[..., None]:
-    def hook(module: Any, inputs: Any, output: Any) -> None:
-        sink.append(output.detach().float().cpu().numpy().copy())
-
-    return hook
-
-
-def keras_activations(
-    bundle: "Bundle", engine: Any, images: np.ndarray, batch_size: int
-) -> dict[str, np.ndarray]:
-    """Outputs of the bound Keras layers, NHWC transposed back to NCHW."""
-    import tensorflow as tf
-
-    names = bundle.table.names
-    layers = [engine.model.get_layer(engine.layer_name(name)) for name in names]
-    probe = tf.keras.Model(engine.model.inputs, [layer.output for layer in layers])
-    parts: list[list[np.ndarray]] = [[] for _ in names]
-    for sl in batches(len(images), batch_size):
-        x = np.ascontiguousarray(np.transpose(images[sl], (0, 2, 3, 1)))
-        outs = probe(tf.constant(x), training=False)
-        for sink, out in zip(parts, outs if isinstance(outs, (list, tuple)) else [outs]):
-            sink.append(_to_nchw(np.asarray(out)))
-    return {name: np.concatenate(p) for name, p in zip(names, parts)}
-
-
-def _to_nchw(x: np.ndarray) -> np.ndarray:
-    return np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
-
-
-def onnx_activations(
-    bundle: "Bundle", engine: Any, images: np.ndarray, batch_size: int
-) -> dict[str, np.ndarray]:
-    """Outputs of the bound ONNX nodes (a bias ``Add`` after ``MatMul`` included), in a plain session."""
-    import onnx
-    import onnxruntime as ort
-
-    proto = onnx.load(str(bundle.onnx_path(engine.bindings)))
-    tensors = _onnx_layer_tensors(proto, {n: engine.layer_name(n) for n in bundle.table.names})
-    declared = {o.name for o in proto.graph.output}
-    for tensor in tensors.values():
-        if tensor not in declared:
-            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
-            declared.add(tensor)
-    options = ort.SessionOptions()
-    # No fusion may swallow a probed tensor.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    names = list(tensors)
-    wanted = [tensors[n] for n in names]
-    perm = None if engine.input_layout == "NCHW" else (0, 2, 3, 1)
-    parts: list[list[np.ndarray]] = [[] for _ in names]
-    for sl in batches(len(images), batch_size):
-        x = images[sl] if perm is None else np.transpose(images[sl], perm)
-        outs = session.run(wanted, {session.get_inputs()[0].name: np.ascontiguousarray(x)})
-        for sink, out in zip(parts, outs):
-            sink.append(np.asarray(out, dtype=np.float32))
-    return {name: np.concatenate(p) for name, p in zip(names, parts)}
-
-
-def _onnx_layer_tensors(proto: Any, node_names: Mapping[str, str]) -> dict[str, str]:
-    inits = {t.name for t in proto.graph.initializer}
-    consumers: dict[str, list[Any]] = {}
-    for node in proto.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    by_name = {(node.name or node.output[0]): node for node in proto.graph.node}
-    out = {}
-    for layer, node_name in node_names.items():
-        node = by_name[node_name]
-        tensor = node.output[0]
-        after = consumers.get(tensor, [])
-        # A Keras Dense exports as MatMul + Add(bias); PyTorch's Linear output includes the bias.
-        if node.op_type == "MatMul" and len(after) == 1 and after[0].op_type == "Add" and (
-            set(after[0].input) - {tensor}
-        ) <= inits:
-            tensor = after[0].output[0]
-        out[layer] = tensor
-    return out
-
-
-ACTIVATIONS: dict[str, Callable[["Bundle", Any, np.ndarray, int], dict[str, np.ndarray]]] = {
-    "keras": keras_activations,
-    "onnxruntime": onnx_activations,
-    "onnxruntime-keras": onnx_activations,
-}
+def _activations(engine: Engine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    probe = RUNTIMES[engine.framework].activations
+    if probe is None:
+        raise InputError(f"runtime {engine.framework!r} has no per-layer probe for the equivalence report")
+    return probe(engine, images, batch_size)

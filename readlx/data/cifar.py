@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.data.imageset import ImageSet, Normalization
 from readlx.errors import InputError
 
@@ -60,7 +61,7 @@ def _field(data: dict[bytes, Any], key: bytes, path: Path) -> Any:
     return data[key]
 
 
-def read_cifar_pixels(root: str | Path, variant: str = "cifar10") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_cifar_pixels(root: str | Path, variant: str = "cifar10") -> tuple[Array, Array, tuple[str, ...]]:
     """uint8 NCHW pixels, int64 labels and class names of the test split."""
     if variant not in _LAYOUTS:
         raise InputError(f"unknown CIFAR variant {variant!r}; valid: {', '.join(_LAYOUTS)}")

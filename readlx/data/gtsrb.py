@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from readlx._typing import Array
 from readlx.data.imageset import ImageSet, Normalization
 from readlx.errors import InputError
 
@@ -97,7 +98,7 @@ def _parse_row(cells: list[str], line: int, path: Path) -> GroundTruthRow:
     if len(cells) != len(COLUMNS):
         raise InputError(f"{len(cells)} fields {cells!r}, expected {len(COLUMNS)}", path=path, line=line)
     values: dict[str, int] = {}
-    for column, cell in zip(_INT_COLUMNS, cells[1:]):
+    for column, cell in zip(_INT_COLUMNS, cells[1:], strict=True):
         try:
             values[column] = int(cell.strip())
         except ValueError:
@@ -117,7 +118,7 @@ def _parse_row(cells: list[str], line: int, path: Path) -> GroundTruthRow:
     return GroundTruthRow(line, name, values["Width"], values["Height"], values["ClassId"])
 
 
-def _load_image(images: Path, row: GroundTruthRow, gt_path: Path, size: int) -> np.ndarray:
+def _load_image(images: Path, row: GroundTruthRow, gt_path: Path, size: int) -> Array:
     file = images / row.filename
     where: dict[str, Any] = {"path": gt_path, "line": row.line, "field": "Filename"}
     try:
@@ -138,7 +139,7 @@ def _load_image(images: Path, row: GroundTruthRow, gt_path: Path, size: int) -> 
     return np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def read_gtsrb_pixels(root: str | Path, size: int = GTSRB_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def read_gtsrb_pixels(root: str | Path, size: int = GTSRB_SIZE) -> tuple[Array, Array]:
     """uint8 NCHW pixels (resized to ``size`` x ``size``) and int64 labels of the final test set."""
     root = Path(root)
     gt_path = find_ground_truth(root)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import InputError
 
 
@@ -16,11 +17,12 @@ class Normalization:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
-    def apply(self, pixels_nchw_uint8: np.ndarray) -> np.ndarray:
+    def apply(self, pixels_nchw_uint8: Array) -> Array:
         x = pixels_nchw_uint8.astype(np.float32) / np.float32(255.0)
         mean = np.asarray(self.mean, dtype=np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, dtype=np.float32).reshape(1, -1, 1, 1)
-        return ((x - mean) / std).astype(np.float32, copy=False)
+        out: Array = ((x - mean) / std).astype(np.float32, copy=False)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,8 +37,8 @@ class ImageSet:
     """
 
     name: str
-    images: np.ndarray
-    labels: np.ndarray
+    images: Array
+    labels: Array
     classes: tuple[str, ...]
     source: str = "memory"
 
@@ -55,7 +57,7 @@ class ImageSet:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def subset(self, n: int | None) -> "ImageSet":
+    def subset(self, n: int | None) -> ImageSet:
         """The first ``n`` images (all when ``n`` is None)."""
         if n is None or n >= len(self):
             return self

@@ -1,9 +1,9 @@
 """Dataset names -> readers, used by the zoo and the CLI."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from readlx.data.cifar import read_cifar
 from readlx.data.imageset import ImageSet, Normalization
@@ -27,11 +27,15 @@ class DatasetEntry:
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 DATASETS.register(
     "cifar10",
-    DatasetEntry("cifar10", lambda root, norm: read_cifar(_need(root, "cifar10"), "cifar10", norm), "cifar-10-batches-py"),
+    DatasetEntry(
+        "cifar10", lambda root, norm: read_cifar(_need(root, "cifar10"), "cifar10", norm), "cifar-10-batches-py"
+    ),
 )
 DATASETS.register(
     "cifar100",
-    DatasetEntry("cifar100", lambda root, norm: read_cifar(_need(root, "cifar100"), "cifar100", norm), "cifar-100-python"),
+    DatasetEntry(
+        "cifar100", lambda root, norm: read_cifar(_need(root, "cifar100"), "cifar100", norm), "cifar-100-python"
+    ),
 )
 DATASETS.register("synthetic10", DatasetEntry("synthetic10", lambda root, norm: synthetic(), None))
 

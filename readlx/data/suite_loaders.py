@@ -45,7 +45,7 @@ def read_voc_first(root: Path | None, normalization: Normalization | None, limit
     return read_voc(_need(root, "voc2012", "VOCdevkit/VOC2012"), normalization, limit=limit)
 
 
-def register_suite_datasets(datasets: "Registry[DatasetEntry]") -> None:
+def register_suite_datasets(datasets: Registry[DatasetEntry]) -> None:
     """Register ``gtsrb`` and ``voc2012`` in ``datasets`` (normally ``readlx.data.loaders.DATASETS``).
 
     Examples
@@ -61,4 +61,4 @@ def register_suite_datasets(datasets: "Registry[DatasetEntry]") -> None:
     from readlx.data.loaders import DatasetEntry
 
     datasets.register("gtsrb", DatasetEntry("gtsrb", read_gtsrb_entry, GTSRB_DIR))
-    datasets.register("voc2012", DatasetEntry("voc2012", read_voc_entry, VOC_DIR, read_first=read_voc_first))  # type: ignore[arg-type]
+    datasets.register("voc2012", DatasetEntry("voc2012", read_voc_entry, VOC_DIR, read_first=read_voc_first))  # type: ignore[arg-type]  # a SegmentationSet is read where an ImageSet is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.data.imageset import ImageSet, Normalization
 
 SYNTHETIC_CLASSES = tuple(f"grating-{k}" for k in range(10))
@@ -17,7 +18,7 @@ TEST_SEED = 20261129
 TRAIN_SEED = 7
 
 
-def synthetic_pixels(n: int, seed: int, size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_pixels(n: int, seed: int, size: int = 16) -> tuple[Array, Array]:
     """uint8 NCHW pixels and labels of ``n`` images drawn with ``numpy.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(SYNTHETIC_CLASSES), size=n)

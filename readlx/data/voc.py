@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from readlx._typing import Array
 from readlx.data.imageset import Normalization
 from readlx.errors import InputError
 
@@ -52,8 +53,8 @@ class SegmentationSet:
     """
 
     name: str
-    images: np.ndarray
-    labels: np.ndarray
+    images: Array
+    labels: Array
     classes: tuple[str, ...]
     source: str = "memory"
     ignore_label: int = IGNORE_LABEL
@@ -75,7 +76,7 @@ class SegmentationSet:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def subset(self, n: int | None) -> "SegmentationSet":
+    def subset(self, n: int | None) -> SegmentationSet:
         """The first ``n`` images (all when ``n`` is None)."""
         if n is None or n >= len(self):
             return self
@@ -143,7 +144,7 @@ def _open(file: Path, split: Path, line: int, what: str) -> Image.Image:
         raise InputError(f"{what} {str(file)!r} cannot be decoded: {e}", **where) from None
 
 
-def _label_map(png: Image.Image, file: Path, num_classes: int) -> np.ndarray:
+def _label_map(png: Image.Image, file: Path, num_classes: int) -> Array:
     if png.mode not in ("P", "L"):
         raise InputError(
             f"label image mode is {png.mode!r}; expected a palette ('P') or grey ('L') PNG of class indices",
@@ -160,7 +161,7 @@ def _label_map(png: Image.Image, file: Path, num_classes: int) -> np.ndarray:
     return labels
 
 
-def _load_pair(root: Path, split: Path, line: int, item: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _load_pair(root: Path, split: Path, line: int, item: str, size: int) -> tuple[Array, Array]:
     jpg = root / IMAGES_DIR / f"{item}.jpg"
     png = root / LABELS_DIR / f"{item}.png"
     image = _open(jpg, split, line, "image").convert("RGB")
@@ -174,7 +175,7 @@ def _load_pair(root: Path, split: Path, line: int, item: str, size: int) -> tupl
 
 def read_voc_pixels(
     root: str | Path, size: int = VOC_SIZE, limit: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Array, Array]:
     """uint8 NCHW pixels and uint8 (N, H, W) label maps of the validation split, resized."""
     root = Path(root)
     split = root / SPLIT_FILE

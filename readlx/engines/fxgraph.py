@@ -19,7 +19,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from readlx.campaign.runners.options import FastUnsupported
+from readlx.errors import FastUnsupported
 
 _INPLACE_FUNCTIONS = frozenset({
     operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.imod,

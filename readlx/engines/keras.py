@@ -13,7 +13,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
+from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import Binding, LayerTable
@@ -44,7 +46,8 @@ class KerasEngine:
     Examples
     --------
     >>> from readlx.converters import load_bundle  # doctest: +SKIP
-    >>> eng = KerasEngine(bundle.path / "keras_savedmodel", bundle.table)  # doctest: +SKIP
+    >>> bundle = load_bundle("bundles/demo")  # doctest: +SKIP
+    >>> eng = KerasEngine(bundle.keras_dir, bundle.table)  # doctest: +SKIP
     >>> eng.infer(images).shape  # doctest: +SKIP
     (4, 10)
     """
@@ -166,3 +169,40 @@ def load_keras_model(path: str | Path) -> Any:
     if not path.is_dir():
         raise ReadlxError(f"Keras SavedModel directory {str(path)!r} does not exist")
     return tf.keras.models.load_model(str(path), compile=False)
+
+
+def build(artifact: Artifact, *, batch_size: int = 256, device: str = "/CPU:0") -> KerasEngine:
+    """The Keras engine on the artifact's SavedModel."""
+    return KerasEngine(artifact.file(BINDINGS), artifact.table, batch_size=batch_size, device=device)
+
+
+def activations(engine: KerasEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """Outputs of the bound Keras layers, NHWC transposed back to NCHW."""
+    names = engine.table.names
+    layers = [engine.model.get_layer(engine.layer_name(name)) for name in names]
+    probe = tf.keras.Model(engine.model.inputs, [layer.output for layer in layers])
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    with tf.device(engine.device):
+        for sl in batches(len(images), batch_size):
+            outs = probe(engine.batch_input(images[sl]), training=False)
+            for sink, out in zip(parts, outs if isinstance(outs, (list, tuple)) else [outs]):
+                sink.append(_to_nchw(np.asarray(out)))
+    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+
+
+def _to_nchw(x: np.ndarray) -> np.ndarray:
+    return np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
+
+
+
+def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+    """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
+    from readlx.campaign.runners.keras_fast import KerasFastRunner
+
+    return KerasFastRunner(engine, images, golden, options, task)
+
+
+RUNTIMES.register(Runtime(
+    "keras", build, "TensorFlow/Keras on the converted SavedModel (NHWC)", needs=(BINDINGS,),
+    engine_type=KerasEngine, fast=fast_runner, activations=activations,
+))

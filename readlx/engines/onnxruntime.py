@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
+from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
@@ -212,3 +214,78 @@ def _choice(value: str, valid: dict[str, Any], what: str) -> str:
     if value not in valid:
         raise ReadlxError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
     return value
+
+
+def build(artifact: Artifact, *, batch_size: int = 256, **options: Any) -> OnnxRuntimeEngine:
+    """ONNX Runtime on the ONNX export of the PyTorch model (options: optimization, device, threads)."""
+    return OnnxRuntimeEngine(artifact.file("onnxruntime"), artifact.table, batch_size, **options)
+
+
+def build_keras_export(artifact: Artifact, *, batch_size: int = 256, **options: Any) -> OnnxRuntimeEngine:
+    """ONNX Runtime on the ONNX export of the Keras model (NHWC input, ``"onnx-keras"`` bindings)."""
+    return OnnxRuntimeEngine(artifact.file("onnx-keras"), artifact.table, batch_size, bindings="onnx-keras",
+                             input_layout="NHWC", framework="onnxruntime-keras", **options)
+
+
+def activations(engine: OnnxRuntimeEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """Outputs of the bound ONNX nodes (a bias ``Add`` after ``MatMul`` included), in a plain session
+    of the engine's graph with its fed weights."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(engine.proto)
+    names = engine.table.names
+    tensors = _layer_tensors(proto, {n: engine.layer_name(n) for n in names}, set(engine.weight_feeds))
+    declared = {o.name for o in proto.graph.output}
+    for tensor in dict.fromkeys(tensors.values()):
+        if tensor not in declared:
+            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    options = ort.SessionOptions()
+    # No fusion may swallow a probed tensor.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = _QUIET
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = [tensors[n] for n in names]
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for sl in batches(len(images), batch_size):
+        feeds = {engine.image_input: engine.layout_images(images[sl]), **engine.weight_feeds}
+        for sink, out in zip(parts, session.run(wanted, feeds)):
+            sink.append(np.asarray(out, dtype=np.float32))
+    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+
+
+def _layer_tensors(proto: onnx.ModelProto, node_names: Mapping[str, str], fed: set[str]) -> dict[str, str]:
+    constants = {t.name for t in proto.graph.initializer} | fed
+    consumers: dict[str, list[Any]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {(node.name or node.output[0]): node for node in proto.graph.node}
+    out = {}
+    for layer, node_name in node_names.items():
+        node = by_name[node_name]
+        tensor = node.output[0]
+        after = consumers.get(tensor, [])
+        # A Keras Dense exports as MatMul + Add(bias); PyTorch's Linear output includes the bias.
+        if node.op_type == "MatMul" and len(after) == 1 and after[0].op_type == "Add" and (
+            set(after[0].input) - {tensor}
+        ) <= constants:
+            tensor = after[0].output[0]
+        out[layer] = tensor
+    return out
+
+
+
+def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+    """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
+    from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
+
+    return OrtFastRunner(engine, images, golden, options, task)
+
+
+RUNTIMES.register(Runtime(
+    "onnxruntime", build, "ONNX Runtime on the ONNX export of the PyTorch model", needs=("onnxruntime",),
+    engine_type=OnnxRuntimeEngine, fast=fast_runner, activations=activations,
+))
+RUNTIMES.register(Runtime(
+    "onnxruntime-keras", build_keras_export, "ONNX Runtime on the ONNX export of the Keras model (NHWC)",
+    needs=("onnx-keras",), engine_type=OnnxRuntimeEngine, fast=fast_runner, activations=activations,
+))

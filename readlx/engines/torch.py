@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
+from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
@@ -98,3 +100,45 @@ class TorchEngine:
             "mkldnn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
             "batch_size": self.batch_size,
         }
+
+
+def build(artifact: Artifact, *, batch_size: int = 256, device: str = "cpu") -> TorchEngine:
+    """The PyTorch engine on the artifact's module (a fresh copy of it)."""
+    return TorchEngine(artifact.torch_module(), artifact.table, batch_size=batch_size, device=device)
+
+
+def activations(engine: TorchEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """Outputs of the canonical layers' modules, collected by forward hooks removed in ``finally``."""
+    modules = dict(engine.model.named_modules())
+    names = engine.table.names
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    handles = [modules[name].register_forward_hook(_collector(collected[name])) for name in names]
+    try:
+        with torch.inference_mode():
+            for sl in batches(len(images), batch_size):
+                engine.model(torch.from_numpy(np.ascontiguousarray(images[sl])).to(engine.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: np.concatenate(parts) for name, parts in collected.items()}
+
+
+def _collector(sink: list[np.ndarray]) -> Callable[..., None]:
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        sink.append(output.detach().float().cpu().numpy().copy())
+
+    return hook
+
+
+
+def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+    """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
+    from readlx.campaign.runners.torch_fast import TorchFastRunner
+
+    return TorchFastRunner(engine, images, golden, options, task)
+
+
+RUNTIMES.register(Runtime(
+    "torch", build, "PyTorch (the canonical runtime: names and layouts are its own)", needs=("torch",),
+    engine_type=TorchEngine, fast=fast_runner, activations=activations,
+))

@@ -17,6 +17,7 @@ Examples
 """
 from __future__ import annotations
 
+import re
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Iterator
 
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx.engines.artifact import Artifact
+from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
 from readlx.engines.torch import TorchEngine
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
@@ -100,3 +103,34 @@ class TorchBackendEngine:
             info.update(framework=self.framework, mkldnn=bool(torch.backends.mkldnn.is_available() and self.mkldnn),
                         threads=torch.get_num_threads())
         return info
+
+
+PATTERN = r"torch(?P<off>-mkldnn-off)?(?:-threads(?P<threads>\d+))?"
+GRAMMAR = "torch[-mkldnn-off][-threadsN]"
+
+
+def parse_backend(name: str) -> dict[str, Any]:
+    """The switches a backend name sets.
+
+    >>> parse_backend("torch-mkldnn-off-threads2")
+    {'mkldnn': False, 'threads': 2}
+    """
+    match = re.fullmatch(PATTERN, name)
+    if match is None:
+        raise ReadlxError(f"unknown PyTorch backend variant {name!r}; valid: {GRAMMAR}")
+    threads = match["threads"]
+    return {"mkldnn": match["off"] is None, "threads": None if threads is None else int(threads)}
+
+
+def _runtime(name: str) -> Runtime:
+    switches = parse_backend(name)
+
+    def build(artifact: Artifact, *, batch_size: int = 256) -> TorchBackendEngine:
+        return TorchBackendEngine(artifact.torch_module(), artifact.table, batch_size=batch_size, name=name,
+                                  **switches)
+
+    return Runtime(name, build, "PyTorch with CPU backend switches (oneDNN off, intra-op threads)",
+                   needs=("torch",), engine_type=TorchBackendEngine)
+
+
+RUNTIMES.register_family(RuntimeFamily(PATTERN, GRAMMAR, _runtime, examples=("torch-mkldnn-off", "torch-threads1")))

@@ -1,6 +1,7 @@
-"""Numerical variants named by strings: the framework names of a numerics campaign.
+"""Numerical variants: the runtimes a numerics study compares, named by their framework names.
 
-Grammar (a variant's name is its framework name in the results)::
+Grammar (a variant's name is its framework name in the results; both families are registered
+runtimes, :data:`readlx.engines.registry.RUNTIMES`)::
 
     torch[-mkldnn-off][-threadsN]                  PyTorch with CPU backend switches
     reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE]  the reference executor, optional per-layer overrides
@@ -19,18 +20,15 @@ from typing import Any
 
 import torch.nn as nn
 
+from readlx.engines.artifact import Artifact
 from readlx.engines.base import Engine
-from readlx.engines.torch import TorchEngine
+from readlx.engines.reference import engine as reference
+from readlx.engines.registry import RUNTIMES
+from readlx.engines import torch_backends
 from readlx.errors import ReadlxError
 from readlx.graph import LayerTable
-from readlx.engines.torch_backends import TorchBackendEngine
-from readlx.engines.reference.engine import ReferenceEngine
 
-_TORCH = re.compile(r"torch(?P<off>-mkldnn-off)?(?:-threads(?P<threads>\d+))?")
-_REFERENCE = re.compile(
-    r"reference-(?P<algorithm>[a-z0-9]+)-(?P<arithmetic>[a-z0-9]+)(?P<overrides>(?:\+[^+=]+=[^+=]+)*)"
-)
-GRAMMAR = "torch[-mkldnn-off][-threadsN] or reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]"
+GRAMMAR = f"{torch_backends.GRAMMAR} or {reference.GRAMMAR}"
 
 GOLDEN_VARIANTS = (
     "torch", "torch-mkldnn-off",
@@ -48,15 +46,10 @@ GROUND_TRUTH = "reference-direct-float64"
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """``("torch", {mkldnn, threads})`` or ``("reference", {algorithm, arithmetic, overrides})``."""
     spec = spec.strip()
-    match = _TORCH.fullmatch(spec)
-    if match:
-        threads = match["threads"]
-        return "torch", {"mkldnn": match["off"] is None, "threads": None if threads is None else int(threads)}
-    match = _REFERENCE.fullmatch(spec)
-    if match:
-        pairs = [item.split("=", 1) for item in match["overrides"].split("+") if item]
-        return "reference", {"algorithm": match["algorithm"], "arithmetic": match["arithmetic"],
-                             "overrides": {pattern: value for pattern, value in pairs}}
+    if re.fullmatch(torch_backends.PATTERN, spec):
+        return "torch", torch_backends.parse_backend(spec)
+    if re.fullmatch(reference.PATTERN, spec):
+        return "reference", reference.parse_reference(spec)
     raise ReadlxError(f"unknown numerical variant {spec!r}; valid: {GRAMMAR}")
 
 
@@ -78,17 +71,14 @@ def split_variants(text: str) -> list[str]:
 
 def make_engine(spec: str, model: nn.Module, table: LayerTable, batch_size: int = 256,
                 reuse_golden: bool = False) -> Engine:
-    """The engine of one variant, named ``spec`` (``reuse_golden``: see :class:`ReferenceEngine`).
+    """The engine of one variant, named ``spec``, built by its registered runtime on a copy of ``model``
+    (``reuse_golden``: see :class:`~readlx.engines.reference.engine.ReferenceEngine`).
 
     >>> from readlx.zoo import ZOO, load_model
     >>> bench = ZOO["democnn-synthetic10"]
     >>> make_engine("reference-fft-bf16", load_model(bench.name), bench.layer_table()).framework
     'reference-fft-bf16'
     """
-    kind, options = parse_variant(spec)
-    if kind == "reference":
-        return ReferenceEngine(model, table, batch_size=batch_size, name=spec.strip(), reuse_golden=reuse_golden,
-                               **options)
-    if options["mkldnn"] and options["threads"] is None:
-        return TorchEngine(model, table, batch_size=batch_size)
-    return TorchBackendEngine(model, table, batch_size=batch_size, name=spec.strip(), **options)
+    kind, _ = parse_variant(spec)
+    options = {"reuse_golden": reuse_golden} if kind == "reference" else {}
+    return RUNTIMES.build(spec.strip(), Artifact.of_module(model, table), batch_size=batch_size, **options)

@@ -11,9 +11,10 @@ Examples
 from __future__ import annotations
 
 from readlx.fault_maps.fault import Fault, FaultKind
-from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultList, Sampling
+from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultEntry, FaultList, PublishedCounts, Sampling
+from readlx.fault_maps.formats import FORMATS, FaultListFormat
 from readlx.fault_maps.generator import MODES, generate
-from readlx.fault_maps.io import FORMATS, load_fault_list, save_fault_list, sniff_format
+from readlx.fault_maps.io import load_fault_list, save_fault_list, sniff_format
 from readlx.fault_maps.io_native import format_native, read_native, write_native
 from readlx.fault_maps.io_paper import (
     format_paper_tf,
@@ -55,9 +56,12 @@ __all__ = [
     "MODES",
     "PUBLISHED_COLUMNS",
     "Fault",
+    "FaultEntry",
     "FaultKind",
     "FaultList",
+    "FaultListFormat",
     "FrameworkFault",
+    "PublishedCounts",
     "Sampling",
     "allocate",
     "format_native",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from readlx.errors import FaultListError, InputError
 from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind
+from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, PublishedCounts
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.graph import LayerTable
@@ -109,7 +111,7 @@ def data_rows(
                 number,
                 missing,
             )
-        yield number, dict(zip(columns, cells))
+        yield number, dict(zip(columns, cells, strict=True))
 
 
 def parse_uint(src: TextFile, cell: str, line: int, field: str) -> int:
@@ -142,6 +144,11 @@ def parse_index(src: TextFile, cell: str, line: int, field: str) -> tuple[int, .
     return tuple(int(p) for p in parts)
 
 
+def parse_counts(src: TextFile, row: dict[str, str], line: int) -> PublishedCounts:
+    """The published outcome counts of a row (columns :data:`PUBLISHED_COLUMNS`)."""
+    return PublishedCounts(*(parse_uint(src, row[c], line, c) for c in PUBLISHED_COLUMNS))
+
+
 def parse_kind(src: TextFile, cell: str, line: int, field: str) -> FaultKind:
     try:
         return FaultKind.parse(cell.strip())
@@ -160,7 +167,7 @@ def check_unique_id(
 
 
 def check_in_table(
-    src: TextFile, fault: Fault, table: "LayerTable | None", line: int, fields: dict[str, str]
+    src: TextFile, fault: Fault, table: LayerTable | None, line: int, fields: dict[str, str]
 ) -> None:
     """Validate ``fault`` against ``table``; ``fields`` maps ``"layer"``/``"index"`` to columns."""
     if table is None:

@@ -105,7 +105,7 @@ def generate(
     else:
         faults = _draw_numpy(table, counts, _numpy_rng(seed), kind_list)
     record = Sampling(n_pop, n, margin, confidence, p, t_used, _seed_of(seed), mode)
-    return FaultList(table.model, tuple(faults), sampling=record)
+    return FaultList.from_faults(table.model, faults, sampling=record)
 
 
 # -- paper mode ------------------------------------------------------------------------------------

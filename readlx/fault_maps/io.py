@@ -1,21 +1,25 @@
-"""Load and save fault lists in any supported format.
+"""Load and save fault lists in any format of :data:`~readlx.fault_maps.formats.FORMATS`.
 
-Formats: ``"readlx"`` (:mod:`readlx.fault_maps.io_native`), ``"paper-torch"`` and ``"paper-tf"``
-(the published CSVs, :mod:`readlx.fault_maps.io_paper`).
+A file is read once: its format is recognized from the lines already read, which then go to the
+format's reader; each fault is checked against the layer table as its row is parsed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from readlx.errors import InputError
-from readlx.fault_maps import csvrows, io_native, io_paper
+from readlx.errors import InputError, RegistryError
+from readlx.fault_maps import csvrows
+from readlx.fault_maps.csvrows import TextFile
 from readlx.fault_maps.faultlist import FaultList
+from readlx.fault_maps.formats import FORMATS, FaultListFormat
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.graph import LayerTable
 
-FORMATS = ("readlx", "paper-torch", "paper-tf")
+__all__ = ["FORMATS", "FaultListFormat", "load_fault_list", "save_fault_list", "sniff_format"]
+
+AUTO = "auto"
 
 
 def sniff_format(path: str | Path) -> str:
@@ -33,21 +37,11 @@ def sniff_format(path: str | Path) -> str:
     ...     sniff_format(p)
     'paper-torch'
     """
-    first = csvrows.read_text_file(path).lines[0]
-    if first.startswith(io_native.MAGIC_PREFIX):
-        return "readlx"
-    if csvrows.split_cells(first)[: len(io_paper.COLUMNS)] == list(io_paper.COLUMNS):
-        return "paper-torch"
-    raise InputError(
-        f"unknown fault-list format: first line {first!r} is neither {io_native.MAGIC!r} nor a "
-        f"header starting with {','.join(io_paper.COLUMNS)!r}",
-        path=path,
-        line=1,
-    )
+    return _sniff(csvrows.read_text_file(path)).name
 
 
 def load_fault_list(
-    path: str | Path, table: "LayerTable | None" = None, format: str = "auto"
+    path: str | Path, table: LayerTable | None = None, format: str = AUTO
 ) -> FaultList:
     """Read a fault list, checking every fault against ``table`` when given.
 
@@ -59,46 +53,50 @@ def load_fault_list(
         Layer table of the model; required for ``"paper-tf"`` (its Keras bindings translate the
         faults to canonical ones).
     format
-        ``"auto"`` (see :func:`sniff_format`) or one of :data:`FORMATS`.
+        ``"auto"`` (see :func:`sniff_format`) or a name in :data:`FORMATS`.
 
     Examples
     --------
     >>> import tempfile, os
     >>> from readlx.fault_maps.fault import Fault
-    >>> fl = FaultList("m", (Fault("fc", (7, 36), 4),))
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (7, 36), 4),))
     >>> with tempfile.TemporaryDirectory() as d:
     ...     save_fault_list(fl, os.path.join(d, "m_FL.csv"), format="paper-torch")
     ...     load_fault_list(os.path.join(d, "m_FL.csv")).faults == fl.faults
     True
     """
-    fmt = sniff_format(path) if format == "auto" else _check_format(format, ("auto", *FORMATS))
-    if fmt == "readlx":
-        return io_native.read_native(path, table)
-    if fmt == "paper-torch":
-        return io_paper.read_paper_torch(path, table)
-    return io_paper.read_paper_tf(path, _require(table, fmt))
+    if format == AUTO:
+        src = csvrows.read_text_file(path)
+        return _sniff(src).load(src, table)
+    fmt = _lookup(format, (AUTO,))
+    fmt.require(table)  # before reading a file that could not be used
+    return fmt.load(csvrows.read_text_file(path), table)
 
 
 def save_fault_list(
-    fl: FaultList, path: str | Path, format: str = "readlx", table: "LayerTable | None" = None
+    fl: FaultList, path: str | Path, format: str = "readlx", table: LayerTable | None = None
 ) -> None:
     """Write a fault list; ``"paper-tf"`` needs ``table`` with Keras bindings."""
-    fmt = _check_format(format, FORMATS)
-    if fmt == "readlx":
-        io_native.write_native(fl, path)
-    elif fmt == "paper-torch":
-        io_paper.write_paper_torch(fl, path)
-    else:
-        io_paper.write_paper_tf(fl, path, _require(table, fmt))
+    _lookup(format).save(fl, path, table)
 
 
-def _check_format(fmt: str, valid: tuple[str, ...]) -> str:
-    if fmt not in valid:
-        raise InputError(f"unknown fault-list format {fmt!r}; valid: {', '.join(valid)}")
-    return fmt
+def _lookup(name: str, extra: tuple[str, ...] = ()) -> FaultListFormat:
+    try:
+        return FORMATS[name]
+    except RegistryError as e:
+        valid = ", ".join((*extra, *FORMATS))
+        raise InputError(f"unknown fault-list format {name!r}; valid: {valid}") from e
 
 
-def _require(table: "LayerTable | None", fmt: str) -> "LayerTable":
-    if table is None:
-        raise InputError(f"format {fmt!r} needs the model's layer table (with Keras bindings)")
-    return table
+def _sniff(src: TextFile) -> FaultListFormat:
+    first = src.lines[0]
+    for _, fmt in FORMATS.items():
+        if fmt.recognizes(first):
+            return fmt
+    expected = " nor ".join(f"{fmt.first_line} ({name})" for name, fmt in FORMATS.items() if fmt.sniff)
+    raise InputError(
+        f"unknown fault-list format: first line {first!r} is neither {expected}; formats read only "
+        f"when asked for: {', '.join(name for name, fmt in FORMATS.items() if not fmt.sniff)}",
+        path=src.path,
+        line=1,
+    )

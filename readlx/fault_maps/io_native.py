@@ -17,16 +17,15 @@ Writing then reading gives back an equal list.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from readlx.errors import FaultListError
 from readlx.fault_maps import csvrows
 from readlx.fault_maps.csvrows import TextFile
 from readlx.fault_maps.fault import Fault
-from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultList, Sampling
+from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultEntry, FaultList, Sampling
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.graph import LayerTable
@@ -54,20 +53,21 @@ def format_native(fl: FaultList) -> str:
 
     Examples
     --------
-    >>> print(format_native(FaultList("m", (Fault("fc", (7, 36), 4),))), end="")
+    >>> print(format_native(FaultList.from_faults("m", (Fault("fc", (7, 36), 4),))), end="")
     # readlx fault list v1
     # model: m
     id,layer,index,bit,kind
     0,fc,"(7, 36)",4,bit-flip
     """
     lines = [MAGIC, *_header_lines(fl)]
-    columns = COLUMNS + (PUBLISHED_COLUMNS if fl.published is not None else ())
-    lines.append(",".join(columns))
-    for k, (fault_id, fault) in enumerate(zip(fl.ids, fl.faults)):
-        cells: list[object] = [fault_id, fault.layer, csvrows.format_index(fault.index), fault.bit]
+    with_counts = bool(fl.entries) and fl.entries[0].published is not None
+    lines.append(",".join(COLUMNS + (PUBLISHED_COLUMNS if with_counts else ())))
+    for entry in fl:
+        fault = entry.fault
+        cells: list[object] = [entry.id, fault.layer, csvrows.format_index(fault.index), fault.bit]
         cells.append(fault.kind.value)
-        if fl.published is not None:
-            cells.extend(int(c) for c in fl.published[k])
+        if entry.published is not None:
+            cells.extend(entry.published.as_tuple())
         lines.append(csvrows.csv_line(cells))
     return "\n".join(lines) + "\n"
 
@@ -118,33 +118,32 @@ def _meta_value(fl: FaultList, key: str, value: Any) -> str:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def read_native(path: str | Path, table: "LayerTable | None" = None) -> FaultList:
+def sniff_native(first_line: str) -> bool:
+    """Whether a file whose first line is ``first_line`` is in readlx's format (any version)."""
+    return first_line.startswith(MAGIC_PREFIX)
+
+
+def read_native(path: str | Path, table: LayerTable | None = None) -> FaultList:
     """Read a fault list in readlx's format, checking every fault against ``table`` when given.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> fl = FaultList("m", (Fault("fc", (7, 36), 4),), meta={"note": [1, 2]})
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (7, 36), 4),), meta={"note": [1, 2]})
     >>> with tempfile.TemporaryDirectory() as d:
     ...     write_native(fl, os.path.join(d, "m.csv"))
     ...     read_native(os.path.join(d, "m.csv")) == fl
     True
     """
-    src = csvrows.read_text_file(path)
+    return parse_native(csvrows.read_text_file(path), table)
+
+
+def parse_native(src: TextFile, table: LayerTable | None = None) -> FaultList:
+    """The fault list held by ``src`` (an already read file), see :func:`read_native`."""
     header, column_line = _read_header(src)
     columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS)
-    faults, ids, counts = _read_rows(src, column_line + 1, columns, table)
-    with_counts = PUBLISHED_COLUMNS[0] in columns
-    published = np.array(counts, dtype=np.int64).reshape(-1, 4) if with_counts else None
-    return FaultList(
-        header.pop("model"),
-        tuple(faults),
-        tuple(ids),
-        header.pop("sampling"),
-        published,
-        header.pop("source"),
-        header.pop("meta"),
-    )
+    entries = _read_rows(src, column_line + 1, columns, table)
+    return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"])
 
 
 def _read_header(src: TextFile) -> tuple[dict[str, Any], int]:
@@ -219,22 +218,21 @@ def _typed(src: TextFile, key: str, text: str, line: int) -> Any:
 
 
 def _read_rows(
-    src: TextFile, first: int, columns: list[str], table: "LayerTable | None"
-) -> tuple[list[Fault], list[int], list[list[int]]]:
-    faults, ids, counts = [], [], []
+    src: TextFile, first: int, columns: list[str], table: LayerTable | None
+) -> tuple[FaultEntry, ...]:
+    entries = []
     seen: dict[int, int] = {}
     with_counts = PUBLISHED_COLUMNS[0] in columns
     for line, row in csvrows.data_rows(src, first, columns):
         fault_id = csvrows.parse_uint(src, row["id"], line, "id")
         csvrows.check_unique_id(src, seen, fault_id, line, "id")
-        faults.append(_fault(src, row, line, table))
-        ids.append(fault_id)
-        if with_counts:
-            counts.append([csvrows.parse_uint(src, row[c], line, c) for c in PUBLISHED_COLUMNS])
-    return faults, ids, counts
+        fault = _fault(src, row, line, table)
+        counts = csvrows.parse_counts(src, row, line) if with_counts else None
+        entries.append(FaultEntry(fault_id, fault, counts))
+    return tuple(entries)
 
 
-def _fault(src: TextFile, row: dict[str, str], line: int, table: "LayerTable | None") -> Fault:
+def _fault(src: TextFile, row: dict[str, str], line: int, table: LayerTable | None) -> Fault:
     if not row["layer"].strip():
         raise src.error("empty layer name", line, "layer")
     fault = Fault(

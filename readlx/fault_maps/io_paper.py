@@ -10,16 +10,16 @@ CRLF) and the presence of a final newline are kept in :attr:`FaultList.meta`.
 """
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from readlx.errors import FaultListError
 from readlx.fault_maps import csvrows
 from readlx.fault_maps.csvrows import TextFile
 from readlx.fault_maps.fault import Fault, FaultKind
-from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultList
+from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultEntry, FaultList
 from readlx.fault_maps.translate import (
     KERAS,
     FrameworkFault,
@@ -37,8 +37,17 @@ FIELDS = {"layer": "Layer", "index": "TensorIndex", "bit": "Bit"}
 _MakeFault = Callable[[str, tuple[int, ...], int, int], Fault]
 
 
+def sniff_paper(first_line: str) -> bool:
+    """Whether ``first_line`` is the header of a published fault list (either flavour)."""
+    try:
+        cells = csvrows.split_cells(first_line)
+    except csv.Error:
+        return False
+    return cells[: len(COLUMNS)] == list(COLUMNS)
+
+
 def read_paper_torch(
-    path: str | Path, table: "LayerTable | None" = None, *, model: str | None = None
+    path: str | Path, table: LayerTable | None = None, *, model: str | None = None
 ) -> FaultList:
     """Read a published PyTorch fault list (``*_FL.csv``).
 
@@ -62,18 +71,24 @@ def read_paper_torch(
     >>> fl.model, fl.faults[0]
     ('M', Fault(layer='fc', index=(7, 36), bit=4, kind=<FaultKind.BIT_FLIP: 'bit-flip'>))
     """
-    src = csvrows.read_text_file(path)
+    return parse_paper_torch(csvrows.read_text_file(path), table, model=model)
+
+
+def parse_paper_torch(
+    src: TextFile, table: LayerTable | None = None, *, model: str | None = None
+) -> FaultList:
+    """The published PyTorch fault list held by ``src`` (an already read file)."""
 
     def make(layer: str, index: tuple[int, ...], bit: int, line: int) -> Fault:
         fault = Fault(layer, index, bit)
         csvrows.check_in_table(src, fault, table, line, FIELDS)
         return fault
 
-    name = model or (table.model if table is not None else _model_from_path(path))
+    name = model or (table.model if table is not None else _model_from_path(src.path))
     return _read(src, name, make)
 
 
-def read_paper_tf(path: str | Path, table: "LayerTable", *, framework: str = KERAS) -> FaultList:
+def read_paper_tf(path: str | Path, table: LayerTable, *, framework: str = KERAS) -> FaultList:
     """Read a published TensorFlow fault list (``*_TF_FL.csv``) into canonical faults.
 
     ``table`` must hold ``framework`` bindings (see
@@ -93,7 +108,11 @@ def read_paper_tf(path: str | Path, table: "LayerTable", *, framework: str = KER
     ...     read_paper_tf(p, table).faults
     (Fault(layer='fc', index=(7, 36), bit=4, kind=<FaultKind.BIT_FLIP: 'bit-flip'>),)
     """
-    src = csvrows.read_text_file(path)
+    return parse_paper_tf(csvrows.read_text_file(path), table, framework=framework)
+
+
+def parse_paper_tf(src: TextFile, table: LayerTable, *, framework: str = KERAS) -> FaultList:
+    """The published TensorFlow fault list held by ``src`` (an already read file)."""
     names = framework_names(table, framework)
 
     def make(layer: str, index: tuple[int, ...], bit: int, line: int) -> Fault:
@@ -108,18 +127,16 @@ def read_paper_tf(path: str | Path, table: "LayerTable", *, framework: str = KER
 def _read(src: TextFile, model: str, make: _MakeFault) -> FaultList:
     columns = csvrows.header_columns(src, 1, COLUMNS, PUBLISHED_COLUMNS)
     with_counts = PUBLISHED_COLUMNS[0] in columns
-    faults, ids, counts = [], [], []
+    entries = []
     seen: dict[int, int] = {}
     for line, row in csvrows.data_rows(src, 2, columns):
         fault_id = csvrows.parse_uint(src, row["Injection"], line, "Injection")
         csvrows.check_unique_id(src, seen, fault_id, line, "Injection")
         index, bit = _index(src, row, line), _bit(src, row, line)
-        faults.append(make(_layer(src, row, line), index, bit, line))
-        ids.append(fault_id)
-        if with_counts:
-            counts.append([csvrows.parse_uint(src, row[c], line, c) for c in PUBLISHED_COLUMNS])
-    published = np.array(counts, dtype=np.int64).reshape(-1, 4) if with_counts else None
-    return FaultList(model, tuple(faults), tuple(ids), None, published, src.path, dict(src.style))
+        fault = make(_layer(src, row, line), index, bit, line)
+        counts = csvrows.parse_counts(src, row, line) if with_counts else None
+        entries.append(FaultEntry(fault_id, fault, counts))
+    return FaultList(model, tuple(entries), None, src.path, src.style)
 
 
 def _layer(src: TextFile, row: dict[str, str], line: int) -> str:
@@ -152,18 +169,20 @@ def format_paper_torch(
 
     Examples
     --------
-    >>> fl = FaultList("m", (Fault("fc", (7, 36), 4),))
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (7, 36), 4),))
     >>> format_paper_torch(fl)
     'Injection,Layer,TensorIndex,Bit\\n0,fc,"(7, 36)",4\\n'
     """
     _check_bit_flips(fl)
-    rows = [(i, f.layer, csvrows.format_index(f.index), f.bit) for i, f in zip(fl.ids, fl.faults)]
-    return _format(fl, rows, fl.published, newline, final_newline)
+    rows = [(e.id, e.fault.layer, csvrows.format_index(e.fault.index), e.fault.bit) for e in fl]
+    with_counts = bool(fl.entries) and fl.entries[0].published is not None
+    counts = [e.published.as_tuple() for e in fl if e.published is not None] if with_counts else None
+    return _format(fl, rows, counts, newline, final_newline)
 
 
 def format_paper_tf(
     fl: FaultList,
-    table: "LayerTable",
+    table: LayerTable,
     *,
     framework: str = KERAS,
     newline: str | None = None,
@@ -179,12 +198,12 @@ def format_paper_tf(
     >>> from readlx.graph import Layer, LayerTable
     >>> table = LayerTable("m", (Layer("fc", "linear", (10, 64)),))
     >>> table = with_keras_bindings(table, {"fc": "dense"})
-    >>> format_paper_tf(FaultList("m", (Fault("fc", (7, 36), 4),)), table)
+    >>> format_paper_tf(FaultList.from_faults("m", (Fault("fc", (7, 36), 4),)), table)
     'Injection,Layer,TensorIndex,Bit\\n0,dense,"(36, 7)",4\\n'
     """
     _check_bit_flips(fl)
     translated = to_framework(fl, table, framework)
-    rows = [(i, f.layer, csvrows.format_index(f.index), f.bit) for i, f in zip(fl.ids, translated)]
+    rows = [(e.id, f.layer, csvrows.format_index(f.index), f.bit) for e, f in zip(fl, translated, strict=True)]
     return _format(fl, rows, None, newline, final_newline)
 
 
@@ -203,7 +222,7 @@ def write_paper_torch(
 def write_paper_tf(
     fl: FaultList,
     path: str | Path,
-    table: "LayerTable",
+    table: LayerTable,
     *,
     framework: str = KERAS,
     newline: str | None = None,
@@ -219,7 +238,7 @@ def write_paper_tf(
 def _format(
     fl: FaultList,
     rows: list[tuple[int, str, str, int]],
-    published: np.ndarray | None,
+    published: list[tuple[int, int, int, int]] | None,
     newline: str | None,
     final_newline: bool | None,
 ) -> str:
@@ -229,7 +248,7 @@ def _format(
     header = COLUMNS + (PUBLISHED_COLUMNS if published is not None else ())
     lines = [",".join(header)]
     for k, row in enumerate(rows):
-        extra = [] if published is None else [int(c) for c in published[k]]
+        extra = [] if published is None else list(published[k])
         lines.append(csvrows.csv_line([*row, *extra]))
     return csvrows.join_lines(lines, newline, final_newline)
 
@@ -243,10 +262,10 @@ def _newline(fl: FaultList, newline: str | None) -> str:
 
 
 def _check_bit_flips(fl: FaultList) -> None:
-    for fault_id, fault in zip(fl.ids, fl.faults):
-        if fault.kind is not FaultKind.BIT_FLIP:
+    for entry in fl:
+        if entry.fault.kind is not FaultKind.BIT_FLIP:
             raise FaultListError(
-                f"the published format holds bit flips only; fault {fault_id} is a "
-                f"{fault.kind.value} (save it with format='readlx')",
+                f"the published format holds bit flips only; fault {entry.id} is a "
+                f"{entry.fault.kind.value} (save it with format='readlx')",
                 path=fl.source,
             )

@@ -17,9 +17,9 @@ def stratified_subset(faults: FaultList, n: int, seed: int | np.random.Generator
     Examples
     --------
     >>> from readlx.fault_maps.fault import Fault
-    >>> fl = FaultList("m", tuple(Fault(l, (0, 0), b) for l in ("a", "b") for b in range(32)))
+    >>> fl = FaultList.from_faults("m", (Fault(l, (0, 0), b) for l in ("a", "b") for b in range(32)))
     >>> sub = stratified_subset(fl, 4)
-    >>> sorted({f.layer for f in sub}), len(sub)
+    >>> sorted({f.layer for f in sub.faults}), len(sub)
     (['a', 'b'], 4)
     """
     if n < 1:
@@ -28,8 +28,8 @@ def stratified_subset(faults: FaultList, n: int, seed: int | np.random.Generator
         return faults
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     by_layer: dict[str, list[int]] = {}
-    for pos, fault in enumerate(faults):
-        by_layer.setdefault(fault.layer, []).append(pos)
+    for pos, entry in enumerate(faults):
+        by_layer.setdefault(entry.fault.layer, []).append(pos)
     quota = dict.fromkeys(by_layer, 0)
     left = n
     while left:
@@ -39,7 +39,7 @@ def stratified_subset(faults: FaultList, n: int, seed: int | np.random.Generator
                 left -= 1
     chosen: list[int] = []
     for layer, positions in by_layer.items():
-        ordered = sorted(positions, key=lambda p: (faults.faults[p].bit, p))
+        ordered = sorted(positions, key=lambda p: (faults[p].fault.bit, p))
         step = len(ordered) / quota[layer] if quota[layer] else 0
         offset = rng.uniform(0, step) if step else 0
         chosen += [ordered[int(offset + k * step)] for k in range(quota[layer])]

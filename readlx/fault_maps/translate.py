@@ -81,11 +81,11 @@ def to_framework(fault_list: FaultList, table: LayerTable, framework: str) -> li
     --------
     >>> table = LayerTable("m", (Layer("conv1", "conv", (16, 3, 3, 3)),))
     >>> table = with_keras_bindings(table, {"conv1": "conv2d"})
-    >>> fl = FaultList("m", (Fault("conv1", (3, 0, 2, 1), 15),))
+    >>> fl = FaultList.from_faults("m", (Fault("conv1", (3, 0, 2, 1), 15),))
     >>> [(f.layer, f.index) for f in to_framework(fl, table, "keras")]
     [('conv2d', (2, 1, 0, 3))]
     """
-    return [to_framework_fault(fault, table, framework) for fault in fault_list]
+    return [to_framework_fault(fault, table, framework) for fault in fault_list.faults]
 
 
 def framework_names(table: LayerTable, framework: str) -> dict[str, str]:
@@ -154,7 +154,7 @@ def from_framework(
         if fault.framework not in cache:
             cache[fault.framework] = framework_names(table, fault.framework)
         canonical.append(from_framework_fault(fault, table, cache[fault.framework]))
-    return FaultList(table.model, tuple(canonical), tuple(ids))
+    return FaultList.from_faults(table.model, canonical, ids=tuple(ids) or None)
 
 
 def _check_framework_index(fault: FrameworkFault, shape: tuple[int, ...]) -> None:

@@ -10,8 +10,6 @@ An output holding NaN or Inf is counted separately as well: its code gets :data:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from readlx.errors import ReadlxError
@@ -50,22 +48,6 @@ def classify(golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
     return code
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Outcome counts of one fault on one engine over a set of images."""
-
-    masked: int
-    non_critical: int
-    critical: int
-    nan_or_inf: int
-    faulty_correct: int
-
-    FIELDS = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")
-
-    def as_array(self) -> np.ndarray:
-        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
-
-
 def class_counts(codes: np.ndarray) -> tuple[int, int, int, int]:
     """Images per outcome class (codes 0, 1, 2) and images with NaN/Inf outputs (flag 4).
 
@@ -75,9 +57,4 @@ def class_counts(codes: np.ndarray) -> tuple[int, int, int, int]:
     base = codes & ~np.int8(NONFINITE)
     return (int((base == MASKED).sum()), int((base == NON_CRITICAL).sum()), int((base == CRITICAL).sum()),
             int(((codes & NONFINITE) != 0).sum()))
-
-
-def count(codes: np.ndarray, faulty_top1: np.ndarray, labels: np.ndarray) -> Counts:
-    """Aggregate per-image codes into :class:`Counts`."""
-    return Counts(*class_counts(codes), faulty_correct=int((faulty_top1 == labels).sum()))
 

@@ -19,11 +19,9 @@ uint8 map per image (270 kB at 520x520) instead of the float32 scores (22 MB for
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from readlx.outcomes.classification import CRITICAL, MASKED, NONFINITE, class_counts
+from readlx.outcomes.classification import CRITICAL, MASKED, NONFINITE
 from readlx.outcomes.classification import NON_CRITICAL as TOLERABLE
 from readlx.errors import ReadlxError
 
@@ -33,7 +31,7 @@ OUTCOME_NAMES = ("masked", "tolerable", "critical")
 
 __all__ = [
     "CRITICAL", "IGNORE_LABEL", "MASKED", "NONFINITE", "OUTCOME_NAMES", "TOLERABLE", "TOLERANCE",
-    "SegmentationCounts", "classify_label_maps", "classify_segmentation", "confusion_matrix", "count",
+    "classify_label_maps", "classify_segmentation", "confusion_matrix",
     "accuracy_of", "label_maps", "mean_iou", "miou_of", "nonfinite", "pixel_accuracy", "scores_identical",
 ]
 
@@ -131,30 +129,6 @@ def classify_segmentation(golden: np.ndarray, faulty: np.ndarray, tolerance: flo
     if golden.shape != faulty.shape:
         raise ReadlxError(f"golden scores shape {golden.shape} != faulty scores shape {faulty.shape}")
     return classify_label_maps(label_maps(golden), label_maps(faulty), nonfinite(faulty), tolerance)
-
-
-@dataclass(frozen=True)
-class SegmentationCounts:
-    """Outcome counts of one fault on one engine over a set of images."""
-
-    masked: int
-    tolerable: int
-    critical: int
-    nan_or_inf: int
-
-    FIELDS = ("masked", "tolerable", "critical", "nan_or_inf")
-
-    def as_array(self) -> np.ndarray:
-        return np.array([getattr(self, f) for f in self.FIELDS], dtype=np.int64)
-
-
-def count(codes: np.ndarray) -> SegmentationCounts:
-    """Aggregate per-image codes into :class:`SegmentationCounts`.
-
-    >>> count(np.array([0, 1, 2, 6], np.int8))
-    SegmentationCounts(masked=1, tolerable=1, critical=2, nan_or_inf=1)
-    """
-    return SegmentationCounts(*class_counts(codes))
 
 
 def confusion_matrix(

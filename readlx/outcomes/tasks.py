@@ -31,6 +31,36 @@ ImageData = Union[ImageSet, SegmentationSet]
 """What a campaign runs over: labelled images, or images with per-pixel labels."""
 
 
+CLASSIFICATION_VARIABLES: dict[str, tuple[str, str]] = {
+    "masked": ("images whose faulty output is bitwise equal to golden", "images"),
+    "non_critical": ("images with changed output but unchanged top-1 class", "images"),
+    "critical": ("images whose top-1 class changed (SDC-1)", "images"),
+    "nan_or_inf": ("images whose faulty output holds NaN or Inf (also counted in their class)", "images"),
+    "faulty_correct": ("images whose faulty top-1 class equals the label", "images"),
+    "noop": ("stuck-at fault equal to the stored bit: masked without inference", "1"),
+    "golden_correct": ("images whose golden top-1 class equals the label", "images"),
+    "outcome": ("per-inference outcome: 0 masked, 1 non-critical, 2 critical, +4 NaN/Inf", "1"),
+    "golden_top1": ("golden top-1 class per image", "1"),
+    "label": ("ground-truth label per image", "1"),
+}
+"""Dataset variable -> (CF description, units), as a classification campaign means them."""
+
+SEGMENTATION_VARIABLES: dict[str, tuple[str, str]] = {
+    "non_critical": ("tolerable images: label map changed in < 1 % of pixels, same set of predicted "
+                     "classes", "images"),
+    "critical": ("images whose label map changed in >= 1 % of pixels or in its set of classes", "images"),
+    "masked": ("images whose predicted label map is identical to golden", "images"),
+    "faulty_correct": ("correctly labelled pixels of the faulty label maps (ignore label left out)", "pixels"),
+    "golden_correct": ("correctly labelled pixels of the golden label maps (ignore label left out)", "pixels"),
+    "outcome": ("per-inference outcome: 0 masked, 1 tolerable, 2 critical, +4 NaN/Inf", "1"),
+    "faulty_pixel_accuracy": ("pixel accuracy of the faulty label maps over all images", "1"),
+    "faulty_miou": ("mean intersection over union of the faulty label maps over all images", "1"),
+    "golden_pixel_accuracy": ("pixel accuracy of the golden label maps over all images", "1"),
+    "golden_miou": ("mean intersection over union of the golden label maps over all images", "1"),
+}
+"""What a segmentation campaign means by the variables it shares with classification, and its own."""
+
+
 class Task(Protocol):
     """The classifier and measures of one kind of network output."""
 
@@ -54,14 +84,8 @@ class Task(Protocol):
     def attrs(self) -> dict[str, Any]:
         """What the Dataset records about the task."""
 
-
-def tally(task: Task, codes: np.ndarray, prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """One fault's counts in the order of :data:`readlx.outcomes.classification.Counts.FIELDS` (int64).
-
-    >>> tally(CLASSIFICATION, np.array([0, 1, 6], np.int8), np.array([3, 1, 2]), np.array([3, 0, 2])).tolist()
-    [1, 1, 1, 1, 2]
-    """
-    return np.array([*cls.class_counts(codes), task.correct(prediction, labels)], dtype=np.int64)
+    def variables(self) -> dict[str, tuple[str, str]]:
+        """Dataset variable -> (CF description, units) in this task's words."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,9 @@ class Classification:
 
     def attrs(self) -> dict[str, Any]:
         return {"classifier": self.name, "outcome_names": " ".join(self.outcome_names)}
+
+    def variables(self) -> dict[str, tuple[str, str]]:
+        return dict(CLASSIFICATION_VARIABLES)
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,9 @@ class Segmentation:
         return {"classifier": self.name, "outcome_names": " ".join(self.outcome_names),
                 "tolerable_fraction": self.tolerance, "ignore_label": self.ignore_label,
                 "labelled_pixels_note": "faulty_correct and golden_correct count correctly labelled pixels"}
+
+    def variables(self) -> dict[str, tuple[str, str]]:
+        return {**CLASSIFICATION_VARIABLES, **SEGMENTATION_VARIABLES}
 
 
 def _clip(prediction: np.ndarray, num_classes: int) -> np.ndarray:

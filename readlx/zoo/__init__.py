@@ -4,6 +4,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from torch import nn
+
 from readlx.data.cifar import CIFAR10_NORMALIZATION
 from readlx.data.synthetic import SYNTHETIC_NORMALIZATION
 from readlx.zoo.checkpoints import read_npz, read_published_th
@@ -53,7 +55,7 @@ ZOO.register(
 register_suite(ZOO)
 
 
-def load_model(name: str, checkpoint: str | Path | None = None):  # noqa: ANN201 - nn.Module
+def load_model(name: str, checkpoint: str | Path | None = None) -> nn.Module:
     """Build zoo model ``name`` with its weights, in eval mode.
 
     The weights are, in order: ``checkpoint`` when given; the published checkpoint; the shipped

@@ -5,10 +5,10 @@ The recipes are the suite's published training rows; they are data for the card 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 import torch
 

@@ -1,9 +1,9 @@
 """The model zoo: one benchmark card per published model, filled by explicit registration."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch.nn as nn
 

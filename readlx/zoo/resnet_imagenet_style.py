@@ -43,7 +43,7 @@ class ResNetStages(nn.Module):
             nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)
         )
         in_ch = 64
-        for k, (width, n) in enumerate(zip(STAGE_WIDTHS, blocks), start=2):
+        for k, (width, n) in enumerate(zip(STAGE_WIDTHS, blocks, strict=False), start=2):
             stride = 1 if k == 2 else 2
             stage = [BasicBlock(in_ch, width, stride)] + [BasicBlock(width, width, 1) for _ in range(n - 1)]
             self.add_module(f"conv{k}_x", nn.Sequential(*stage))

@@ -7,9 +7,9 @@ the same on every call, so that every engine and every run sees one network. The
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn as nn

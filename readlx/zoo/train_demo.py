@@ -28,9 +28,9 @@ def train_demo(epochs: int = 12, n_train: int = 4096, seed: int = 0) -> DemoCNN:
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         model.train()
-        for idx in torch.randperm(len(y), generator=gen).split(128):
+        for idx in torch.randperm(len(y), generator=gen).split(128):  # type: ignore[no-untyped-call]  # torch leaves Tensor.split unannotated
             opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             opt.step()
         sched.step()
     return model.eval()

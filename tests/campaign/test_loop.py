@@ -23,7 +23,7 @@ BATCH = 16
 
 
 @pytest.fixture(scope="module")
-def data():  # noqa: ANN201
+def data():
     return synthetic(N_IMAGES)
 
 
@@ -36,7 +36,7 @@ def faults() -> FaultList:
         Fault("dwconv", (2, 0, 1, 1), 29, FaultKind.STUCK_AT_1),
         Fault("conv3", (1, 2, 0, 0), 3, FaultKind.STUCK_AT_0),
     )
-    return FaultList(MODEL, fl.faults + extra, sampling=fl.sampling)
+    return FaultList.from_faults(MODEL, fl.faults + extra, sampling=fl.sampling)
 
 
 def _engine() -> TorchEngine:
@@ -55,7 +55,7 @@ def _slow_reference(fault_list: FaultList, images: np.ndarray, labels: np.ndarra
 
     golden = forward(base)
     rows = []
-    for fault in fault_list:
+    for fault in fault_list.faults:
         model = copy.deepcopy(base)
         weight = dict(model.named_modules())[fault.layer].weight.data.numpy()
         bits = weight.view(np.uint32)
@@ -68,7 +68,7 @@ def _slow_reference(fault_list: FaultList, images: np.ndarray, labels: np.ndarra
             bits[fault.index] &= ~mask
         faulty = forward(model)
         m = nc = c = nf = ok = 0
-        for g, f, label in zip(golden, faulty, labels):
+        for g, f, label in zip(golden, faulty, labels, strict=True):
             if not np.isfinite(f).all():
                 nf += 1
             if g.tobytes() == f.tobytes():
@@ -82,7 +82,7 @@ def _slow_reference(fault_list: FaultList, images: np.ndarray, labels: np.ndarra
     return np.array(rows)
 
 
-def test_campaign_equals_slow_reference(data, faults) -> None:  # noqa: ANN001
+def test_campaign_equals_slow_reference(data, faults) -> None:
     ds = run_campaign([_engine()], faults, data, model=MODEL)
     got = np.stack([ds[v].values[0, :, 0] for v in ("masked", "non_critical", "critical", "nan_or_inf",
                                                       "faulty_correct")], axis=1)
@@ -90,7 +90,7 @@ def test_campaign_equals_slow_reference(data, faults) -> None:  # noqa: ANN001
     assert set(np.unique(np.argmax(got[:, :3], axis=1))) >= {0, 1}
 
 
-def test_model_weights_restored_after_campaign(data, faults) -> None:  # noqa: ANN001
+def test_model_weights_restored_after_campaign(data, faults) -> None:
     eng = _engine()
     before = {k: v.clone() for k, v in eng.model.state_dict().items()}
     run_campaign([eng], faults, data, model=MODEL)
@@ -99,12 +99,12 @@ def test_model_weights_restored_after_campaign(data, faults) -> None:  # noqa: A
                            before[k].view(torch.int32) if v.dtype == torch.float32 else before[k])
 
 
-def test_noop_control_forced_through_inference_is_fully_masked(data) -> None:  # noqa: ANN001
+def test_noop_control_forced_through_inference_is_fully_masked(data) -> None:
     eng = _engine()
     for layer in eng.table.names:
         control = noop_control(eng, layer)
         assert control.is_noop(eng.weight(layer)[control.index])
-        fl = FaultList(MODEL, (control,))
+        fl = FaultList.from_faults(MODEL, (control,))
         forced = run_campaign([eng], fl, data, model=MODEL, options=CampaignOptions(skip_noop=False))
         skipped = run_campaign([eng], fl, data, model=MODEL)
         assert int(forced.masked) == N_IMAGES
@@ -112,7 +112,7 @@ def test_noop_control_forced_through_inference_is_fully_masked(data) -> None:  #
         xr.testing.assert_identical(forced.drop_attrs(), skipped.drop_attrs())
 
 
-def test_per_image_outcomes_agree_with_counts(data, faults) -> None:  # noqa: ANN001
+def test_per_image_outcomes_agree_with_counts(data, faults) -> None:
     ds = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     base = ds.outcome & ~np.int8(4)
     np.testing.assert_array_equal((base == 0).sum("image"), ds.masked)
@@ -124,7 +124,7 @@ class _Killed(Exception):
     pass
 
 
-def _killer(after: int):  # noqa: ANN202
+def _killer(after: int):
     def progress(framework: str, done: int, total: int) -> None:
         if done == after:
             raise _Killed
@@ -132,7 +132,7 @@ def _killer(after: int):  # noqa: ANN202
 
 
 @pytest.mark.parametrize("kill_after", [1, 7, 13])
-def test_kill_and_resume_gives_identical_dataset(tmp_path: Path, data, faults, kill_after: int) -> None:  # noqa: ANN001
+def test_kill_and_resume_gives_identical_dataset(tmp_path: Path, data, faults, kill_after: int) -> None:
     full = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     ckpt = tmp_path / "ckpt"
     with pytest.raises(_Killed):
@@ -145,14 +145,14 @@ def test_kill_and_resume_gives_identical_dataset(tmp_path: Path, data, faults, k
     xr.testing.assert_identical(full, resumed)
 
 
-def test_existing_checkpoint_needs_resume(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+def test_existing_checkpoint_needs_resume(tmp_path: Path, data, faults) -> None:
     opts = CampaignOptions(checkpoint=tmp_path / "c")
     run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL, options=opts)
     with pytest.raises(CheckpointError, match="--resume"):
         run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL, options=opts)
 
 
-def test_resume_refuses_another_campaign(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+def test_resume_refuses_another_campaign(tmp_path: Path, data, faults) -> None:
     ckpt = tmp_path / "c"
     run_campaign([_engine()], faults.subset([0, 1]), data, model=MODEL,
                  options=CampaignOptions(checkpoint=ckpt))
@@ -164,7 +164,7 @@ def test_resume_refuses_another_campaign(tmp_path: Path, data, faults) -> None: 
                      options=CampaignOptions(checkpoint=ckpt, resume=True))
 
 
-def test_resume_refuses_changed_golden(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+def test_resume_refuses_changed_golden(tmp_path: Path, data, faults) -> None:
     ckpt = tmp_path / "c"
     run_campaign([_engine()], faults.subset([0]), data, model=MODEL, options=CampaignOptions(checkpoint=ckpt))
     eng = _engine()
@@ -175,7 +175,7 @@ def test_resume_refuses_changed_golden(tmp_path: Path, data, faults) -> None:  #
                      options=CampaignOptions(checkpoint=ckpt, resume=True))
 
 
-def test_corrupt_chunk_is_reported_with_its_file(tmp_path: Path, data, faults) -> None:  # noqa: ANN001
+def test_corrupt_chunk_is_reported_with_its_file(tmp_path: Path, data, faults) -> None:
     ckpt = tmp_path / "c"
     with pytest.raises(_Killed):
         run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
@@ -187,15 +187,15 @@ def test_corrupt_chunk_is_reported_with_its_file(tmp_path: Path, data, faults) -
                      options=CampaignOptions(checkpoint=ckpt, resume=True))
 
 
-def test_bad_fault_is_rejected_before_any_work(data) -> None:  # noqa: ANN001
-    fl = FaultList(MODEL, (Fault("conv1", (9, 0, 0, 0), 1),))
+def test_bad_fault_is_rejected_before_any_work(data) -> None:
+    fl = FaultList.from_faults(MODEL, (Fault("conv1", (9, 0, 0, 0), 1),))
     with pytest.raises(FaultListError, match="out of range"):
         run_campaign([_engine()], fl, data, model=MODEL)
     with pytest.raises(ReadlxError, match="at least one engine"):
         run_campaign([], fl, data, model=MODEL)
 
 
-def test_attrs_record_sampling_and_engine(data, faults) -> None:  # noqa: ANN001
+def test_attrs_record_sampling_and_engine(data, faults) -> None:
     ds = run_campaign([_engine()], faults.subset([0]), data, model=MODEL,
                       options=CampaignOptions(attrs=ZOO[MODEL].characterization()))
     assert ds.attrs["sampling_seed"] == 3

@@ -11,15 +11,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 import xarray as xr
 
-from readlx.outcomes import segmentation as seg
 from readlx.campaign import CampaignOptions, noop_control, run_campaign
 from readlx.data.voc import SegmentationSet
 from readlx.engines.torch import TorchEngine
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import LayerTable
-from readlx.results import read_netcdf, write_netcdf
+from readlx.outcomes import segmentation as seg
 from readlx.outcomes.tasks import task_for
+from readlx.results import read_netcdf, write_netcdf
 
 MODEL = "tinyseg"
 CLASSES = 4
@@ -74,7 +74,7 @@ def faults(model: TinySegNet) -> FaultList:
         layer = table.layers[k % len(table.layers)]
         index = tuple(int(rng.integers(0, s)) for s in layer.shape)
         chosen.append(Fault(layer.name, index, int((30, 29, 26, 23, 22, 20, 12, 3)[k % 8])))
-    return FaultList(MODEL, tuple(chosen))
+    return FaultList.from_faults(MODEL, tuple(chosen))
 
 
 def _engine(model: nn.Module, batch: int = BATCH) -> TorchEngine:
@@ -90,7 +90,7 @@ def _slow_reference(model: nn.Module, faults: FaultList, data: SegmentationSet) 
 
     golden = run(model)
     out: dict[str, list] = {"codes": [], "accuracy": [], "miou": []}
-    for fault in faults:
+    for fault in faults.faults:
         faulty = copy.deepcopy(model)
         weight = dict(faulty.named_parameters())[f"{fault.layer}.weight"]
         with torch.no_grad():
@@ -141,7 +141,7 @@ def test_fast_mode_equals_reference(model: TinySegNet, faults: FaultList, data: 
 def test_noop_control_is_masked(model: TinySegNet, data: SegmentationSet) -> None:
     engine = _engine(model)
     control = noop_control(engine, "dilated")
-    ds = run_campaign([engine], FaultList(MODEL, (control,)), data, model=MODEL,
+    ds = run_campaign([engine], FaultList.from_faults(MODEL, (control,)), data, model=MODEL,
                       options=CampaignOptions(skip_noop=False))
     assert int(ds.masked.sum()) == N_IMAGES and bool(ds.noop.all())  # forced through inference, still masked
 
@@ -174,8 +174,8 @@ def test_netcdf_round_trip_and_resume(tmp_path: Path, model: TinySegNet, faults:
 def test_stuck_at_noop_is_skipped_with_golden_metrics(model: TinySegNet, data: SegmentationSet) -> None:
     engine = _engine(model)
     control = noop_control(engine)
-    ds = run_campaign([engine], FaultList(MODEL, (control, Fault("stem", (0, 0, 0, 0), 30, FaultKind.BIT_FLIP))),
-                      data, model=MODEL)
+    faults = FaultList.from_faults(MODEL, (control, Fault("stem", (0, 0, 0, 0), 30, FaultKind.BIT_FLIP)))
+    ds = run_campaign([engine], faults, data, model=MODEL)
     one = ds.isel(model=0, framework=0)
     assert bool(one.noop[0]) and int(one.masked[0]) == N_IMAGES
     assert float(one.faulty_miou[0]) == float(one.golden_miou)

@@ -6,12 +6,12 @@ import pytest
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign
+from readlx.campaign.scaleout import merge, parse_shard, run_dask, run_shard, shard_positions
+from readlx.campaign.spec import CampaignSpec
 from readlx.cli import main
 from readlx.errors import CheckpointError, ReadlxError
 from readlx.fault_maps import generate
 from readlx.results import read_netcdf
-from readlx.campaign.scaleout import merge, parse_shard, run_dask, run_shard, shard_positions
-from readlx.campaign.spec import CampaignSpec
 from readlx.zoo import ZOO
 
 MODEL = "democnn-synthetic10"
@@ -19,12 +19,12 @@ SPEC = CampaignSpec(MODEL, images=24, batch_size=8, threads=1)
 
 
 @pytest.fixture(scope="module")
-def faults():  # noqa: ANN201
+def faults():
     return generate(ZOO[MODEL].layer_table(), margin=0.25, seed=11, mode="network-wise")
 
 
 @pytest.fixture(scope="module")
-def single(faults) -> xr.Dataset:  # noqa: ANN001
+def single(faults) -> xr.Dataset:
     return run_campaign(SPEC.engines(), faults, SPEC.dataset(), model=MODEL,
                         options=CampaignOptions(per_image=True))
 
@@ -42,14 +42,14 @@ def test_parse_shard_errors() -> None:
             parse_shard(bad)
 
 
-def test_merged_shards_equal_single_run(faults, single) -> None:  # noqa: ANN001
+def test_merged_shards_equal_single_run(faults, single) -> None:
     shards = [run_shard(SPEC, faults, i, 3, CampaignOptions(per_image=True)) for i in (2, 0, 1)]
     xr.testing.assert_identical(merge(shards), single)
     with pytest.raises(ReadlxError, match="whole campaign"):
         merge(shards[:2])
 
 
-def test_merge_refuses_pieces_of_other_campaigns(faults) -> None:  # noqa: ANN001
+def test_merge_refuses_pieces_of_other_campaigns(faults) -> None:
     a = run_shard(SPEC, faults, 0, 2)
     other = CampaignSpec(MODEL, images=16, batch_size=8, threads=1)
     b = run_shard(other, faults, 1, 2)
@@ -57,7 +57,7 @@ def test_merge_refuses_pieces_of_other_campaigns(faults) -> None:  # noqa: ANN00
         merge([a, b])
 
 
-def test_cli_shards_and_merge(tmp_path: Path, faults, single) -> None:  # noqa: ANN001
+def test_cli_shards_and_merge(tmp_path: Path, faults, single) -> None:
     from readlx.fault_maps import save_fault_list
 
     fl = tmp_path / "fl.csv"
@@ -75,7 +75,7 @@ def test_cli_shards_and_merge(tmp_path: Path, faults, single) -> None:  # noqa: 
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_equals_single_run(tmp_path: Path, faults, single) -> None:  # noqa: ANN001
+def test_dask_local_cluster_equals_single_run(tmp_path: Path, faults, single) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:

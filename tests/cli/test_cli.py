@@ -62,7 +62,7 @@ def test_run_then_report_with_reference(tmp_path: Path, capsys: pytest.CaptureFi
     fl = load_fault_list(faults)
     counts = np.stack([np.full(len(fl), 32), ds.masked.values[0, :, 0], ds.non_critical.values[0, :, 0],
                        ds.critical.values[0, :, 0]], axis=1)
-    fl.published = counts
+    fl = fl.with_published(counts)
     ref = tmp_path / "ref.csv"
     save_fault_list(fl, ref, format="paper-torch")
     capsys.readouterr()

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from readlx.comparisons.cf import missing_cf
 from readlx.cli.numerics import numerics_command
+from readlx.comparisons.cf import missing_cf
 from readlx.results import read_netcdf
 
 

@@ -1,7 +1,7 @@
 """Synthetic campaign Datasets with known answers, built with readlx.results.make_dataset."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ import xarray as xr
 
 from readlx.fault_maps.fault import Fault
 from readlx.fault_maps.faultlist import FaultList
+from readlx.outcomes.records import FaultRecords, GoldenRecord
 from readlx.results import make_dataset
 
 Builder = Callable[..., xr.Dataset]
@@ -22,20 +23,16 @@ def build_dataset(outcome: np.ndarray, frameworks: Sequence[str], layers: Sequen
     n_faults, n_fw, n_images = outcome.shape
     layers = list(layers or ["conv1"] * n_faults)
     bits = list(bits if bits is not None else [k % 32 for k in range(n_faults)])
-    faults = FaultList("synthetic", tuple(Fault(layers[i], (i % 4, 0, 0, 0), bits[i]) for i in range(n_faults)),
-                       ids=tuple(ids) if ids is not None else ())
-    base = outcome & 3
-    counts = np.zeros((n_faults, n_fw, 5), np.int64)
-    for k in range(3):
-        counts[..., k] = (base == k).sum(-1)
-    counts[..., 3] = ((outcome & 4) != 0).sum(-1)
+    faults = FaultList.from_faults("synthetic", (Fault(layers[i], (i % 4, 0, 0, 0), bits[i]) for i in range(n_faults)),
+                                   ids=ids)
+    records = {}
+    for k, fw in enumerate(frameworks):
+        full = FaultRecords.from_codes(outcome[:, k])
+        records[fw] = full if per_image else FaultRecords(0, **{**full.arrays(), "outcome": None})
+    golden = {fw: GoldenRecord(n_images, np.zeros(0), np.zeros(n_images, np.int16)) for fw in frameworks}
     return make_dataset(
-        model="synthetic", faults=faults, frameworks=list(frameworks),
-        layer_names={fw: layers for fw in frameworks}, counts=counts, noop=np.zeros((n_faults, n_fw), bool),
-        golden_correct=[n_images] * n_fw,
-        labels=labels if labels is not None else np.zeros(n_images, np.int64),
-        outcome=outcome if per_image else None,
-        golden_top1=np.zeros((n_fw, n_images), np.int16) if per_image else None,
+        model="synthetic", faults=faults, layer_names={fw: layers for fw in frameworks}, records=records,
+        golden=golden, labels=labels if labels is not None else np.zeros(n_images, np.int64),
     )
 
 

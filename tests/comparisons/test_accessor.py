@@ -8,7 +8,7 @@ import readlx.comparisons.accessor  # noqa: F401 - registers ds.readlx
 from readlx.comparisons import breakdown, divergence, stats, summary
 
 
-def test_accessor_methods_delegate(three_runtimes, tmp_path: Path) -> None:  # noqa: ANN001
+def test_accessor_methods_delegate(three_runtimes, tmp_path: Path) -> None:
     ds = three_runtimes
     acc = ds.readlx
     assert acc.summary() == summary.summarize(ds)

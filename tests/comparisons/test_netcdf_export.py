@@ -13,7 +13,7 @@ from readlx.errors import ReadlxError
 
 
 @pytest.mark.parametrize("derive", [divergence, by_bit, lambda ds: sdc1_differences(ds, "a", "b")])
-def test_derived_datasets_round_trip_with_cf_attributes(three_runtimes, tmp_path: Path, derive) -> None:  # noqa: ANN001
+def test_derived_datasets_round_trip_with_cf_attributes(three_runtimes, tmp_path: Path, derive) -> None:
     derived = derive(three_runtimes)
     assert missing_cf(derived) == []
     path = write_derived(derived, tmp_path / "d.nc")

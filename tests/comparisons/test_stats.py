@@ -24,7 +24,8 @@ def _brute_force_wilcoxon_p(d: np.ndarray) -> float:
     d = d[d != 0]
     ranks = stats._ranks(np.abs(d))
     w = ranks[d > 0].sum()
-    totals = np.array([sum(r for r, s in zip(ranks, signs) if s) for signs in product((0, 1), repeat=len(d))])
+    patterns = product((0, 1), repeat=len(d))
+    totals = np.array([sum(r for r, s in zip(ranks, signs, strict=True) if s) for signs in patterns])
     return min(1.0, 2 * min((totals <= w + 1e-9).mean(), (totals >= w - 1e-9).mean()))
 
 
@@ -98,14 +99,14 @@ def test_p_values_are_probabilities_and_sign_symmetric(values: list[int]) -> Non
         assert p == pytest.approx(q)
 
 
-def test_paired_test_on_identical_runtimes_finds_nothing(make_ds) -> None:  # noqa: ANN001
+def test_paired_test_on_identical_runtimes_finds_nothing(make_ds) -> None:
     codes = np.random.default_rng(2).integers(0, 3, size=(20, 1, 8))
     ds = make_ds(np.concatenate([codes, codes], axis=1), ["x", "y"])
     t = paired_test(ds, "x", "y")
     assert (t.faults_differing, t.mean_difference, t.test.p_value, t.discordant) == (0, 0.0, 1.0, (0, 0))
 
 
-def test_paired_test_detects_a_systematic_sdc1_shift(make_ds) -> None:  # noqa: ANN001
+def test_paired_test_detects_a_systematic_sdc1_shift(make_ds) -> None:
     rng = np.random.default_rng(5)
     a = rng.integers(0, 2, size=(30, 10))  # masked or non-critical
     b = a.copy()
@@ -121,7 +122,7 @@ def test_paired_test_detects_a_systematic_sdc1_shift(make_ds) -> None:  # noqa: 
     assert "only under x: 0, only under y: 30" in t.format()
 
 
-def test_paired_test_checks_arguments(three_runtimes) -> None:  # noqa: ANN001
+def test_paired_test_checks_arguments(three_runtimes) -> None:
     with pytest.raises(ReadlxError, match="unknown metric 'sdc'; valid: masked, non_critical, critical, nan_or_inf"):
         paired_test(three_runtimes, "a", "b", "sdc")
     with pytest.raises(ReadlxError, match="unknown test method 't'; valid: wilcoxon, sign, permutation"):

@@ -39,7 +39,7 @@ class TwinFlatNet(nn.Module):
         return self.head(x.flatten(1))
 
 
-def shared_bundle(factory: pytest.TempPathFactory, name: str, convert) -> Bundle:  # noqa: ANN001
+def shared_bundle(factory: pytest.TempPathFactory, name: str, convert) -> Bundle:
     path = factory.getbasetemp() / name
     if (path / "bundle.json").is_file():
         return load_bundle(path)

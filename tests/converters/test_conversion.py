@@ -12,9 +12,9 @@ import torch.nn as nn
 
 from readlx.converters import Bundle, EquivalenceReport, convert_bundle, load_bundle
 from readlx.converters.equivalence import compare
+from readlx.converters.namemaps import torch_weights
 from readlx.converters.to_onnx import count_ops
 from readlx.errors import ConversionError, InputError, ReadlxError, RegistryError
-from readlx.converters.namemaps import torch_weights
 
 FRAMEWORKS = ("keras", "onnxruntime", "onnx-keras")
 
@@ -148,7 +148,7 @@ def test_resnet20_from_the_published_checkpoint(shared_data: Path, resnet20_bund
     # Every published PyTorch fault, translated through our bindings, is the published Keras fault.
     torch_rows, keras_rows = (_rows(shared_data / path) for path in (bench.fault_list, bench.tf_fault_list))
     assert len(torch_rows) == len(keras_rows) == 16627
-    for (layer, index, bit), (tf_layer, tf_index, tf_bit) in zip(torch_rows, keras_rows):
+    for (layer, index, bit), (tf_layer, tf_index, tf_bit) in zip(torch_rows, keras_rows, strict=True):
         binding = bundle.table.binding("keras", layer)
         assert (binding.name, binding.to_framework_index(index), bit) == (tf_layer, tf_index, tf_bit)
 

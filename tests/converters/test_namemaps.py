@@ -14,9 +14,6 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 from readlx.converters import Bundle
-from readlx.errors import ConversionError
-from readlx.fault_maps.fault import Fault
-from readlx.graph import Binding, Layer, LayerTable
 from readlx.converters.namemaps import (
     Candidate,
     compose,
@@ -26,6 +23,9 @@ from readlx.converters.namemaps import (
     torch_execution_order,
     torch_weights,
 )
+from readlx.errors import ConversionError
+from readlx.fault_maps.fault import Fault
+from readlx.graph import Binding, Layer, LayerTable
 
 RNG = np.random.default_rng(5)
 

@@ -12,7 +12,7 @@ from readlx.data.loaders import load_dataset
 from readlx.errors import InputError, RegistryError
 
 
-def _write_cifar10(root: Path, n: int = 5, data=None, labels=None, meta=None) -> Path:  # noqa: ANN001
+def _write_cifar10(root: Path, n: int = 5, data=None, labels=None, meta=None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     batch = {

@@ -42,7 +42,7 @@ def gtsrb(tmp_path: Path) -> Path:
     root = tmp_path / "GTSRB"
     (root / IMAGES_DIR).mkdir(parents=True)
     rows = [HEADER]
-    for k, (size, class_id) in enumerate(zip(SIZES, CLASSES)):
+    for k, (size, class_id) in enumerate(zip(SIZES, CLASSES, strict=True)):
         name = f"{k:05d}.ppm"
         _image(k, size).save(root / IMAGES_DIR / name)
         rows.append(_row(name, size, class_id))

@@ -51,7 +51,7 @@ def voc(tmp_path: Path) -> Path:
     for sub in (IMAGES_DIR, LABELS_DIR, SPLIT_FILE.parent):
         (root / sub).mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for k, (item, (w, h)) in enumerate(zip(IDS, SIZES)):
+    for k, (item, (w, h)) in enumerate(zip(IDS, SIZES, strict=True)):
         pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(root / IMAGES_DIR / f"{item}.jpg")
         _save_labels(root / LABELS_DIR / f"{item}.png", _labels(k, (w, h)))
@@ -175,7 +175,7 @@ def test_segmentation_campaign_from_the_command_line(voc: Path, tmp_path: Path) 
     from readlx.fault_maps.faultlist import FaultList
     from readlx.fault_maps.io_native import write_native
 
-    write_native(FaultList("deeplabv3-resnet50-voc", (
+    write_native(FaultList.from_faults("deeplabv3-resnet50-voc", (
         Fault("backbone.conv1", (0, 0, 0, 0), 30), Fault("classifier.4", (3, 7, 0, 0), 22),
         Fault("aux_classifier.4", (0, 0, 0, 0), 30))), faults)
     out = tmp_path / "seg.nc"

@@ -7,12 +7,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from readlx.data.synthetic import synthetic
-from readlx.engines.torch import TorchEngine
 from readlx.campaign.runners import FastUnsupported, fast_runner
 from readlx.campaign.runners.compare import bits, equal_whole
 from readlx.campaign.runners.golden import golden_batch
+from readlx.data.synthetic import synthetic
 from readlx.engines.fxgraph import CutGraph
+from readlx.engines.torch import TorchEngine
 from readlx.graph import LayerTable
 from readlx.zoo import ZOO, load_model
 

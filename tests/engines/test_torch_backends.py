@@ -7,9 +7,9 @@ import torch
 from readlx.data.synthetic import synthetic
 from readlx.engines.base import Engine
 from readlx.engines.torch import TorchEngine
+from readlx.engines.torch_backends import TorchBackendEngine, backend_name, backend_switches
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
-from readlx.engines.torch_backends import TorchBackendEngine, backend_name, backend_switches
 from readlx.zoo import ZOO, load_model
 
 MODEL = "democnn-synthetic10"

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from readlx.engines.torch import TorchEngine
-from readlx.errors import ReadlxError
-from readlx.engines.torch_backends import TorchBackendEngine
 from readlx.engines.reference.engine import ReferenceEngine
+from readlx.engines.torch import TorchEngine
+from readlx.engines.torch_backends import TorchBackendEngine
 from readlx.engines.variants import CAMPAIGN_VARIANTS, GOLDEN_VARIANTS, make_engine, parse_variant, split_variants
+from readlx.errors import ReadlxError
 from readlx.zoo import ZOO, load_model
 
 MODEL = "democnn-synthetic10"

@@ -1,8 +1,8 @@
 """Fault-list files: readlx's format, the published CSVs, errors located by file, line, field."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from readlx.errors import FaultListError, InputError
 from readlx.fault_maps.fault import Fault, FaultKind
-from readlx.fault_maps.faultlist import FaultList, Sampling
+from readlx.fault_maps.faultlist import FaultEntry, FaultList, PublishedCounts, Sampling
 from readlx.fault_maps.io import load_fault_list, save_fault_list, sniff_format
 from readlx.fault_maps.io_native import format_native, read_native, write_native
 from readlx.fault_maps.io_paper import format_paper_torch, read_paper_torch, write_paper_torch
@@ -44,7 +44,8 @@ def example_list(published: bool = True) -> FaultList:
     faults = (Fault("conv1", (3, 0, 2, 1), 15), Fault("fc", (7, 15), 31, FaultKind.STUCK_AT_1))
     counts = np.array([[10, 1, 8, 1], [10, 0, 0, 10]]) if published else None
     meta = {"newline": "\r\n", "x": [1, "a"]}
-    return FaultList("m", faults, (0, 5), SAMPLING, counts, "up/stream.csv", meta)
+    return FaultList.from_faults("m", faults, ids=(0, 5), published=counts, sampling=SAMPLING,
+                                 source="up/stream.csv", meta=meta)
 
 
 # -- readlx format ---------------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def test_native_format_is_readable() -> None:
 
 
 def test_native_list_without_sampling_or_source(tmp_path: Path) -> None:
-    fl = FaultList("m", (Fault("fc", (1, 2), 3),))
+    fl = FaultList.from_faults("m", (Fault("fc", (1, 2), 3),))
     path = tmp_path / "m.csv"
     write_native(fl, path)
     assert path.read_text() == NATIVE + '0,fc,"(1, 2)",3,bit-flip\n'
@@ -79,11 +80,11 @@ def test_native_list_without_sampling_or_source(tmp_path: Path) -> None:
 
 def test_native_writer_refuses_what_it_cannot_read_back(tmp_path: Path) -> None:
     with pytest.raises(FaultListError, match="spans several lines"):
-        format_native(FaultList("a\nb", ()))
+        format_native(FaultList.from_faults("a\nb", ()))
     with pytest.raises(FaultListError, match="not JSON-serializable"):
-        format_native(FaultList("m", (), meta={"k": object()}))
+        format_native(FaultList.from_faults("m", (), meta={"k": object()}))
     with pytest.raises(FaultListError, match="meta key 'a:b'"):
-        format_native(FaultList("m", (), meta={"a:b": 1}))
+        format_native(FaultList.from_faults("m", (), meta={"a:b": 1}))
 
 
 printable = st.characters(blacklist_categories=("Cs", "Cc"))
@@ -120,14 +121,14 @@ def fault_lists(draw: st.DrawFn) -> FaultList:
     ids = draw(st.lists(st.integers(0, 10**9), unique=True, **size))
     rows = draw(st.lists(st.lists(st.integers(0, 10**6), min_size=4, max_size=4), **size))
     published = np.array(rows, dtype=np.int64).reshape(-1, 4) if draw(st.booleans()) else None
-    return FaultList(
+    return FaultList.from_faults(
         draw(st.text(printable, max_size=10)),
-        tuple(items),
-        tuple(ids),
-        draw(samplings),
-        published,
-        draw(st.none() | st.text(printable, max_size=10)),
-        draw(st.dictionaries(meta_keys, json_values, max_size=3)),
+        items,
+        ids=ids,
+        published=published,
+        sampling=draw(samplings),
+        source=draw(st.none() | st.text(printable, max_size=10)),
+        meta=draw(st.dictionaries(meta_keys, json_values, max_size=3)),
     )
 
 
@@ -161,14 +162,14 @@ def test_paper_round_trip_is_byte_identical(
 
 def test_mixed_line_endings_still_read(tmp_path: Path) -> None:
     fl = read_paper_torch(write(tmp_path, f'{HEADER}\r\n0,fc,"(9, 8)",13\n1,fc,"(1, 8)",2\r\n'))
-    assert [f.bit for f in fl] == [13, 2]
+    assert [e.fault.bit for e in fl] == [13, 2]
     assert fl.meta == {"newline": "\r\n", "final_newline": True}
 
 
 def test_paper_reader_keeps_the_published_counts(tmp_path: Path) -> None:
     fl = read_paper_torch(write(tmp_path, f'{FULL_HEADER}\n4,fc,"(9, 8)",13,10000,25,9975,0\n'))
     np.testing.assert_array_equal(fl.published, [[10000, 25, 9975, 0]])
-    assert fl.by_id(4) == Fault("fc", (9, 8), 13)
+    assert fl.by_id(4) == FaultEntry(4, Fault("fc", (9, 8), 13), PublishedCounts(10000, 25, 9975, 0))
 
 
 def test_paper_reader_names_the_model_after_the_file(
@@ -186,7 +187,7 @@ def test_paper_writer_refuses_stuck_at_faults() -> None:
 
 
 def test_paper_writer_line_style_can_be_chosen() -> None:
-    fl = FaultList("m", (Fault("fc", (1, 2), 3),))
+    fl = FaultList.from_faults("m", (Fault("fc", (1, 2), 3),))
     text = format_paper_torch(fl, newline="\r\n", final_newline=False)
     assert text == f'{HEADER}\r\n0,fc,"(1, 2)",3'
     with pytest.raises(FaultListError, match="line terminator"):
@@ -279,7 +280,7 @@ def test_malformed_native_files_are_located(
 
 
 def test_bad_sampling_values_are_located(tmp_path: Path) -> None:
-    lines = format_native(FaultList("m", (), sampling=SAMPLING)).splitlines()
+    lines = format_native(FaultList.from_faults("m", (), sampling=SAMPLING)).splitlines()
     number = next(k for k, text in enumerate(lines, 1) if text.startswith("# sampling_margin"))
     lines[number - 1] = "# sampling_margin: one percent"
     with pytest.raises(FaultListError) as info:
@@ -307,7 +308,7 @@ def test_formats_are_sniffed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["readlx", "paper-torch"])
 def test_save_then_load(tmp_path: Path, small_table: LayerTable, fmt: str) -> None:
-    fl = FaultList("m", (Fault("fc", (1, 2), 3), Fault("conv1", (3, 2, 1, 0), 31)), (4, 2))
+    fl = FaultList.from_faults("m", (Fault("fc", (1, 2), 3), Fault("conv1", (3, 2, 1, 0), 31)), ids=(4, 2))
     path = tmp_path / "m.csv"
     save_fault_list(fl, path, format=fmt)
     back = load_fault_list(path, small_table)
@@ -316,14 +317,14 @@ def test_save_then_load(tmp_path: Path, small_table: LayerTable, fmt: str) -> No
 
 
 def test_load_and_save_check_their_arguments(tmp_path: Path) -> None:
-    fl = FaultList("m", (Fault("fc", (1, 2), 3),))
-    message = "unknown fault-list format 'csv'; valid: readlx, paper-torch, paper-tf"
+    fl = FaultList.from_faults("m", (Fault("fc", (1, 2), 3),))
+    message = "unknown fault-list format 'csv'; valid: paper-tf, paper-torch, readlx"
     with pytest.raises(InputError, match=message):
         save_fault_list(fl, tmp_path / "x.csv", format="csv")
     with pytest.raises(InputError, match="needs the model's layer table"):
         save_fault_list(fl, tmp_path / "x.csv", format="paper-tf")
     save_fault_list(fl, tmp_path / "x.csv", format="paper-torch")
-    with pytest.raises(InputError, match="valid: auto, readlx"):
+    with pytest.raises(InputError, match="valid: auto, paper-tf, paper-torch, readlx"):
         load_fault_list(tmp_path / "x.csv", format="tsv")
     with pytest.raises(InputError, match="needs the model's layer table"):
         load_fault_list(tmp_path / "x.csv", format="paper-tf")

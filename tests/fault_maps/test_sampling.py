@@ -1,8 +1,8 @@
 """Sample sizes (Leveugle et al. 2009) and error margins."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import NormalDist
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -40,7 +40,7 @@ def test_t_value_falls_back_to_the_normal_quantile() -> None:
 @pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.2, "0.99", True])
 def test_t_value_rejects_confidences_outside_the_unit_interval(bad: object) -> None:
     with pytest.raises(InputError, match=repr(bad).replace(".", r"\.")):
-        t_value(bad)  # type: ignore[arg-type]
+        t_value(bad)  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 @pytest.mark.parametrize("model", sorted(RESNETS))
@@ -71,7 +71,7 @@ def test_sample_size_rounds_half_to_even() -> None:
 )
 def test_sample_size_rejects_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ReadlxError):
-        sample_size(**kwargs)  # type: ignore[arg-type]
+        sample_size(**kwargs)  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 @given(st.integers(1, 10**9), st.floats(0.001, 0.5), st.sampled_from(sorted(CONVENTIONAL_T)))
@@ -146,5 +146,5 @@ def test_margin_of_error_is_zero_for_a_census() -> None:
 )
 def test_margin_of_error_rejects_bad_input(args: tuple[float, ...], message: str) -> None:
     with pytest.raises(InputError, match=message):
-        margin_of_error(*args)  # type: ignore[arg-type]
+        margin_of_error(*args)  # type: ignore[arg-type]  # the wrong type on purpose
 

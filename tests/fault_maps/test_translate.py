@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -76,8 +76,8 @@ def test_a_name_map_must_fit_the_model(small_table: LayerTable) -> None:
 
 
 def test_known_translations(keras_table: LayerTable) -> None:
-    fl = FaultList("m", (Fault("conv1", (3, 0, 2, 1), 15), Fault("dw", (5, 0, 1, 2), 3),
-                         Fault("fc", (7, 15), 4, FaultKind.STUCK_AT_0)))
+    fl = FaultList.from_faults("m", (Fault("conv1", (3, 0, 2, 1), 15), Fault("dw", (5, 0, 1, 2), 3),
+                                     Fault("fc", (7, 15), 4, FaultKind.STUCK_AT_0)))
     assert to_framework(fl, keras_table, KERAS) == [
         FrameworkFault(KERAS, "conv2d", (2, 1, 0, 3), 15),
         FrameworkFault(KERAS, "depthwise_conv2d", (1, 2, 5, 0), 3),
@@ -88,11 +88,11 @@ def test_known_translations(keras_table: LayerTable) -> None:
 
 
 def test_to_framework_checks_the_fault(keras_table: LayerTable, small_table: LayerTable) -> None:
-    fl = FaultList("m", (Fault("fc", (10, 0), 4),))
+    fl = FaultList.from_faults("m", (Fault("fc", (10, 0), 4),))
     with pytest.raises(FaultListError, match="out of range"):
         to_framework(fl, keras_table, KERAS)
     with pytest.raises(RegistryError, match="no 'keras' binding for layer 'fc'"):
-        to_framework(FaultList("m", (Fault("fc", (1, 0), 4),)), small_table, KERAS)
+        to_framework(FaultList.from_faults("m", (Fault("fc", (1, 0), 4),)), small_table, KERAS)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_canonical_to_keras_and_back_is_the_identity(
 ) -> None:
     layer, index = case
     table = with_keras_bindings(LayerTable("h", (layer,)), {"l": "k"})
-    fl = FaultList("h", (Fault("l", index, bit),))
+    fl = FaultList.from_faults("h", (Fault("l", index, bit),))
     translated = to_framework(fl, table, KERAS)
     assert from_framework(translated, table).faults == fl.faults
     # The Keras index addresses the same element of the kernel as it is laid out in Keras.
@@ -259,9 +259,9 @@ def test_published_mobilenet_uses_grouped_conv2d_kernels(shared_data: Path) -> N
 
 def _table_reached_by(fl: FaultList, names: list[str]) -> LayerTable:
     shapes: dict[str, tuple[int, ...]] = {}
-    for fault in fl:
+    for fault in fl.faults:
         old = shapes.get(fault.layer, (0,) * len(fault.index))
-        shapes[fault.layer] = tuple(max(n, i + 1) for n, i in zip(old, fault.index))
+        shapes[fault.layer] = tuple(max(n, i + 1) for n, i in zip(old, fault.index, strict=True))
     layers = []
     for name in names:
         shape = shapes[name]

@@ -3,8 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from readlx.outcomes.classification import CRITICAL, MASKED, NON_CRITICAL, NONFINITE, classify, count, top1
 from readlx.errors import ReadlxError
+from readlx.outcomes.classification import CRITICAL, MASKED, NON_CRITICAL, NONFINITE, class_counts, classify, top1
+from readlx.outcomes.records import FaultOutcome, FaultRecords
+from readlx.outcomes.tasks import CLASSIFICATION
 
 
 def _a(rows: list[list[float]]) -> np.ndarray:
@@ -61,8 +63,11 @@ def test_shape_mismatch_is_a_readlx_error() -> None:
         classify(np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32))
 
 
-def test_count_aggregates_codes_and_correctness() -> None:
+def test_records_aggregate_codes_and_correctness() -> None:
     codes = np.array([MASKED, NON_CRITICAL, CRITICAL, CRITICAL + NONFINITE], np.int8)
-    c = count(codes, np.array([0, 1, 2, 3]), np.array([0, 1, 0, 3]))
-    assert (c.masked, c.non_critical, c.critical, c.nan_or_inf, c.faulty_correct) == (1, 1, 2, 1, 3)
+    assert class_counts(codes) == (1, 1, 2, 1)
+    records = FaultRecords.empty(0, 1, CLASSIFICATION)
+    records.record(0, FaultOutcome(codes, np.array([0, 1, 2, 3]), False), CLASSIFICATION, np.array([0, 1, 0, 3]))
+    c = records.part(0, 1)
+    assert (c.masked[0], c.non_critical[0], c.critical[0], c.nan_or_inf[0], c.faulty_correct[0]) == (1, 1, 2, 1, 3)
     assert top1(_a([[0.0, 3.0, 3.0]])).tolist() == [1]

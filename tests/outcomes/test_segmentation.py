@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from readlx.errors import ReadlxError
 from readlx.outcomes import classification as classify
+from readlx.outcomes.classification import class_counts
 from readlx.outcomes.segmentation import (
     CRITICAL,
     MASKED,
@@ -13,14 +15,12 @@ from readlx.outcomes.segmentation import (
     classify_label_maps,
     classify_segmentation,
     confusion_matrix,
-    count,
     label_maps,
     mean_iou,
     nonfinite,
     pixel_accuracy,
     scores_identical,
 )
-from readlx.errors import ReadlxError
 
 
 def _maps(n: int = 1, side: int = 10) -> np.ndarray:
@@ -78,7 +78,7 @@ def test_nonfinite_scores_add_four() -> None:
     f[1, 0, 0, 0] = np.nan  # NaN counts as the maximum, as numpy.argmax: one pixel moves to class 0
     assert nonfinite(f).tolist() == [True, True, False]
     assert classify_segmentation(g, f).tolist() == [MASKED + NONFINITE, CRITICAL + NONFINITE, MASKED]
-    assert count(classify_segmentation(g, f)).as_array().tolist() == [2, 0, 1, 2]
+    assert class_counts(classify_segmentation(g, f)) == (2, 0, 1, 2)
 
 
 def test_label_maps_first_maximum_and_dtype() -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from readlx.outcomes import segmentation as seg
-from readlx.outcomes.classification import count
 from readlx.data.synthetic import synthetic
 from readlx.data.voc import SegmentationSet
 from readlx.errors import ReadlxError
-from readlx.outcomes.tasks import CLASSIFICATION, Segmentation, tally, task_for
+from readlx.outcomes import segmentation as seg
+from readlx.outcomes.classification import class_counts
+from readlx.outcomes.records import FaultOutcome, FaultRecords
+from readlx.outcomes.tasks import CLASSIFICATION, Segmentation, task_for
 
 
-def test_classification_tally_equals_counts() -> None:
+def test_classification_records_equal_the_counts() -> None:
     rng = np.random.default_rng(0)
     golden = rng.standard_normal((50, 5)).astype(np.float32)
     faulty = golden.copy()
@@ -21,7 +22,12 @@ def test_classification_tally_equals_counts() -> None:
     labels = rng.integers(0, 5, 50)
     codes = CLASSIFICATION.classify(golden, faulty)
     pred = CLASSIFICATION.predict(faulty)
-    np.testing.assert_array_equal(tally(CLASSIFICATION, codes, pred, labels), count(codes, pred, labels).as_array())
+    records = FaultRecords.empty(0, 1, CLASSIFICATION, n_images=50)
+    records.record(0, FaultOutcome(codes, pred, False), CLASSIFICATION, labels)
+    got = [int(records.arrays()[name][0]) for name in ("masked", "non_critical", "critical", "nan_or_inf")]
+    assert tuple(got) == class_counts(codes)
+    assert records.faulty_correct[0] == int((pred == labels).sum())
+    assert np.array_equal(records.outcome[0], codes)
 
 
 def test_segmentation_quality_equals_reference_metrics() -> None:
@@ -50,4 +56,4 @@ def test_task_for() -> None:
     s = SegmentationSet("s", np.zeros((1, 3, 2, 2), np.float32), np.zeros((1, 2, 2), np.uint8), ("a", "b", "c"))
     assert task_for(s) == Segmentation(num_classes=3)
     with pytest.raises(ReadlxError, match="no task for a data set of type list"):
-        task_for([])  # type: ignore[arg-type]
+        task_for([])  # type: ignore[arg-type]  # the wrong type on purpose

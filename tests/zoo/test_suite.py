@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -87,7 +87,7 @@ def test_every_published_fault_resolves(shared_data: Path, name: str) -> None:
     # Each layer got round(W_layer * n / W) faults: matching every count pins every weight shape.
     margin = SEGMENTATION_MARGIN if bench.task == "image segmentation" else 0.01
     expected = network_wise_sizes(table, margin=margin, t=CONVENTIONAL_T[0.99])
-    assert {k: v for k, v in expected.items() if v} == dict(Counter(f.layer for f in faults))
+    assert {k: v for k, v in expected.items() if v} == dict(Counter(f.layer for f in faults.faults))
 
 
 @pytest.mark.data
@@ -144,7 +144,7 @@ def test_random_weights_are_seeded_and_leave_the_global_rng_alone() -> None:
     torch.manual_seed(123)
     a, b = bench.build(), bench.build()
     assert torch.rand(1) == before
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
     other = seeded(lambda: torch.nn.Linear(4, 4), seed=1)()
     assert not torch.equal(other.weight, seeded(lambda: torch.nn.Linear(4, 4), seed=2)().weight)

@@ -27,7 +27,8 @@ def test_resnet_parameter_counts_and_layers(depth: int) -> None:
 def test_bad_depth_and_unknown_model() -> None:
     with pytest.raises(ReadlxError, match="6n \\+ 2"):
         resnet_cifar(21)
-    with pytest.raises(RegistryError, match="unknown model 'resnet18'; available: deeplabv3-resnet50-voc, democnn-synthetic10, densenet121-cifar10"):
+    available = "deeplabv3-resnet50-voc, democnn-synthetic10, densenet121-cifar10"
+    with pytest.raises(RegistryError, match=f"unknown model 'resnet18'; available: {available}"):
         ZOO["resnet18"]
 
 

@@ -21,10 +21,9 @@ import numpy as np
 from readlx.engines.base import Engine, batches
 from readlx.campaign.runners.options import FastOptions
 from readlx.fault_maps.fault import Fault
+from readlx.outcomes.records import FaultOutcome
 from readlx.outcomes.tasks import Task
 
-FaultResult = tuple[np.ndarray, np.ndarray, bool]
-"""Per-image outcome codes, faulty predictions and the no-op flag of one fault."""
 
 
 @dataclass
@@ -39,7 +38,8 @@ class FastStats:
 
 
 class BlockRunner(ABC):
-    """Base of the fast runners: subclasses provide the golden values of a chunk and a fault's outputs.
+    """Base of every runner (the reference loop and the fast runners): subclasses provide the golden
+    values of a chunk and a fault's outputs; no-op handling and the stored weights live here, once.
 
     Subclasses call ``super().__init__`` with the campaign's engine, images, golden outputs, options and
     task, and implement :meth:`_chunk_batches`, :meth:`_chunk_golden` and :meth:`_fault_chunk`; those
@@ -61,12 +61,13 @@ class BlockRunner(ABC):
         self.layout = batches(len(images), engine.batch_size)
         self._stored_weights: dict[str, np.ndarray] = {}
 
-    def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultResult]:
-        """Results of ``faults`` in order, as ``run_fault`` gives them (see :meth:`blocks`)."""
+    def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultOutcome]:
+        """Results of ``faults`` in order, as :func:`readlx.campaign.runners.reference.run_fault` gives
+        them (see :meth:`blocks`)."""
         for block in self.blocks(faults, skip_noop):
             yield from block
 
-    def blocks(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[list[FaultResult]]:
+    def blocks(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[list[FaultOutcome]]:
         """Results of ``faults`` in order, one list per block of :meth:`block_size` faults.
 
         No context (injection, inference mode) stays open while the generator is suspended.
@@ -81,7 +82,7 @@ class BlockRunner(ABC):
         per_fault = self.task.predict(self.golden[:1]).nbytes * len(self.images)
         return max(1, min(self.options.block_faults, self.options.cache_bytes // max(1, per_fault)))
 
-    def _block(self, faults: Sequence[Fault], skip_noop: bool) -> list[FaultResult]:
+    def _block(self, faults: Sequence[Fault], skip_noop: bool) -> list[FaultOutcome]:
         n = len(self.images)
         codes = np.zeros((len(faults), n), np.int8)
         g_pred = self.task.predict(self.golden[:1])
@@ -116,7 +117,11 @@ class BlockRunner(ABC):
                     preds[k, lo:hi] = self.task.predict(faulty)
                     seconds[k] += time.perf_counter() - t0
         self.stats.fault_seconds.extend(seconds.tolist())
-        return [(codes[k], preds[k], noop[k]) for k in range(len(faults))]
+        return [FaultOutcome(codes[k], preds[k], noop[k]) for k in range(len(faults))]
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """How this runner works, for the campaign's attrs (deterministic: the same for every shard)."""
 
     def _groups(self, layers: list[str]) -> list[list[str]]:
         """``layers`` (those of a block's faults, in order) split into groups run one after the other."""

@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import tensorflow as tf
 
-from readlx.engines.keras import KerasEngine
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
+from readlx.engines.base import Engine
+from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -62,7 +63,7 @@ def live_across(nodes: list[Any], layer: Any) -> list[Any]:
 def _quiet_keras() -> Iterator[None]:
     """Silence Keras' warning that a model's inputs do not come from ``tf.keras.Input`` (a suffix
     starts from intermediate tensors on purpose) and TensorFlow's that many functions are traced (it
-    counts every function made by :meth:`KerasEngine.function_for` as one, retraced)."""
+    counts every function made by :meth:`readlx.engines.keras.KerasEngine.function_for` as one, retraced)."""
     logger = logging.getLogger("tensorflow")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -72,8 +73,20 @@ def _quiet_keras() -> Iterator[None]:
         logger.setLevel(level)
 
 
+class KerasModelEngine(Engine, Protocol):
+    """What the Keras fast path needs of an engine (:class:`readlx.engines.keras.KerasEngine`)."""
+
+    model: Any
+    device: str
+
+    def function_for(self, model: Any) -> Any: ...
+
+    def batch_input(self, images: np.ndarray) -> tf.Tensor: ...
+
+
+
 class KerasFastRunner(CutRunner):
-    """Runs faults on a :class:`KerasEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
+    """Runs faults on a :class:`~readlx.engines.keras.KerasEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
 
     Parameters
     ----------
@@ -92,7 +105,7 @@ class KerasFastRunner(CutRunner):
         When the model is not a functional model with one input and one output.
     """
 
-    def __init__(self, engine: KerasEngine, images: np.ndarray, golden: np.ndarray,
+    def __init__(self, engine: KerasModelEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         model = engine.model

@@ -11,15 +11,16 @@ once. The checks, the grouping and the block loop are :class:`readlx.campaign.ru
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
 from onnx.utils import Extractor
 
-from readlx.engines.onnxruntime import OnnxRuntimeEngine
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
+from readlx.engines.base import Engine
+from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -53,8 +54,27 @@ def with_outputs(proto: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
     return out
 
 
+class OnnxModelEngine(Engine, Protocol):
+    """What the ONNX Runtime fast path needs of an engine
+    (:class:`readlx.engines.onnxruntime.OnnxRuntimeEngine`)."""
+
+    proto: onnx.ModelProto
+
+    @property
+    def image_input(self) -> str: ...
+
+    @property
+    def weight_feeds(self) -> dict[str, np.ndarray]: ...
+
+    def fed_name(self, layer: str) -> str: ...
+
+    def layout_images(self, images: np.ndarray) -> np.ndarray: ...
+
+    def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> Any: ...
+
+
 class OrtFastRunner(CutRunner):
-    """Runs faults on an :class:`OnnxRuntimeEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
+    """Runs faults on an :class:`~readlx.engines.onnxruntime.OnnxRuntimeEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
 
     Parameters
     ----------
@@ -76,7 +96,7 @@ class OrtFastRunner(CutRunner):
     suffixes_kept = 32
     """A bound on the sessions held at once, graphs and kernels included."""
 
-    def __init__(self, engine: OnnxRuntimeEngine, images: np.ndarray, golden: np.ndarray,
+    def __init__(self, engine: OnnxModelEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         proto = engine.proto

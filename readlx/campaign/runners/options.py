@@ -7,21 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from readlx.errors import ReadlxError
+from readlx.errors import FastPathError, FastUnsupported, ReadlxError
 
-
-class FastPathError(ReadlxError):
-    """The fast path found a state it cannot reproduce the reference loop from."""
-
-
-class FastUnsupported(FastPathError):
-    """This engine or model cannot run the fast path; the campaign uses the reference loop.
-
-    Examples
-    --------
-    >>> str(FastUnsupported("node 'relu' works in place"))
-    "node 'relu' works in place"
-    """
+__all__ = ["FastOptions", "FastPathError", "FastUnsupported"]
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,26 @@ the test set); a chunk needs a bounded part of it, and a block's golden pass cos
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from readlx.engines.torch import TorchEngine
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
 from readlx.campaign.runners.suffix import run_fault_batch
 from readlx.engines.fxgraph import CutGraph
+from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
+
+class TorchModelEngine(Engine, Protocol):
+    """What the PyTorch fast path needs of an engine (:class:`readlx.engines.torch.TorchEngine`)."""
+
+    model: torch.nn.Module
+    device: torch.device
+
 
 class TorchFastRunner(BlockRunner):
     """Runs faults on a :class:`TorchEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
@@ -49,6 +56,7 @@ class TorchFastRunner(BlockRunner):
     --------
     >>> from readlx.zoo import ZOO, load_model
     >>> from readlx.data.synthetic import synthetic
+    >>> from readlx.engines.torch import TorchEngine
     >>> eng = TorchEngine(load_model("democnn-synthetic10"), ZOO["democnn-synthetic10"].layer_table(), 8)
     >>> data = synthetic(20)
     >>> runner = TorchFastRunner(eng, data.images, eng.infer(data.images))
@@ -57,7 +65,7 @@ class TorchFastRunner(BlockRunner):
     ((20,), False)
     """
 
-    def __init__(self, engine: TorchEngine, images: np.ndarray, golden: np.ndarray,
+    def __init__(self, engine: TorchModelEngine, images: np.ndarray, golden: np.ndarray,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         super().__init__(engine, images, golden, options, task)

@@ -1,16 +1,16 @@
 """Float32 error of each convolution algorithm, measured against direct convolution in float64."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
+from readlx.comparisons.numerics.ulp import ulp_distance
 from readlx.comparisons.text import table
 from readlx.engines.reference.arithmetic import ARITHMETICS
 from readlx.engines.reference.convolution import ALGORITHMS, conv2d
-from readlx.comparisons.numerics.ulp import ulp_distance
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ def conv_error(x: torch.Tensor, w: torch.Tensor, algorithm: str, arithmetic: str
     >>> 0 < e.max_rel < 1e-5
     True
     """
-    truth = conv2d(x.double(), w.double(), algorithm="direct", **conv)  # type: ignore[arg-type]
+    truth = conv2d(x.double(), w.double(), algorithm="direct", **conv)  # type: ignore[arg-type]  # conv2d's keywords, passed through
     arith = ARITHMETICS[arithmetic]
     y = conv2d(x.to(arith.compute_dtype), w.to(arith.compute_dtype), algorithm=algorithm,
-               round_operand=arith.round_operand, **conv).double()  # type: ignore[arg-type]
+               round_operand=arith.round_operand, **conv).double()  # type: ignore[arg-type]  # conv2d's keywords, passed through
     err = (y - truth).abs()
     dist = ulp_distance(y.float().numpy(), truth.numpy())
     return ConvError(algorithm, arithmetic, float(err.max()), float(err.max() / truth.abs().max()),

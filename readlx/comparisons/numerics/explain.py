@@ -107,7 +107,7 @@ def explain(ds: xr.Dataset, reference: FaultList, baseline: str | None = None) -
         Single-model campaign Dataset, one framework per variant, over as many images as the
         published counts (their ``n_injections``).
     reference
-        The published fault list with per-fault counts (``FaultList.published``).
+        The published fault list, whose entries carry their counts (``FaultEntry.published``).
     baseline
         The "before" variant (default: the first framework).
 
@@ -115,12 +115,15 @@ def explain(ds: xr.Dataset, reference: FaultList, baseline: str | None = None) -
     --------
     >>> from readlx.fault_maps.fault import Fault
     >>> from readlx.results import make_dataset
-    >>> faults = FaultList("m", (Fault("a", (0, 0), 1), Fault("b", (0, 0), 2)),
-    ...                    published=[[10, 10, 0, 0], [10, 5, 5, 0]])
-    >>> counts = np.array([[[8, 2, 0, 0, 0], [10, 0, 0, 0, 0]], [[5, 5, 0, 0, 0], [9, 1, 0, 0, 0]]])
-    >>> ds = make_dataset(model="m", faults=faults, frameworks=["f32", "tf32"],
-    ...                   layer_names={"f32": ["a", "b"], "tf32": ["a", "b"]}, counts=counts,
-    ...                   noop=np.zeros((2, 2), bool), golden_correct=[0, 0], labels=np.zeros(10, int))
+    >>> faults = FaultList.from_faults("m", (Fault("a", (0, 0), 1), Fault("b", (0, 0), 2)),
+    ...                                published=[[10, 10, 0, 0], [10, 5, 5, 0]])
+    >>> from readlx.outcomes.records import FaultRecords, GoldenRecord
+    >>> def codes(*masked):  # masked images per fault, the other ones of 10 non-critical
+    ...     return np.array([[0] * m + [1] * (10 - m) for m in masked], np.int8)
+    >>> records = {"f32": FaultRecords.from_codes(codes(8, 5)), "tf32": FaultRecords.from_codes(codes(10, 9))}
+    >>> golden = {fw: GoldenRecord(0, np.zeros(0), np.zeros(10, int)) for fw in records}
+    >>> ds = make_dataset(model="m", faults=faults, layer_names={"f32": ["a", "b"], "tf32": ["a", "b"]},
+    ...                   records=records, golden=golden, labels=np.zeros(10, int))
     >>> e = explain(ds, faults)
     >>> e.plan(), e.before.triple_exact, e.after.triple_exact
     ({'a': 'tf32', 'b': 'f32'}, 0.5, 1.0)

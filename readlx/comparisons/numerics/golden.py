@@ -1,17 +1,19 @@
 """Golden divergence: how far each numerical variant's fault-free outputs are from float64."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from readlx.outcomes.classification import top1
+from readlx._typing import Array
 from readlx.comparisons.cf import annotate
+from readlx.comparisons.numerics.ulp import ulp_bin_labels, ulp_distance, ulp_histogram
 from readlx.comparisons.text import table
 from readlx.engines.base import Engine
 from readlx.errors import ReadlxError
-from readlx.comparisons.numerics.ulp import ulp_bin_labels, ulp_distance, ulp_histogram
+from readlx.outcomes.classification import top1
 
 _META = {
     "top1_correct": ("golden top-1 correct", "images", "images whose top-1 class equals the label"),
@@ -28,12 +30,12 @@ _META = {
 }
 
 
-def golden_outputs(engines: Sequence[Engine], images: np.ndarray) -> dict[str, np.ndarray]:
+def golden_outputs(engines: Sequence[Engine], images: Array) -> dict[str, Array]:
     """Fault-free outputs of each engine, by framework name."""
     return {engine.framework: engine.infer(images) for engine in engines}
 
 
-def _row(out: np.ndarray, truth: np.ndarray, labels: np.ndarray | None) -> dict[str, object]:
+def _row(out: Array, truth: Array, labels: Array | None) -> dict[str, Any]:
     dist = ulp_distance(np.asarray(out, np.float32), truth)
     valid = dist[dist >= 0]
     diff = np.abs(out.astype(np.float64) - truth)
@@ -50,8 +52,8 @@ def _row(out: np.ndarray, truth: np.ndarray, labels: np.ndarray | None) -> dict[
     }
 
 
-def golden_divergence(outputs: Mapping[str, np.ndarray], truth: np.ndarray,
-                      labels: np.ndarray | None = None) -> xr.Dataset:
+def golden_divergence(outputs: Mapping[str, Array], truth: Array,
+                      labels: Array | None = None) -> xr.Dataset:
     """Per variant: accuracy, top-1 flips, absolute and ULP differences versus the float64 ``truth``.
 
     Parameters
@@ -75,7 +77,9 @@ def golden_divergence(outputs: Mapping[str, np.ndarray], truth: np.ndarray,
     truth = np.asarray(truth, dtype=np.float64)
     rows = {name: _row(out, truth, labels) for name, out in outputs.items()}
     names = list(rows)
-    data = {key: (("variant",), np.array([rows[n][key] for n in names])) for key in _META if key != "ulp_histogram"}
+    data: dict[str, tuple[tuple[str, ...], Array]] = {
+        key: (("variant",), np.array([rows[n][key] for n in names])) for key in _META if key != "ulp_histogram"
+    }
     data["ulp_histogram"] = (("variant", "ulp_bin"), np.stack([rows[n]["ulp_histogram"] for n in names]))
     ds = xr.Dataset(data, coords={"variant": np.array(names, dtype=object),
                                   "ulp_bin": np.array(ulp_bin_labels(), dtype=object)})

@@ -13,39 +13,41 @@ arithmetic predicts are masked by the network itself (e.g. a weight that only me
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.comparisons.text import table
+from readlx.engines.reference.arithmetic import ARITHMETICS
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
-from readlx.engines.reference.arithmetic import ARITHMETICS
 
 MASKING_ARITHMETICS = ("float32", "tf32", "bf16", "fp16")
 
 
-def rounding_masked(faults: FaultList, weights: Mapping[str, np.ndarray], arithmetic: str) -> np.ndarray:
+def rounding_masked(faults: FaultList, weights: Mapping[str, Array], arithmetic: str) -> Array:
     """Per fault: the corrupted weight rounds to the stored weight's operand under ``arithmetic``.
 
     Examples
     --------
     >>> from readlx.fault_maps.fault import Fault
-    >>> fl = FaultList("m", (Fault("fc", (0, 0), 3), Fault("fc", (0, 0), 20)))
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (0, 0), 3), Fault("fc", (0, 0), 20)))
     >>> rounding_masked(fl, {"fc": np.full((1, 1), 1.5, np.float32)}, "tf32").tolist()
     [True, False]
     """
     rounding = ARITHMETICS[arithmetic].operand_rounding
-    stored = np.array([weights[f.layer][f.index] for f in faults], dtype=np.float32)
-    corrupted = np.array([f.apply(v) for f, v in zip(faults, stored)], dtype=np.float32)
+    stored = np.array([weights[f.layer][f.index] for f in faults.faults], dtype=np.float32)
+    corrupted = np.array([f.apply(v) for f, v in zip(faults.faults, stored, strict=True)], dtype=np.float32)
     if rounding is None:
         return np.zeros(len(faults), bool)
     import torch
 
     a = rounding(torch.from_numpy(stored)).numpy().view(np.uint32)
     b = rounding(torch.from_numpy(corrupted)).numpy().view(np.uint32)
-    return a == b
+    same: Array = a == b
+    return same
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class MaskingEvidence:
     best: str
 
 
-def _evidence(layer: str, full: np.ndarray, predicted: dict[str, np.ndarray]) -> MaskingEvidence:
+def _evidence(layer: str, full: Array, predicted: dict[str, Array]) -> MaskingEvidence:
     explained = {a: int((p & full).sum()) for a, p in predicted.items()}
     contradicted = {a: int((p & ~full).sum()) for a, p in predicted.items()}
     # the first arithmetic (plain float32) wins ties: rounding must explain more than it contradicts
@@ -70,15 +72,15 @@ def _evidence(layer: str, full: np.ndarray, predicted: dict[str, np.ndarray]) ->
                            explained, contradicted, best)
 
 
-def masking_evidence(reference: FaultList, weights: Mapping[str, np.ndarray],
+def masking_evidence(reference: FaultList, weights: Mapping[str, Array],
                      arithmetics: Sequence[str] = MASKING_ARITHMETICS) -> list[MaskingEvidence]:
     """Per layer (and a last row ``"all layers"``): rounding-predicted versus published full masking.
 
     Examples
     --------
     >>> from readlx.fault_maps.fault import Fault
-    >>> fl = FaultList("m", (Fault("fc", (0, 0), 3), Fault("fc", (0, 0), 20)),
-    ...                published=[[10, 10, 0, 0], [10, 4, 6, 0]])
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (0, 0), 3), Fault("fc", (0, 0), 20)),
+    ...                            published=[[10, 10, 0, 0], [10, 4, 6, 0]])
     >>> ev = masking_evidence(fl, {"fc": np.full((1, 1), 1.5, np.float32)})
     >>> ev[0].best, ev[0].explained["tf32"], ev[0].contradicted["bf16"]
     ('tf32', 1, 0)
@@ -87,7 +89,7 @@ def masking_evidence(reference: FaultList, weights: Mapping[str, np.ndarray],
         raise ReadlxError(f"reference {reference.source!r} holds no published outcome counts")
     full = reference.published[:, 1] == reference.published[:, 0]
     predicted = {a: rounding_masked(reference, weights, a) for a in arithmetics}
-    layers = np.array([f.layer for f in reference])
+    layers = np.array([f.layer for f in reference.faults])
     rows = [
         _evidence(layer, full[layers == layer], {a: p[layers == layer] for a, p in predicted.items()})
         for layer in dict.fromkeys(layers.tolist())
@@ -100,7 +102,7 @@ def plan_totals(rows: list[MaskingEvidence]) -> tuple[int, int, int]:
     best arithmetic (the ``"all layers"`` row is left out).
 
     >>> from readlx.fault_maps.fault import Fault
-    >>> fl = FaultList("m", (Fault("fc", (0, 0), 3),), published=[[10, 10, 0, 0]])
+    >>> fl = FaultList.from_faults("m", (Fault("fc", (0, 0), 3),), published=[[10, 10, 0, 0]])
     >>> plan_totals(masking_evidence(fl, {"fc": np.full((1, 1), 1.5, np.float32)}))
     (1, 1, 0)
     """

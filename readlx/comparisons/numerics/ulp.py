@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import ReadlxError
 
 
-def _ordered(x: np.ndarray) -> np.ndarray:
+def _ordered(x: Array) -> Array:
     """float32 bit patterns mapped to integers that are ordered like the values (±0 both map to 0)."""
     word = np.ascontiguousarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
     return np.where(word < 0, -(word & 0x7FFFFFFF), word)
 
 
-def ulp_distance(values: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def ulp_distance(values: Array, truth: Array) -> Array:
     """Number of float32 values between ``values`` (float32) and ``truth`` rounded to float32.
 
     0 means the float32 result is the correctly rounded truth; NaN anywhere gives -1.
@@ -45,12 +46,12 @@ def ulp_bin_labels() -> list[str]:
     (['0', '1', '2-3'], '>=1024')
     """
     labels = []
-    for lo, hi in zip(ULP_BIN_EDGES, ULP_BIN_EDGES[1:]):
+    for lo, hi in zip(ULP_BIN_EDGES, ULP_BIN_EDGES[1:], strict=False):
         labels.append(str(lo) if hi == lo + 1 else f"{lo}-{hi - 1}")
     return labels + [f">={ULP_BIN_EDGES[-1]}"]
 
 
-def ulp_histogram(dist: np.ndarray) -> np.ndarray:
+def ulp_histogram(dist: Array) -> Array:
     """Counts per :data:`ULP_BIN_EDGES` bin (NaN distances, coded -1, are not counted).
 
     >>> ulp_histogram(np.array([0, 0, 1, 3, 5000, -1])).tolist()

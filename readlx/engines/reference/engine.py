@@ -8,6 +8,7 @@ algorithm and PATTERN a shell-style pattern over canonical layer names; later ov
 from __future__ import annotations
 
 import fnmatch
+import re
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
@@ -15,7 +16,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches, corrupt_element
+from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
@@ -210,3 +213,37 @@ class ReferenceEngine:
             "reuse_golden": self._golden is not None,
         }
 
+
+
+PATTERN = r"reference-(?P<algorithm>[a-z0-9]+)-(?P<arithmetic>[a-z0-9]+)(?P<overrides>(?:\+[^+=]+=[^+=]+)*)"
+GRAMMAR = "reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]"
+
+
+def parse_reference(name: str) -> dict[str, Any]:
+    """The algorithm, arithmetic and overrides a reference variant's name sets.
+
+    >>> parse_reference("reference-winograd-tf32+linear=float32")
+    {'algorithm': 'winograd', 'arithmetic': 'tf32', 'overrides': {'linear': 'float32'}}
+    """
+    match = re.fullmatch(PATTERN, name)
+    if match is None:
+        raise ReadlxError(f"unknown reference variant {name!r}; valid: {GRAMMAR}")
+    pairs = [item.split("=", 1) for item in match["overrides"].split("+") if item]
+    return {"algorithm": match["algorithm"], "arithmetic": match["arithmetic"],
+            "overrides": {pattern: value for pattern, value in pairs}}
+
+
+def _runtime(name: str) -> Runtime:
+    options = parse_reference(name)
+
+    def build(artifact: Artifact, *, batch_size: int = 256, reuse_golden: bool = False) -> ReferenceEngine:
+        return ReferenceEngine(artifact.torch_module(), artifact.table, batch_size=batch_size, name=name,
+                               reuse_golden=reuse_golden, **options)
+
+    return Runtime(name, build, "the reference executor: convolution algorithm and emulated arithmetic per layer",
+                   needs=("torch",), engine_type=ReferenceEngine)
+
+
+RUNTIMES.register_family(RuntimeFamily(
+    PATTERN, GRAMMAR, _runtime, examples=("reference-direct-float32", "reference-winograd-float32+linear=im2col"),
+))

@@ -11,11 +11,11 @@ import torch.nn.functional as F
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
+from readlx.campaign.runners import FastOptions, TorchFastRunner
 from readlx.data.imageset import ImageSet
 from readlx.data.synthetic import synthetic
 from readlx.engines.torch import TorchEngine
 from readlx.errors import ReadlxError
-from readlx.campaign.runners import FastOptions, TorchFastRunner
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import LayerTable
@@ -41,7 +41,7 @@ def _every_layer_every_kind(table: LayerTable, seed: int = 5) -> FaultList:
         for bit, kind in ((30, FaultKind.STUCK_AT_1), (29, FaultKind.STUCK_AT_1), (2, FaultKind.STUCK_AT_0),
                           (24, FaultKind.STUCK_AT_0)):
             faults.append(Fault(layer.name, tuple(int(rng.integers(s)) for s in layer.shape), bit, kind))
-    return FaultList(table.model, tuple(faults))
+    return FaultList.from_faults(table.model, tuple(faults))
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_runner_matches_run_fault(data: ImageSet, faults: FaultList, options: Fa
     runner = TorchFastRunner(eng, data.images, golden, options)
     got = list(runner.run(faults.faults))
     assert len(got) == len(faults) == len(runner.stats.fault_seconds)
-    for fault, (codes, top1, noop) in zip(faults, got):
+    for fault, (codes, top1, noop) in zip(faults.faults, got, strict=True):
         want = run_fault(eng, fault, data.images, golden, eng.weight(fault.layer)[fault.index], True)
         np.testing.assert_array_equal(codes, want[0], err_msg=fault.describe())
         np.testing.assert_array_equal(top1, want[1], err_msg=fault.describe())
@@ -102,15 +102,15 @@ def test_model_is_restored_after_a_fast_campaign(data: ImageSet, faults: FaultLi
     before = {k: v.clone() for k, v in eng.model.state_dict().items()}
     run_campaign([eng], faults, data, model=MODEL, options=CampaignOptions(mode="fast"))
     for k, v in eng.model.state_dict().items():
-        assert torch.equal(v, before[k]) and torch.equal(v.view(torch.int32) if v.is_floating_point() else v,
-                                                         before[k].view(torch.int32) if v.is_floating_point() else before[k]), k
+        bits, bits_before = (t.view(torch.int32) if v.is_floating_point() else t for t in (v, before[k]))
+        assert torch.equal(v, before[k]) and torch.equal(bits, bits_before), k
 
 
 def test_forced_noop_goes_through_full_inference(data: ImageSet) -> None:
     eng = _engine(16)
     stored = eng.weight("conv3")[1, 2, 0, 0]
     bit = int(np.float32(stored).view(np.uint32)).bit_length() - 1
-    fl = FaultList(MODEL, (Fault("conv3", (1, 2, 0, 0), bit, FaultKind.STUCK_AT_1),))
+    fl = FaultList.from_faults(MODEL, (Fault("conv3", (1, 2, 0, 0), bit, FaultKind.STUCK_AT_1),))
     ds = run_campaign([eng], fl, data, model=MODEL, options=CampaignOptions(mode="fast", skip_noop=False))
     assert bool(ds.noop) and int(ds.masked) == N_IMAGES
 
@@ -124,7 +124,7 @@ class _Killed(Exception):
     pass
 
 
-def _kill_after(n: int):  # noqa: ANN202
+def _kill_after(n: int):
     def progress(framework: str, done: int, total: int) -> None:
         if done == n:
             raise _Killed

@@ -27,7 +27,7 @@ def test_resnet20_fast_equals_reference(shared_data: Path) -> None:
     ref = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     fast = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
     assert fast.attrs["mode_torch"] == "fast"
-    assert {f.layer for f in faults} == set(table.names)
+    assert {f.layer for f in faults.faults} == set(table.names)
     for ds in (ref, fast):
         ds.attrs = {k: v for k, v in ds.attrs.items() if not k.startswith("mode")}
     xr.testing.assert_identical(ref, fast)

@@ -9,12 +9,12 @@ import tensorflow as tf
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
-from readlx.converters import Bundle
-from readlx.data.synthetic import synthetic
 from readlx.campaign.runners import FastOptions, FastUnsupported, fast_runner
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.keras_fast import KerasFastRunner, ordered_nodes
 from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
+from readlx.converters import Bundle
+from readlx.data.synthetic import synthetic
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
 
@@ -29,7 +29,7 @@ def _faults(bundle: Bundle) -> FaultList:
         index = tuple(int(rng.integers(0, s)) for s in layer.shape)
         kind = (FaultKind.BIT_FLIP, FaultKind.STUCK_AT_0, FaultKind.STUCK_AT_1)[k % 3]
         chosen.append(Fault(layer.name, index, int((2, 13, 22, 27, 30)[k % 5]), kind))
-    return FaultList(MODEL, tuple(chosen))
+    return FaultList.from_faults(MODEL, tuple(chosen))
 
 
 def _modeless(ds: xr.Dataset) -> xr.Dataset:
@@ -86,7 +86,7 @@ SKEWED = "conv2"
 def _skewed(runner: type[CutRunner]) -> type[CutRunner]:
     """``runner`` with the suffix of one layer off by one ulp in one output: the self-check must catch it."""
 
-    class Skewed(runner):  # type: ignore[misc, valid-type]
+    class Skewed(runner):  # type: ignore[misc, valid-type]  # the runner class is a parameter
         def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
             out = super().run_suffix(layer, values).copy()
             if layer == SKEWED:
@@ -103,8 +103,8 @@ def test_a_suffix_that_misses_golden_runs_the_whole_graph(demo_bundle: Bundle, r
     engine = demo_bundle.engine(runtime, batch_size=8)
     golden = engine.infer(data.images)
     fast = _skewed(runner)(engine, data.images, golden)
-    faults = [f for f in _faults(demo_bundle) if f.layer == SKEWED]
-    for fault, (codes, preds, noop) in zip(faults, fast.run(faults)):
+    faults = [f for f in _faults(demo_bundle).faults if f.layer == SKEWED]
+    for fault, (codes, _, _) in zip(faults, fast.run(faults), strict=True):
         assert np.array_equal(codes, run_fault(engine, fault, data.images, golden,
                                                engine.weight(fault.layer)[fault.index], True)[0])
     assert SKEWED in fast.stats.whole_graph_layers and SKEWED not in fast.suffix
@@ -137,7 +137,7 @@ def test_evicted_suffixes_are_rebuilt_with_the_same_outcomes(demo_bundle: Bundle
     runner = fast_runner(engine, data.images, golden, FastOptions(cache_bytes=1, block_faults=3))
     assert isinstance(runner, CutRunner)
     runner.suffixes_kept = 1
-    for fault, (codes, preds, noop) in zip(faults, runner.run(faults)):
+    for fault, (codes, preds, _) in zip(faults, runner.run(faults), strict=True):
         want = run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)
         assert np.array_equal(codes, want[0]) and np.array_equal(preds, want[1])
         assert len(runner.suffix) <= 1

@@ -1,7 +1,7 @@
 """Shared setup of the numerics tests."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch

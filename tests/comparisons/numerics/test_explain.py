@@ -7,15 +7,16 @@ import pytest
 import xarray as xr
 
 from readlx.campaign import run_campaign
+from readlx.cli.numerics import explain_command
+from readlx.comparisons.numerics.explain import EMULATED, explain
+from readlx.comparisons.numerics.masking import masking_evidence, rounding_masked
+from readlx.comparisons.numerics.study import canonical_weights
 from readlx.data.synthetic import synthetic
+from readlx.engines.reference.engine import ReferenceEngine
 from readlx.errors import ReadlxError
 from readlx.fault_maps import write_paper_torch
 from readlx.fault_maps.fault import Fault
 from readlx.fault_maps.faultlist import FaultList
-from readlx.cli.numerics import canonical_weights, explain_command
-from readlx.engines.reference.engine import ReferenceEngine
-from readlx.comparisons.numerics.explain import EMULATED, explain
-from readlx.comparisons.numerics.masking import masking_evidence, rounding_masked
 from readlx.results import write_netcdf
 from readlx.zoo import ZOO, load_model
 
@@ -31,7 +32,7 @@ def gpu_like() -> tuple[xr.Dataset, FaultList]:
     chosen = tuple(Fault(layer, (k % 2, 0, 0, 0) if layer != "linear" else (k % 2, 1), bit)
                    for layer in ("conv1", "conv3", "linear") for k, bit in enumerate((1, 4, 8, 11, 12, 20, 30))
                    if layer != "linear" or bit > 10)
-    faults = FaultList(MODEL, chosen, ids=tuple(range(100, 100 + len(chosen))))
+    faults = FaultList.from_faults(MODEL, chosen, ids=range(100, 100 + len(chosen)))
     engines = [ReferenceEngine(model, table, algorithm="native", batch_size=8),
                ReferenceEngine(model, table, algorithm="native", arithmetic="tf32", batch_size=8),
                ReferenceEngine(model, table, algorithm="native", overrides={"conv[13]": "tf32"}, batch_size=8,
@@ -40,7 +41,7 @@ def gpu_like() -> tuple[xr.Dataset, FaultList]:
     mixed = ds.sel(framework="mixed").isel(model=0)
     published = np.stack([np.full(len(faults), N_IMAGES), mixed.masked.values, mixed.non_critical.values,
                           mixed.critical.values], axis=1)
-    reference = FaultList(MODEL, faults.faults, faults.ids, published=published, source="published.csv")
+    reference = faults.with_published(published).with_source("published.csv")
     return ds.sel(framework=["reference-native-float32", "reference-native-tf32"]), reference
 
 
@@ -61,15 +62,15 @@ def test_explain_checks_its_arguments(gpu_like: tuple[xr.Dataset, FaultList]) ->
     ds, reference = gpu_like
     with pytest.raises(ReadlxError, match="baseline 'x' is not a framework of the result; valid: reference-native"):
         explain(ds, reference, baseline="x")
-    short = FaultList(MODEL, reference.faults, reference.ids, published=reference.published * [2, 1, 1, 1])
+    short = reference.with_published(reference.published * [2, 1, 1, 1])
     with pytest.raises(ReadlxError, match="same images"):
         explain(ds, short)
 
 
 def test_rounding_masked_is_exact_on_hand_made_weights() -> None:
     weights = {"fc": np.array([[1.0, 1 + 2.0**-10]], np.float32)}
-    faults = FaultList("m", (Fault("fc", (0, 0), 12), Fault("fc", (0, 0), 11), Fault("fc", (0, 1), 11),
-                             Fault("fc", (0, 0), 15), Fault("fc", (0, 0), 16)))
+    faults = FaultList.from_faults("m", (Fault("fc", (0, 0), 12), Fault("fc", (0, 0), 11), Fault("fc", (0, 1), 11),
+                                         Fault("fc", (0, 0), 15), Fault("fc", (0, 0), 16)))
     # bit 12 of 1.0: a TF32 tie, rounds back to even 1.0; bit 11 on an odd TF32 value: still below
     # half; bit 15 is kept by TF32 but is the BF16 tie bit; bit 16 is kept by both
     assert rounding_masked(faults, weights, "tf32").tolist() == [True, True, True, False, False]

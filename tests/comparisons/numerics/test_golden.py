@@ -7,9 +7,9 @@ import pytest
 import xarray as xr
 
 from readlx.comparisons.cf import missing_cf, write_derived
-from readlx.errors import ReadlxError
 from readlx.comparisons.numerics.golden import format_golden, golden_divergence
 from readlx.comparisons.numerics.ulp import ulp_bin_labels, ulp_distance, ulp_histogram
+from readlx.errors import ReadlxError
 
 
 def test_ulp_distance_counts_float32_steps() -> None:

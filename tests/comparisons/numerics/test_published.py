@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from readlx.comparisons.numerics.masking import masking_evidence, plan_totals
+from readlx.comparisons.numerics.study import canonical_weights
 from readlx.data.loaders import load_dataset
+from readlx.engines.reference.engine import ReferenceEngine
 from readlx.engines.torch import TorchEngine
 from readlx.fault_maps import load_fault_list
-from readlx.cli.numerics import canonical_weights
-from readlx.engines.reference.engine import ReferenceEngine
-from readlx.comparisons.numerics.masking import masking_evidence, plan_totals
 from readlx.zoo import ZOO, load_model
 
 MODEL = "resnet20-cifar10"

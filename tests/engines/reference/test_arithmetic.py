@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readlx.errors import ReadlxError, RegistryError
 from readlx.engines.reference.arithmetic import ARITHMETICS
 from readlx.engines.reference.rounding import round_mantissa, to_bf16, to_fp16, to_tf32
+from readlx.errors import ReadlxError, RegistryError
 
 
 def f32(*values: float) -> np.ndarray:

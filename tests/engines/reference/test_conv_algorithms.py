@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from readlx.errors import ReadlxError
 from readlx.comparisons.numerics.accuracy import conv_error, conv_error_table, format_conv_errors
 from readlx.engines.reference.convolution import ALGORITHMS, conv2d, effective_algorithm, linear
+from readlx.errors import ReadlxError
 
 # (in, out, kernel, stride, padding, dilation, groups)
 CASES = [

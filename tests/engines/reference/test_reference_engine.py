@@ -7,11 +7,11 @@ import torch
 from readlx.campaign import CampaignOptions, noop_control, run_campaign
 from readlx.data.synthetic import synthetic
 from readlx.engines.base import Engine
+from readlx.engines.reference.engine import ReferenceEngine, resolve_plan
 from readlx.engines.torch import TorchEngine
 from readlx.errors import FaultListError, ReadlxError
 from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.fault_maps.faultlist import FaultList
-from readlx.engines.reference.engine import ReferenceEngine, resolve_plan
 from readlx.zoo import ZOO, load_model
 
 MODEL = "democnn-synthetic10"
@@ -31,7 +31,7 @@ def torch_outputs(images: np.ndarray) -> np.ndarray:
 
 def _engine(**kwargs: object) -> ReferenceEngine:
     model, table = load_model(MODEL), ZOO[MODEL].layer_table()
-    return ReferenceEngine(model, table, batch_size=BATCH, **kwargs)  # type: ignore[arg-type]
+    return ReferenceEngine(model, table, batch_size=BATCH, **kwargs)  # type: ignore[arg-type]  # keyword options of mixed types
 
 
 @pytest.mark.parametrize("algorithm", ["direct", "im2col", "winograd", "fft"])
@@ -100,7 +100,7 @@ def test_inject_restores_the_stored_bits_even_on_error() -> None:
                                   {"algorithm": "fft", "arithmetic": "tf32"}, {"arithmetic": "float64"}])
 def test_forced_noop_fault_is_fully_masked(spec: dict, images: np.ndarray) -> None:
     eng = _engine(**spec)
-    faults = FaultList(MODEL, tuple(noop_control(eng, layer) for layer in ("conv1", "conv3", "linear")))
+    faults = FaultList.from_faults(MODEL, tuple(noop_control(eng, layer) for layer in ("conv1", "conv3", "linear")))
     ds = run_campaign([eng], faults, synthetic(N_IMAGES), model=MODEL,
                       options=CampaignOptions(skip_noop=False, per_image=True))
     assert not ds.noop.values.any() or ds.noop.values.all()
@@ -143,7 +143,7 @@ def test_variants_share_one_campaign(images: np.ndarray) -> None:
     engines = [TorchEngine(model, table, batch_size=BATCH),
                ReferenceEngine(model, table, algorithm="im2col", batch_size=BATCH),
                ReferenceEngine(model, table, algorithm="im2col", overrides={"conv*": "tf32"}, batch_size=BATCH)]
-    faults = FaultList(MODEL, (Fault("conv1", (0, 0, 0, 0), 30), Fault("conv3", (1, 2, 0, 0), 5)))
+    faults = FaultList.from_faults(MODEL, (Fault("conv1", (0, 0, 0, 0), 30), Fault("conv3", (1, 2, 0, 0), 5)))
     ds = run_campaign(engines, faults, synthetic(N_IMAGES), model=MODEL)
     assert ds.framework.values.tolist() == ["torch", "reference-im2col-float32",
                                             "reference-im2col-float32+conv*=tf32"]

@@ -1,0 +1,36 @@
+"""``readlx zoo list`` and ``readlx zoo show NAME``: the benchmark cards of the model zoo."""
+from __future__ import annotations
+
+import argparse
+
+
+def _weights(name: str, has_checkpoint: bool) -> str:
+    if has_checkpoint:
+        return "published checkpoint"
+    return "shipped weights" if name.startswith("demo") else "seeded random weights"
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from readlx.zoo import ZOO
+
+    for name, bench in ZOO.items():
+        print(f"{name:24s} {bench.architecture:12s} {bench.dataset:12s} {bench.num_classes:4d} classes  "
+              f"{_weights(name, bool(bench.checkpoint))}")
+    return 0
+
+
+def cmd_zoo_show(args: argparse.Namespace) -> int:
+    from readlx.zoo import ZOO
+    from readlx.zoo.cards import format_card
+
+    print(format_card(ZOO[args.name]))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """``zoo list``, ``zoo show``."""
+    zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(dest="zoo_command", required=True)
+    zoo.add_parser("list", help="list the models").set_defaults(func=cmd_zoo_list)
+    show = zoo.add_parser("show", help="print a model's benchmark card")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_zoo_show)

@@ -1,12 +1,13 @@
 """The canonical layer table: every injectable weight of a model, named the PyTorch way.
 
-Canonical addressing (DESIGN.md invariant 1): a layer is the qualified name of a PyTorch ``Conv2d`` or
+Canonical addressing (invariant 1 of docs/architecture.md): a layer is the qualified name of a PyTorch ``Conv2d`` or
 ``Linear`` module; its weight is indexed in PyTorch layout, conv ``(O, I/groups, kH, kW)`` and linear
 ``(O, I)``. Other frameworks' names and layouts are attached as *bindings* (framework -> canonical
 layer -> framework name, variable and axis permutation), which are derived from the weights themselves.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -141,6 +142,15 @@ class LayerTable:
                 f"model {self.model!r} has no injectable layer {name!r}; available: "
                 + ", ".join(self.names)
             ) from e
+
+    def digest(self) -> str:
+        """sha256 of the model name and every layer's name, kind and shape: what faults are checked against.
+
+        >>> LayerTable("m", (Layer("fc", "linear", (2, 3)),)).digest()[:12]
+        '42f223694c58'
+        """
+        text = "\n".join([self.model, *(f"{layer.name}|{layer.kind}|{layer.shape}" for layer in self.layers)])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def names(self) -> list[str]:

@@ -96,22 +96,36 @@ def make_dataset(
     data["golden_correct"] = (("model", "framework"), np.asarray([golden[k].correct for k in fw], np.int64)[None])
     if labels.ndim == 1:
         data["label"] = (("image",), labels.astype(np.int64))
-    quality = np.stack([r.quality for r in runs], axis=1)
-    for m, name in enumerate(task.quality_vars):
-        data[f"faulty_{name}"] = (dims3, quality[None, :, :, m].astype(np.float64))
-        data[f"golden_{name}"] = (("model", "framework"), np.asarray([golden[k].quality[m] for k in fw],
-                                                                     np.float64)[None])
-    per_image = all(r.outcome is not None for r in runs)
-    if per_image:
-        data["outcome"] = (dims3 + ("image",), np.stack([r.outcome for r in runs], axis=1)[None].astype(np.int8))
-        if task.name == CLASSIFICATION.name:
-            top1 = np.stack([golden[k].prediction for k in fw])
-            data["golden_top1"] = (("model", "framework", "image"), top1[None].astype(np.int16))
+    data.update(_quality(runs, [golden[k] for k in fw], task))
+    data.update(_per_image(runs, [golden[k] for k in fw], task))
     ds = xr.Dataset(data, coords=_coords(model, faults, fw, layer_names))
     ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels)), **task.attrs()}
     ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
     _describe(ds, task)
     return ds
+
+
+def _quality(runs: list[FaultRecords], golden: list[GoldenRecord], task: Task) -> dict[str, Any]:
+    """The task's quality variables per fault (``faulty_*``) and per framework (``golden_*``)."""
+    quality = np.stack([r.quality for r in runs], axis=1)
+    data: dict[str, Any] = {}
+    for m, name in enumerate(task.quality_vars):
+        data[f"faulty_{name}"] = (("model", "fault", "framework"), quality[None, :, :, m].astype(np.float64))
+        data[f"golden_{name}"] = (("model", "framework"), np.asarray([g.quality[m] for g in golden], np.float64)[None])
+    return data
+
+
+def _per_image(runs: list[FaultRecords], golden: list[GoldenRecord], task: Task) -> dict[str, Any]:
+    """Per-image outcome codes and, for classification, the golden top-1, when the records hold codes."""
+    codes = [r.outcome for r in runs]
+    if any(c is None for c in codes):
+        return {}
+    data: dict[str, Any] = {
+        "outcome": (("model", "fault", "framework", "image"), np.stack(codes, axis=1)[None].astype(np.int8))}
+    if task.name == CLASSIFICATION.name:
+        top1 = np.stack([g.prediction for g in golden])
+        data["golden_top1"] = (("model", "framework", "image"), top1[None].astype(np.int16))
+    return data
 
 
 def _coords(model: str, faults: FaultList, fw: list[str], layer_names: Mapping[str, Sequence[str]]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Every engine's faults run through a runner with the block interface of
 :class:`~readlx.campaign.runners.blocks.BlockRunner`: the reference loop
 (:class:`~readlx.campaign.runners.reference.ReferenceRunner`, one full inference per fault) or, in fast
-mode, the runtime's exact fast runner (DESIGN.md invariant 7). Faulty outputs are compared with that
+mode, the runtime's exact fast runner (invariant 7 of docs/architecture.md). Faulty outputs are compared with that
 engine's own golden outputs (invariant 5); per-fault results are :class:`~readlx.outcomes.records.FaultRecords`,
 checkpointed and handed to the one Dataset constructor.
 """
@@ -130,8 +130,10 @@ def _check(engines: Sequence[Engine], faults: FaultList, opts: CampaignOptions) 
         raise ReadlxError(f"each framework may appear once, got {names}")
     if opts.mode not in MODES:
         raise ReadlxError(f"campaign mode must be one of {MODES}, got {opts.mode!r}")
-    for fault in faults.faults:
-        engines[0].table.check_fault(fault)
+    table = engines[0].table
+    if faults.checked_against != table.digest():  # a list read or drawn for this table was checked then
+        for fault in faults.faults:
+            table.check_fault(fault)
 
 
 def _attrs(model: str, engines: Sequence[Engine], runs: Sequence[_EngineRun], faults: FaultList, data: ImageData,

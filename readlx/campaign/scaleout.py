@@ -1,7 +1,7 @@
 """Scale-out: shards of a fault list (e.g. Slurm job arrays), their merge, and Dask execution.
 
 Work is split by contiguous chunks of the fault list; each piece is an ordinary campaign over a
-subset of faults, so the merged Dataset is identical to a single-process run (DESIGN.md invariant 7).
+subset of faults, so the merged Dataset is identical to a single-process run (invariant 7 of docs/architecture.md).
 """
 from __future__ import annotations
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Before anything can import TensorFlow, which reads it once.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from readlx.cli.parser import build_parser  # noqa: E402
-from readlx.errors import ReadlxError  # noqa: E402
+from readlx.cli.parser import build_parser
+from readlx.errors import ReadlxError
 
 __all__ = ["build_parser", "main"]
 

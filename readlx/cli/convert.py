@@ -18,12 +18,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     bundle = convert_bundle(args.model, args.out, checkpoint=args.weights, images=images, labels=labels,
                             tolerance=args.tolerance, require_equivalent=not args.keep_failing,
                             overwrite=args.overwrite)
-    print(bundle.report.format())
+    report = bundle.report
+    assert report is not None  # a bundle just converted holds its equivalence report
+    print(report.format())
     print(f"bundle {args.out} written in {time.perf_counter() - t0:.1f} s")
-    return 0 if bundle.report.ok else 1
+    return 0 if report.ok else 1
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``convert``."""
     c = sub.add_parser("convert", help="convert a zoo model to Keras and ONNX, with an equivalence report")
     c.add_argument("model")

@@ -34,6 +34,7 @@ def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
         t0 = time.perf_counter()
         bundle = convert_bundle(MODEL, out / "bundle", images=synthetic(min(n_images, 64)).images)
         print(f"converted {MODEL} to Keras and ONNX in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        assert bundle.report is not None  # a bundle just converted holds its equivalence report
         print(bundle.report.format())
         engines += [bundle.engine(fw, batch_size=64) for fw in others]
     return engines
@@ -79,7 +80,7 @@ def _control(engines: list[Engine], data: ImageSet) -> int:
     masked = ds.masked.values[0, 0]
     ok = bool((masked == len(data)).all())
     print(f"control ({control.faults[0].describe()}, forced through inference): masked "
-          + ", ".join(f"{fw} {m}/{len(data)}" for fw, m in zip(ds.framework.values, masked))
+          + ", ".join(f"{fw} {m}/{len(data)}" for fw, m in zip(ds.framework.values, masked, strict=True))
           + (" -- ok" if ok else " -- FAILED"))
     return 0 if ok else 1
 
@@ -88,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), n_images=args.images, margin=args.margin, frameworks=args.frameworks)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``demo``."""
     d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
     d.add_argument("--out", default="runs/demo")

@@ -12,6 +12,7 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
     fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode)
     save_fault_list(fl, args.out, format=args.format)
     s = fl.sampling
+    assert s is not None  # a generated list records its sampling
     print(f"{len(fl)} faults for {args.model} ({s.mode}; population {s.population}, margin {s.margin}, "
           f"confidence {s.confidence}, seed {s.seed}) -> {args.out}")
     return 0
@@ -49,7 +50,7 @@ def cmd_faults_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``faults generate``, ``faults import``, ``faults show``."""
     faults = sub.add_parser("faults", help="fault lists").add_subparsers(dest="faults_command", required=True)
     g = faults.add_parser("generate", help="draw a statistical fault list")

@@ -7,18 +7,17 @@ and return the text the command line prints; the studies themselves are in
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
-from readlx.cli.progress import progress_bar
+from readlx.cli.progress import Update, progress_bar
 from readlx.errors import ReadlxError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from readlx.comparisons.numerics.study import PublishedEvidence
-
-Progress = Callable[[str, int, int], None]
 
 
 def campaign_text(ds: xr.Dataset) -> str:
@@ -51,7 +50,7 @@ def numerics_command(
     weights: str | None = None,
     batch_size: int = 250,
     out: str | None = None,
-    progress: Progress | None = None,
+    progress: Update | None = None,
 ) -> str:
     """``readlx numerics MODEL``: golden divergence versus float64, then the same faults per variant.
 
@@ -148,7 +147,7 @@ def cmd_numerics(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``numerics MODEL``, ``numerics explain RESULT``."""
     n = sub.add_parser("numerics", help="convolution algorithms and arithmetic variants; "
                        "`readlx numerics explain RESULT --reference FILE` explains published results")

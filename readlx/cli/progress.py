@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import NoReturn
 
 Update = Callable[[str, int, int], None]
 """``update(framework, done, total)``: the campaign's progress callback."""
@@ -13,7 +14,7 @@ def progress_bar() -> tuple[Update, Callable[[], None]]:
     """A tqdm bar per framework (stderr); on close, each framework's wall time (stdout)."""
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}
+    bars: dict[str, tqdm[NoReturn]] = {}  # bars without an iterable
     opened = time.perf_counter()
     started: dict[str, float] = {}
     finished: dict[str, float] = {}

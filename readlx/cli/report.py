@@ -58,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``report``."""
     rep = sub.add_parser("report", help="Table-VI summary of a result; agreement with published counts")
     rep.add_argument("result")

@@ -12,10 +12,17 @@ from readlx.cli.progress import progress_bar
 from readlx.cli.report import print_report
 
 if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from readlx.campaign import CampaignOptions
+    from readlx.campaign.runners import FastOptions
     from readlx.campaign.spec import CampaignSpec
+    from readlx.fault_maps.faultlist import FaultList
+    from readlx.graph import LayerTable
+    from readlx.zoo.registry import Benchmark
 
 
-def _fault_list(args: argparse.Namespace, bench, table):  # noqa: ANN001, ANN202
+def _fault_list(args: argparse.Namespace, bench: Benchmark, table: LayerTable) -> FaultList:
     from readlx.fault_maps import generate, load_fault_list
     from readlx.fault_maps.select import stratified_subset
 
@@ -28,7 +35,7 @@ def _fault_list(args: argparse.Namespace, bench, table):  # noqa: ANN001, ANN202
     return stratified_subset(fl, args.sample, args.seed) if args.sample else fl
 
 
-def _spec(args: argparse.Namespace) -> "CampaignSpec":
+def _spec(args: argparse.Namespace) -> CampaignSpec:
     import torch
 
     from readlx.campaign.spec import CampaignSpec
@@ -45,18 +52,19 @@ def _spec(args: argparse.Namespace) -> "CampaignSpec":
     )
 
 
-def _execute(args: argparse.Namespace, spec, faults, opts, out: Path):  # noqa: ANN001, ANN202
+def _execute(args: argparse.Namespace, spec: CampaignSpec, faults: FaultList, opts: CampaignOptions) -> xr.Dataset:
     from readlx.campaign import run_campaign
     from readlx.campaign.scaleout import parse_shard, run_dask, run_shard
 
     if args.dask or args.workers:
         from distributed import Client, LocalCluster
 
+        # distributed leaves Client and LocalCluster unannotated
         if args.dask:
-            with Client(args.dask) as client:
+            with Client(args.dask) as client:  # type: ignore[no-untyped-call]
                 return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                          dashboard_address=None) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
             return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
     if args.shard:
         index, count = parse_shard(args.shard)
@@ -64,7 +72,7 @@ def _execute(args: argparse.Namespace, spec, faults, opts, out: Path):  # noqa: 
     return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model, options=opts)
 
 
-def _fast_options(args: argparse.Namespace):  # noqa: ANN202 - FastOptions, imported lazily (torch)
+def _fast_options(args: argparse.Namespace) -> FastOptions:
     from readlx.campaign.runners import FastOptions
 
     return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20)
@@ -89,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        ds = _execute(args, spec, faults, opts, out)
+        ds = _execute(args, spec, faults, opts)
     finally:
         close()
     write_netcdf(ds, out)
@@ -107,7 +115,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_parser(sub: argparse._SubParsersAction) -> None:
+def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``run``."""
     r = sub.add_parser("run", help="run a fault campaign")
     r.add_argument("model")
@@ -140,7 +148,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_run)
 
 
-def add_merge_parser(sub: argparse._SubParsersAction) -> None:
+def add_merge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``merge``."""
     m = sub.add_parser("merge", help="merge shard results into one Dataset")
     m.add_argument("shards", nargs="+")

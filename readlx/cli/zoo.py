@@ -27,7 +27,7 @@ def cmd_zoo_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``zoo list``, ``zoo show``."""
     zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(dest="zoo_command", required=True)
     zoo.add_parser("list", help="list the models").set_defaults(func=cmd_zoo_list)

@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -206,8 +206,7 @@ def convert_bundle(
 
     Examples
     --------
-    >>> b = convert_bundle("democnn-synthetic10", tmp / "demo")  # doctest: +SKIP
-    >>> b.report.ok  # doctest: +SKIP
+    >>> convert_bundle("democnn-synthetic10", "bundles/demo").report.ok  # doctest: +SKIP
     True
     """
     out = Path(out_dir)
@@ -215,14 +214,26 @@ def convert_bundle(
         raise ConversionError(f"bundle directory {str(out)!r} exists; pass overwrite=True to replace it")
     source = _resolve(model, table, checkpoint, input_shape, images)
     if images is None:
-        images = np.random.default_rng(0).standard_normal((_RANDOM_IMAGES, *source.input_shape))
-        images, inputs = images.astype(np.float32), f"{_RANDOM_IMAGES} standard-normal images (seed 0)"
+        images, inputs = _random_images(source.input_shape)
+    _write_bundle(source, out, timeout_s, require_equivalent,
+                  lambda where: _check(source, where, images, labels, tolerance, batch_size, inputs))
+    return load_bundle(out)
+
+
+def _random_images(input_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    images = np.random.default_rng(0).standard_normal((_RANDOM_IMAGES, *input_shape)).astype(np.float32)
+    return images, f"{_RANDOM_IMAGES} standard-normal images (seed 0)"
+
+
+def _write_bundle(source: _Source, out: Path, timeout_s: float, require_equivalent: bool,
+                  check: Callable[[Path], EquivalenceReport]) -> None:
+    """Write the artifacts into ``<out>.partial``, check them, and rename the directory to ``out``."""
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)  # left by a conversion that was killed
     partial.mkdir(parents=True)
     try:
         _write_artifacts(source, partial, timeout_s)
-        report = _check(source, partial, images, labels, tolerance, batch_size, inputs)
+        report = check(partial)
         if require_equivalent and not report.ok:
             raise ConversionError(
                 "the converted models are not equivalent (a looser bound is tolerance=...):\n"
@@ -234,7 +245,6 @@ def convert_bundle(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return load_bundle(out)
 
 
 def _check(
@@ -247,15 +257,8 @@ def _check(
     inputs: str | None,
 ) -> EquivalenceReport:
     start = time.perf_counter()
-    report = check_equivalence(
-        load_bundle(where),
-        images,
-        labels=labels,
-        model=source.model,
-        tolerance=tolerance,
-        batch_size=batch_size,
-        inputs=inputs,
-    )
+    report = check_equivalence(load_bundle(where).artifact(source.model), images, labels=labels,
+                               tolerance=tolerance, batch_size=batch_size, inputs=inputs)
     _record_seconds(where, "equivalence", time.perf_counter() - start)
     (where / EQUIVALENCE).write_text(json.dumps(report.to_dict(), indent=1))
     return report

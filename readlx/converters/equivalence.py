@@ -1,6 +1,6 @@
 """Are the converted models the same network? Per-layer and output differences against PyTorch.
 
-Every runtime of a bundle runs the same float32 NCHW inputs (DESIGN.md invariant 6). At the output the
+Every runtime of a bundle runs the same float32 NCHW inputs (invariant 6 of docs/architecture.md). At the output the
 runtimes' own engines are compared with the PyTorch engine on all the given images; per canonical layer,
 the activations right after the layer (before BatchNorm) are compared on the first few images: PyTorch
 through forward hooks, Keras through a sub-model exposing the bound layers' outputs (NHWC, transposed
@@ -12,17 +12,13 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from readlx.engines import RUNTIMES, Engine
+from readlx.engines import RUNTIMES, Artifact, Engine
 from readlx.errors import InputError
 
-if TYPE_CHECKING:  # pragma: no cover
-    import torch.nn as nn
-
-    from readlx.converters.bundle import Bundle
 
 BASELINE = "torch"
 """The runtime every other one is compared with."""
@@ -204,31 +200,28 @@ def _clip(text: str, width: int) -> str:
 
 # -- running ---------------------------------------------------------------------------------------
 def check_equivalence(
-    bundle: "Bundle",
+    artifact: Artifact,
     images: np.ndarray,
     *,
     labels: np.ndarray | None = None,
-    model: "nn.Module | None" = None,
     runtimes: Sequence[str] = COMPARED,
     tolerance: float = DEFAULT_TOLERANCE,
     layer_images: int = 32,
     batch_size: int = 256,
     inputs: str | None = None,
 ) -> EquivalenceReport:
-    """Compare every runtime of ``bundle`` with PyTorch on ``images``.
+    """Compare every runtime of ``artifact`` with the baseline (PyTorch) on ``images``.
 
     Parameters
     ----------
-    bundle
-        A converted bundle.
+    artifact
+        The converted model (:meth:`readlx.converters.bundle.Bundle.artifact`).
     images
         float32 NCHW inputs, normalized (the same bytes reach every runtime).
     labels
         Optional integer labels: adds each runtime's golden top-1 and its agreement with PyTorch.
-    model
-        The PyTorch model, for bundles of models outside the zoo.
     runtimes
-        Runtimes to compare (engine names).
+        Runtimes to compare (names of :data:`readlx.engines.registry.RUNTIMES` with an activation probe).
     tolerance
         Largest max-abs difference at the output that passes; per layer it is scaled by the layer's
         largest magnitude when that exceeds 1.
@@ -240,36 +233,39 @@ def check_equivalence(
         How the inputs are described in the report (default: their sha256).
     """
     _check_inputs(images, labels)
-    artifact = bundle.artifact(model)
     baseline = RUNTIMES.build(BASELINE, artifact, batch_size=batch_size)
-    ref_out, ref_seconds = _timed(baseline.infer, images)
+    base_out, base_seconds = _timed(baseline.infer, images)
     probe = images[:layer_images]
-    ref_layers = _activations(baseline, probe, batch_size)
-    reports = []
-    for framework in runtimes:
-        engine = RUNTIMES.build(framework, artifact, batch_size=batch_size)
-        out, seconds = _timed(engine.infer, images)
-        layers = _layer_differences(engine, probe, ref_layers, tolerance, batch_size)
-        reports.append(
-            RuntimeReport(
-                framework=framework,
-                output=compare(OUTPUT, OUTPUT, out, ref_out, tolerance),
-                layers=layers,
-                top1=None if labels is None else _top1(out, labels),
-                top1_agreement=None if labels is None else _agreement(out, ref_out),
-                seconds=seconds,
-                settings=engine.describe(),
-            )
-        )
+    base_layers = _activations(baseline, probe, batch_size)
+    reports = tuple(
+        _runtime_report(RUNTIMES.build(fw, artifact, batch_size=batch_size), images, labels, base_out,
+                        (probe, base_layers), tolerance, batch_size)
+        for fw in runtimes
+    )
     return EquivalenceReport(
-        model=bundle.table.model,
+        model=artifact.table.model,
         n_images=int(len(images)),
         n_layer_images=int(len(probe)),
         inputs=inputs or "sha256 " + hashlib.sha256(images.tobytes()).hexdigest()[:16],
         tolerance=tolerance,
-        reference_top1=None if labels is None else _top1(ref_out, labels),
-        reference_seconds=ref_seconds,
-        runtimes=tuple(reports),
+        reference_top1=None if labels is None else _top1(base_out, labels),
+        reference_seconds=base_seconds,
+        runtimes=reports,
+    )
+
+
+def _runtime_report(engine: Engine, images: np.ndarray, labels: np.ndarray | None, base_out: np.ndarray,
+                    probe: tuple[np.ndarray, Mapping[str, np.ndarray]], tolerance: float,
+                    batch_size: int) -> RuntimeReport:
+    out, seconds = _timed(engine.infer, images)
+    return RuntimeReport(
+        framework=engine.framework,
+        output=compare(OUTPUT, OUTPUT, out, base_out, tolerance),
+        layers=_layer_differences(engine, probe[0], probe[1], tolerance, batch_size),
+        top1=None if labels is None else _top1(out, labels),
+        top1_agreement=None if labels is None else _agreement(out, base_out),
+        seconds=seconds,
+        settings=engine.describe(),
     )
 
 
@@ -295,7 +291,7 @@ def _agreement(logits: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _predicted(logits: np.ndarray) -> np.ndarray:
-    # First maximum, NumPy semantics: the classifier's (DESIGN.md invariant 4).
+    # First maximum, NumPy semantics: the classifier's (invariant 4 of docs/architecture.md).
     return logits.reshape(len(logits), -1).argmax(1)
 
 

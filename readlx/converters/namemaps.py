@@ -1,4 +1,4 @@
-"""Name maps from the weights themselves (DESIGN.md invariant 2).
+"""Name maps from the weights themselves (invariant 2 of docs/architecture.md).
 
 Every framework tensor that can hold a canonical weight is a :class:`Candidate`: its name, its
 variable (or initializer), its values in framework layout, the axis permutation its operator implies

@@ -1,6 +1,6 @@
 """PyTorch -> ONNX and Keras -> ONNX exports that keep every weight injectable.
 
-Both exports keep BatchNorm as a separate node (DESIGN.md invariant 2) and one initializer per
+Both exports keep BatchNorm as a separate node (invariant 2 of docs/architecture.md) and one initializer per
 weight: the PyTorch one uses the TorchScript exporter without constant folding and without its merging
 of equal initializers, the Keras one runs tf2onnx without its Conv +
 BatchNormalization fusion and without merging identical constants (two layers holding equal weights

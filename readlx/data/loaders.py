@@ -1,27 +1,16 @@
 """Dataset names -> readers, used by the zoo and the CLI."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from readlx.data.cifar import read_cifar
+from readlx.data.entry import DatasetEntry
 from readlx.data.imageset import ImageSet, Normalization
+from readlx.data.suite_loaders import register_suite_datasets
 from readlx.data.synthetic import synthetic
 from readlx.errors import ReadlxError
 from readlx.paths import data_root
 from readlx.registry import Registry
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """How to read one dataset: its reader and its directory under the reference data root."""
-
-    name: str
-    read: Callable[[Path | None, Normalization | None], ImageSet]
-    default_dir: str | None
-    read_first: Callable[[Path | None, Normalization | None, int], ImageSet] | None = None
-    """Reads only the first N images, for sets too large to decode whole (VOC at 520x520)."""
 
 
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
@@ -64,7 +53,5 @@ def load_dataset(
         return entry.read_first(path, normalization, limit)
     return entry.read(path, normalization).subset(limit)
 
-
-from readlx.data.suite_loaders import register_suite_datasets  # noqa: E402 - needs DatasetEntry above
 
 register_suite_datasets(DATASETS)

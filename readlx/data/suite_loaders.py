@@ -6,16 +6,13 @@ directories are relative to the reference data root, like CIFAR's.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from readlx.data.entry import DatasetEntry
 from readlx.data.gtsrb import read_gtsrb
 from readlx.data.imageset import ImageSet, Normalization
 from readlx.data.voc import SegmentationSet, read_voc
 from readlx.errors import ReadlxError
 from readlx.registry import Registry
-
-if TYPE_CHECKING:  # pragma: no cover
-    from readlx.data.loaders import DatasetEntry
 
 GTSRB_DIR = "GTSRB"
 VOC_DIR = "VOCdevkit/VOC2012"
@@ -56,9 +53,5 @@ def register_suite_datasets(datasets: Registry[DatasetEntry]) -> None:
     >>> list(reg), reg["voc2012"].default_dir
     (['gtsrb', 'voc2012'], 'VOCdevkit/VOC2012')
     """
-    # Imported here, not at the top: loaders.py calls this function while it is itself being
-    # imported, once DatasetEntry is defined.
-    from readlx.data.loaders import DatasetEntry
-
     datasets.register("gtsrb", DatasetEntry("gtsrb", read_gtsrb_entry, GTSRB_DIR))
     datasets.register("voc2012", DatasetEntry("voc2012", read_voc_entry, VOC_DIR, read_first=read_voc_first))  # type: ignore[arg-type]  # a SegmentationSet is read where an ImageSet is

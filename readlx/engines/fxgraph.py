@@ -7,13 +7,15 @@ compared with golden.
 
 Nodes run through the model's own submodules and functions, so a traced run executes the same
 kernels on the same tensors as ``model(x)``; the fast path still verifies that bitwise at start-up.
+The one interpreter of readlx: the PyTorch fast path runs it as it is, and the reference executor
+(:mod:`readlx.engines.reference.executor`) supplies its own calls for the planned layers.
 """
 from __future__ import annotations
 
 import inspect
 import operator
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.fx as fx
@@ -46,12 +48,17 @@ class CutGraph:
         place are seen). Tracing does not change it.
     layers
         Canonical layer names: qualified names of modules holding a ``weight``.
+    pure
+        Refuse models in training mode or working in place (the fast path restarts faulty runs from
+        cached golden values, which an in-place node would overwrite).
+    module_calls
+        Qualified module name -> the function to call instead of that module (the same arguments).
 
     Raises
     ------
     FastUnsupported
-        When the model is in training mode, does not trace, has not exactly one input and one
-        tensor output, works in place, or never reads one of the layers' weights.
+        When the model does not trace, has not exactly one input and one tensor output, never reads
+        one of the layers' weights, or (``pure``) is in training mode or works in place.
 
     Examples
     --------
@@ -63,24 +70,25 @@ class CutGraph:
     ['relu_1']
     """
 
-    def __init__(self, model: nn.Module, layers: Sequence[str]) -> None:
-        training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
-        if training:  # dropout draws and running statistics would make golden values change
-            raise FastUnsupported(f"module {training[0]!r} is in training mode")
+    def __init__(self, model: nn.Module, layers: Sequence[str], *, pure: bool = True,
+                 module_calls: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        if pure:
+            _refuse_training(model)
         self.model = model
+        self._module_calls = dict(module_calls or {})
         graph = _trace(model)
         nodes = list(graph.nodes)
         placeholders = [n for n in nodes if n.op == "placeholder"]
         if len(placeholders) != 1:
-            raise FastUnsupported(f"the traced model takes {len(placeholders)} inputs, the fast path needs 1")
+            raise FastUnsupported(f"the traced model takes {len(placeholders)} inputs, readlx needs 1")
         out = nodes[-1]
         if out.op != "output" or not isinstance(out.args[0], fx.Node):
-            raise FastUnsupported(f"the traced model returns {out.args[0]!r}, the fast path needs one tensor")
+            raise FastUnsupported(f"the traced model returns {out.args[0]!r}, readlx needs one tensor")
         self.nodes: tuple[fx.Node, ...] = tuple(nodes[:-1])
         self._pos = {n: i for i, n in enumerate(self.nodes)}
         self.input = self._pos[placeholders[0]]
         self.result = self._pos[out.args[0]]
-        for node in self.nodes:
+        for node in self.nodes if pure else ():
             _refuse_inplace(model, node)
         self.from_input = self._descendants({self.input})
         self._last_use = self._last_uses()
@@ -118,6 +126,9 @@ class CutGraph:
         args = fx.node.map_arg(node.args, lambda n: env[self._pos[n]])
         kwargs = fx.node.map_arg(node.kwargs, lambda n: env[self._pos[n]])
         if node.op == "call_module":
+            override = self._module_calls.get(str(node.target))
+            if override is not None:
+                return override(*args, **kwargs)
             return self.model.get_submodule(node.target)(*args, **kwargs)
         if node.op == "call_function":
             return node.target(*args, **kwargs)
@@ -159,6 +170,12 @@ class CutGraph:
         # it with golden proves nothing. Checks wait until the last of them has been used.
         constants = self._descendants(readers) - self.from_input
         return LayerSpan(min(readers), max([*readers, *(self._last_use[i] for i in constants)]))
+
+
+def _refuse_training(model: nn.Module) -> None:
+    training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
+    if training:  # dropout draws and running statistics would make golden values change
+        raise FastUnsupported(f"module {training[0]!r} is in training mode")
 
 
 def _trace(model: nn.Module) -> fx.Graph:

@@ -1,6 +1,6 @@
 """The TensorFlow/Keras engine: a Keras SavedModel taking NHWC input, driven in canonical terms.
 
-Images arrive NCHW (the same bytes every engine gets, DESIGN.md invariant 6) and are transposed to
+Images arrive NCHW (the same bytes every engine gets, invariant 6 of docs/architecture.md) and are transposed to
 NHWC here, at the edge; the transposition is exact. Weights are addressed canonically and translated
 through the table's ``"keras"`` bindings.
 """

@@ -2,7 +2,7 @@
 
 Every canonical layer's weight initializer becomes a graph input, fed on every run: with the stored
 values for the golden pass and with one element corrupted for a faulty pass, so golden and faulty runs
-share one session and one feeds path (DESIGN.md invariant 5). Fed tensors are never constant-folded,
+share one session and one feeds path (invariant 5 of docs/architecture.md). Fed tensors are never constant-folded,
 so graph optimizations cannot fold the injected weight into another tensor.
 """
 from __future__ import annotations

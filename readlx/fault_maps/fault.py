@@ -29,7 +29,7 @@ class FaultKind(str, enum.Enum):
 
 @dataclass(frozen=True, order=True)
 class Fault:
-    """A single weight fault in canonical addressing (DESIGN.md invariant 1).
+    """A single weight fault in canonical addressing (invariant 1 of docs/architecture.md).
 
     Parameters
     ----------

@@ -125,6 +125,9 @@ class FaultList(Sequence[FaultEntry]):
     sampling: Sampling | None = None
     source: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    checked_against: str | None = field(default=None, compare=False)
+    """:meth:`readlx.graph.LayerTable.digest` of the table every fault was checked against when the list
+    was read or drawn (None: not checked); a campaign on that table does not check them again."""
     _positions: dict[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

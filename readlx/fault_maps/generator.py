@@ -22,7 +22,8 @@ kind are distinct.
 from __future__ import annotations
 
 import random
-from typing import Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -91,21 +92,11 @@ def generate(
     kind_list = _check_kinds(kinds)
     t_used = sampling.t_value(confidence) if t is None else t
     n_pop = sampling.population(table, kinds=population_kinds)
-    if mode == "layer-wise":
-        counts = sampling.layer_wise_sizes(
-            table, margin, confidence, p, t=t_used, kinds=population_kinds
-        )
-        n = sum(counts.values())
-    else:
-        n = sampling.sample_size(n_pop, margin, confidence, p, t=t_used)
-        counts = sampling.allocate(table, n)
+    n, counts = _sizes(table, mode, n_pop, margin, confidence, p, t_used, population_kinds)
     _check_capacity(table, counts, len(kind_list))
-    if mode == "paper":
-        faults = _draw_paper(table, counts, random.Random(_check_python_seed(seed)), kind_list)
-    else:
-        faults = _draw_numpy(table, counts, _numpy_rng(seed), kind_list)
+    faults = _draw(table, counts, mode, seed, kind_list)
     record = Sampling(n_pop, n, margin, confidence, p, t_used, _seed_of(seed), mode)
-    return FaultList.from_faults(table.model, faults, sampling=record)
+    return replace(FaultList.from_faults(table.model, faults, sampling=record), checked_against=table.digest())
 
 
 # -- paper mode ------------------------------------------------------------------------------------
@@ -161,6 +152,23 @@ def _draw_layer_numpy(
 
 
 # -- argument checks -------------------------------------------------------------------------------
+def _draw(table: LayerTable, counts: dict[str, int], mode: str, seed: Any, kinds: list[FaultKind]) -> list[Fault]:
+    """The paper's draw (Python's ``random``) or readlx's (a NumPy generator)."""
+    if mode == "paper":
+        return _draw_paper(table, counts, random.Random(_check_python_seed(seed)), kinds)
+    return _draw_numpy(table, counts, _numpy_rng(seed), kinds)
+
+
+def _sizes(table: LayerTable, mode: str, n_pop: int, margin: float, confidence: float, p: float, t: float,
+           population_kinds: int) -> tuple[int, dict[str, int]]:
+    """The sample size and the faults per layer of ``mode``."""
+    if mode == "layer-wise":
+        counts = sampling.layer_wise_sizes(table, margin, confidence, p, t=t, kinds=population_kinds)
+        return sum(counts.values()), counts
+    n = sampling.sample_size(n_pop, margin, confidence, p, t=t)
+    return n, sampling.allocate(table, n)
+
+
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
         raise InputError(f"unknown sampling mode {mode!r}; valid: {', '.join(MODES)}")

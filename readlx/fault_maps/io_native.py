@@ -143,7 +143,8 @@ def parse_native(src: TextFile, table: LayerTable | None = None) -> FaultList:
     header, column_line = _read_header(src)
     columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS)
     entries = _read_rows(src, column_line + 1, columns, table)
-    return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"])
+    return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"],
+                     checked_against=None if table is None else table.digest())
 
 
 def _read_header(src: TextFile) -> tuple[dict[str, Any], int]:

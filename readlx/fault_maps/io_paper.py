@@ -85,7 +85,7 @@ def parse_paper_torch(
         return fault
 
     name = model or (table.model if table is not None else _model_from_path(src.path))
-    return _read(src, name, make)
+    return _read(src, name, make, table)
 
 
 def read_paper_tf(path: str | Path, table: LayerTable, *, framework: str = KERAS) -> FaultList:
@@ -121,10 +121,10 @@ def parse_paper_tf(src: TextFile, table: LayerTable, *, framework: str = KERAS) 
         except FaultListError as e:
             raise src.error(e.message, line, FIELDS.get(e.field or "", e.field)) from e
 
-    return _read(src, table.model, make)
+    return _read(src, table.model, make, table)
 
 
-def _read(src: TextFile, model: str, make: _MakeFault) -> FaultList:
+def _read(src: TextFile, model: str, make: _MakeFault, table: LayerTable | None) -> FaultList:
     columns = csvrows.header_columns(src, 1, COLUMNS, PUBLISHED_COLUMNS)
     with_counts = PUBLISHED_COLUMNS[0] in columns
     entries = []
@@ -136,7 +136,8 @@ def _read(src: TextFile, model: str, make: _MakeFault) -> FaultList:
         fault = make(_layer(src, row, line), index, bit, line)
         counts = csvrows.parse_counts(src, row, line) if with_counts else None
         entries.append(FaultEntry(fault_id, fault, counts))
-    return FaultList(model, tuple(entries), None, src.path, src.style)
+    return FaultList(model, tuple(entries), None, src.path, src.style,
+                     checked_against=None if table is None else table.digest())
 
 
 def _layer(src: TextFile, row: dict[str, str], line: int) -> str:

@@ -2,7 +2,7 @@
 
 A canonical fault addresses a PyTorch module and a PyTorch-layout index; another framework stores
 the same weight under its own name and with permuted axes. The mapping is the layer table's
-``Binding`` of that framework (DESIGN.md invariant 1): never the layer's position.
+``Binding`` of that framework (invariant 1 of docs/architecture.md): never the layer's position.
 
 Keras layouts: a ``Conv2D`` kernel is ``(kH, kW, I, O)`` = canonical ``(O, I, kH, kW)`` permuted by
 ``(2, 3, 1, 0)``; a ``Dense`` kernel is ``(I, O)`` = permutation ``(1, 0)``; a ``DepthwiseConv2D``

@@ -1,2 +1,2 @@
-"""The one classifier of faulty inferences (DESIGN.md invariant 4), per task."""
+"""The one classifier of faulty inferences (invariant 4 of docs/architecture.md), per task."""
 from __future__ import annotations

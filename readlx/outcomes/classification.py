@@ -1,4 +1,4 @@
-"""The one classifier of faulty inferences (DESIGN.md invariant 4).
+"""The one classifier of faulty inferences (invariant 4 of docs/architecture.md).
 
 Per image, on raw outputs:
 

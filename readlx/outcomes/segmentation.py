@@ -1,4 +1,4 @@
-"""The outcome classifier of faulty segmentations, and pixel accuracy / mIoU (DESIGN.md invariant 4).
+"""The outcome classifier of faulty segmentations, and pixel accuracy / mIoU (invariant 4 of docs/architecture.md).
 
 Per image, on predicted label maps (``argmax`` over the class axis of the raw scores, first maximum,
 NaN counting as the maximum, as in :func:`readlx.outcomes.classification.top1`):

@@ -1,6 +1,6 @@
 """What a campaign measures per inference: image classification or semantic segmentation.
 
-A task turns golden and faulty outputs into the per-image outcome codes of DESIGN.md invariant 4
+A task turns golden and faulty outputs into the per-image outcome codes of invariant 4 of docs/architecture.md
 and into the per-fault numbers stored beside them:
 
 * :class:`Classification` -- masked / non-critical / critical on the logits (:mod:`readlx.outcomes.classification`);

@@ -1,4 +1,4 @@
-"""Exact fast campaigns (DESIGN.md invariant 7): same outcomes as the reference loop, less work.
+"""Exact fast campaigns (invariant 7 of docs/architecture.md): same outcomes as the reference loop, less work.
 
 A faulty run restarts from golden values cached at the faulty layer's cut (prefix reuse). On PyTorch
 (:mod:`readlx.campaign.runners.torch_fast`) it also stops as soon as its whole batch is back to golden (early

@@ -1,7 +1,7 @@
 """Settings and errors of the fast campaign path.
 
 The settings change speed and memory only; outcomes are those of the reference loop whatever they
-are (DESIGN.md invariant 7).
+are (invariant 7 of docs/architecture.md).
 """
 from __future__ import annotations
 

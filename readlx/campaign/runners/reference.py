@@ -1,4 +1,4 @@
-"""The reference loop (DESIGN.md invariant 7): one whole inference of the image set per fault.
+"""The reference loop (invariant 7 of docs/architecture.md): one whole inference of the image set per fault.
 
 :func:`run_fault` is the loop's body for one fault, written out plainly: it is the slow, obviously
 correct definition the fast runners are tested against. :class:`ReferenceRunner` runs the same thing

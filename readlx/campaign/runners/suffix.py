@@ -3,7 +3,7 @@
 Why stopping early is exact
 ---------------------------
 Every node after a cut is a deterministic function of the values live across that cut: same values,
-shapes and strides in, same bits out (the assumption behind golden = same path, DESIGN.md
+shapes and strides in, same bits out (the assumption behind golden = same path, docs/architecture.md
 invariant 5). So when, at some check cut, *every* value live across it equals its golden value bit for
 bit, the rest of the run would repeat the golden run exactly and every image of the batch is masked.
 Nothing else is assumed: the batch keeps its shape, and the images it holds are those of the

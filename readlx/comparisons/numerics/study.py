@@ -3,29 +3,30 @@ float64 reference executor, the same faults through several variants, and the tw
 that say which variant produced a published result."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch.nn as nn
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.campaign import CampaignOptions, run_campaign
-from readlx.data.imageset import ImageSet
-from readlx.fault_maps.faultlist import FaultList
-from readlx.graph import LayerTable
-from readlx.engines.reference.engine import ReferenceEngine
 from readlx.comparisons.numerics.explain import Explanation, explain
 from readlx.comparisons.numerics.golden import golden_divergence, golden_outputs
 from readlx.comparisons.numerics.masking import MaskingEvidence, masking_evidence
+from readlx.data.imageset import ImageSet
+from readlx.engines.reference.engine import ReferenceEngine
 from readlx.engines.variants import make_engine
+from readlx.fault_maps.faultlist import FaultList
+from readlx.graph import LayerTable
 from readlx.zoo.registry import Benchmark
 
 Progress = Callable[[str, int, int], None]
 
 
-def canonical_weights(model: nn.Module, table: LayerTable) -> dict[str, np.ndarray]:
+def canonical_weights(model: nn.Module, table: LayerTable) -> dict[str, Array]:
     """Layer -> float32 weight in canonical layout (copies).
 
     Examples

@@ -91,7 +91,7 @@ class ReferenceEngine:
     name
         The framework name (default: :func:`variant_name`).
     reuse_golden
-        Speed-up for campaigns (outcomes unchanged, DESIGN.md invariant 7): a faulty inference over
+        Speed-up for campaigns (outcomes unchanged, invariant 7 of docs/architecture.md): a faulty inference over
         the same images as the last fault-free one starts from that pass's activations just before
         the faulty layer, and returns its outputs outright when the fault leaves the layer's
         multiply operands bitwise unchanged (a weight that rounds back to the stored operand under

@@ -1,4 +1,5 @@
-"""An executor over the canonical graph: a torch.fx trace run node by node.
+"""An executor over the canonical graph: the torch.fx trace of :mod:`readlx.engines.fxgraph`, run node
+by node, with the planned layers' calls supplied here.
 
 Convolution and linear layers named in the plan run with :mod:`readlx.engines.reference.convolution` in the
 plan's algorithm and arithmetic, on weights supplied by the caller (the engine's canonical copies);
@@ -8,15 +9,16 @@ carrier dtype (float32, or float64 for the ground truth).
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import torch
-import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from readlx.errors import ReadlxError
+from readlx.engines.fxgraph import CutGraph
+from readlx.errors import FastUnsupported, ReadlxError
 from readlx.engines.reference.arithmetic import ARITHMETICS
 from readlx.engines.reference.convolution import conv2d, effective_algorithm, linear
 
@@ -59,16 +61,6 @@ def plan_layer(module: nn.Module, name: str, algorithm: str, arithmetic: str) ->
     return LayerPlan(name, "conv", algorithm, effective, arithmetic, why)
 
 
-def _last_uses(graph: fx.Graph) -> dict[fx.Node, list[fx.Node]]:
-    """node -> the values that can be freed after it ran (their last user)."""
-    last: dict[fx.Node, fx.Node] = {}
-    for node in graph.nodes:
-        fx.node.map_arg((node.args, node.kwargs), lambda a: last.__setitem__(a, node))
-    freed: dict[fx.Node, list[fx.Node]] = {}
-    for value, user in last.items():
-        freed.setdefault(user, []).append(value)
-    return freed
-
 
 class GraphExecutor:
     """Run ``model`` node by node with the reference layers of ``plans``.
@@ -97,21 +89,17 @@ class GraphExecutor:
     def __init__(self, model: nn.Module, plans: Mapping[str, LayerPlan], weights: WeightSource,
                  carrier: torch.dtype = torch.float32) -> None:
         module = copy.deepcopy(model).eval().to(carrier)
-        try:
-            self.graph_module = fx.symbolic_trace(module)
-        except Exception as e:  # fx raises many kinds; the message is what the user needs
-            raise ReadlxError(f"model {type(model).__name__} cannot be traced by torch.fx: {e}") from e
         self.plans = dict(plans)
         self.carrier = carrier
         self._weights = weights
-        self._modules = dict(self.graph_module.named_modules())
-        self._nodes = list(self.graph_module.graph.nodes)
-        self._freed = _last_uses(self.graph_module.graph)
-        self._entry: dict[str, int] = {}
-        for i, node in enumerate(self._nodes):
-            if node.op == "call_module" and node.target in self.plans:
-                self._entry.setdefault(str(node.target), i)
-        missing = [name for name in self.plans if name not in self._entry]
+        self._modules = dict(module.named_modules())
+        calls = {name: functools.partial(self._layer, name) for name in self.plans}
+        try:
+            self.graph = CutGraph(module, list(self.plans), pure=False, module_calls=calls)
+        except FastUnsupported as e:
+            raise ReadlxError(f"the reference executor cannot run {type(model).__name__}: {e}") from e
+        called = {str(n.target) for n in self.graph.nodes if n.op == "call_module"}
+        missing = [name for name in self.plans if name not in called]
         if missing:
             raise ReadlxError(f"layers {missing} are not called as modules in the traced graph; "
                               "the executor could not apply their faults")
@@ -138,48 +126,33 @@ class GraphExecutor:
             y = y + (bias if plan.kind == "linear" else bias.reshape(1, -1, 1, 1))
         return y.to(self.carrier)
 
-    def _node(self, node: fx.Node, env: dict[fx.Node, Any], x: torch.Tensor) -> Any:
-        args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda a: env[a])
-        if node.op == "placeholder":
-            return x
-        if node.op == "get_attr":
-            value: Any = self.graph_module
-            for part in str(node.target).split("."):
-                value = getattr(value, part)
-            return value
-        if node.op == "call_function":
-            return node.target(*args, **kwargs)
-        if node.op == "call_method":
-            return getattr(args[0], node.target)(*args[1:], **kwargs)
-        if node.target in self.plans:
-            return self._layer(node.target, *args)
-        return self._modules[node.target](*args, **kwargs)
-
-    def _execute(self, env: dict[fx.Node, Any], x: torch.Tensor | None, start: int, stop: int) -> Any:
-        """Run nodes ``start:stop`` on ``env`` (values are freed after their last use)."""
-        with torch.inference_mode():
-            for node in self._nodes[start:stop]:
-                if node.op == "output":
-                    return fx.node.map_arg(node.args[0], lambda a: env[a])
-                env[node] = self._node(node, env, x)
-                for value in self._freed.get(node, ()):
-                    env.pop(value, None)
-        return env
-
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs of one batch, in the carrier dtype."""
-        return self._execute({}, x.to(self.carrier), 0, len(self._nodes))
+        graph = self.graph
+        env: dict[int, Any] = {graph.input: x.to(self.carrier)}
+        with torch.inference_mode():
+            graph.run(env, 0, len(graph.nodes))
+        out: torch.Tensor = env[graph.result]
+        return out
 
-    def run_prefix(self, x: torch.Tensor, layer: str) -> dict[fx.Node, Any]:
+    def run_prefix(self, x: torch.Tensor, layer: str) -> dict[int, Any]:
         """The values computed before ``layer`` first runs that the rest of the graph still needs.
 
         Together with :meth:`run_suffix` this is :meth:`run` split in two: the same operations on the
         same values, so the outputs are bitwise the same.
         """
-        return dict(self._execute({}, x.to(self.carrier), 0, self._entry[layer]))
+        graph, cut = self.graph, self.graph.spans[layer].first
+        env: dict[int, Any] = {graph.input: x.to(self.carrier)}
+        with torch.inference_mode():
+            graph.run(env, 0, cut)
+        return {i: env[i] for i in graph.live[cut]}
 
-    def run_suffix(self, layer: str, live: Mapping[fx.Node, Any]) -> torch.Tensor:
+    def run_suffix(self, layer: str, live: Mapping[int, Any]) -> torch.Tensor:
         """Outputs of one batch from ``layer`` on, given :meth:`run_prefix`'s values (not changed:
         an in-place operation of the model works on a copy)."""
+        graph = self.graph
         env = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in live.items()}
-        return self._execute(env, None, self._entry[layer], len(self._nodes))
+        with torch.inference_mode():
+            graph.run(env, graph.spans[layer].first, len(graph.nodes))
+        out: torch.Tensor = env[graph.result]
+        return out

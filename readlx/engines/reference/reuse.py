@@ -1,4 +1,4 @@
-"""Reuse of a fault-free pass in faulty passes over the same images (DESIGN.md invariant 7).
+"""Reuse of a fault-free pass in faulty passes over the same images (invariant 7 of docs/architecture.md).
 
 A faulty inference computes exactly what the fault-free one computed up to the faulty layer, and
 nothing different at all when the fault leaves the layer's multiply operands unchanged. Both facts
@@ -8,16 +8,26 @@ values, batch by batch.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from readlx.engines.base import batches
+from readlx.engines.reference.executor import GraphExecutor
 from readlx.fault_maps.fault import Fault
 
-if TYPE_CHECKING:  # pragma: no cover
-    from readlx.engines.reference.engine import ReferenceEngine
+
+
+class Reusing(Protocol):
+    """What reuse needs of a :class:`~readlx.engines.reference.engine.ReferenceEngine`."""
+
+    batch_size: int
+    executor: GraphExecutor
+
+    def plain_forward(self, images: np.ndarray) -> np.ndarray: ...
+
+    def operands_unchanged(self, fault: Fault) -> bool: ...
 
 
 class GoldenCache:
@@ -31,7 +41,7 @@ class GoldenCache:
         self._digest = ""
         self._outputs: np.ndarray | None = None
         self._layer = ""
-        self._live: list[dict] = []
+        self._live: list[dict[int, Any]] = []
 
     @staticmethod
     def _key(images: np.ndarray) -> str:
@@ -46,7 +56,7 @@ class GoldenCache:
             self._layer, self._live = "", []
         self._digest, self._outputs = digest, outputs
 
-    def faulty(self, engine: "ReferenceEngine", images: np.ndarray, fault: Fault) -> np.ndarray:
+    def faulty(self, engine: Reusing, images: np.ndarray, fault: Fault) -> np.ndarray:
         """Outputs under ``fault`` (active in ``engine``), reusing the fault-free pass when it can."""
         if self._outputs is None or self._key(images) != self._digest:
             return engine.plain_forward(images)
@@ -61,7 +71,7 @@ class GoldenCache:
         return np.concatenate(outs)
 
     @staticmethod
-    def _prefix(engine: "ReferenceEngine", images: np.ndarray, slices: list[slice], fault: Fault) -> list[dict]:
+    def _prefix(engine: Reusing, images: np.ndarray, slices: list[slice], fault: Fault) -> list[dict[int, Any]]:
         # the prefix does not read the faulty layer's weight, so running it under the fault is exact
         return [engine.executor.run_prefix(torch.from_numpy(np.ascontiguousarray(images[sl])), fault.layer)
                 for sl in slices]

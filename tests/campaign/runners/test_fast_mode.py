@@ -1,4 +1,4 @@
-"""Fast mode gives the reference loop's Datasets bit for bit (DESIGN.md invariant 7)."""
+"""Fast mode gives the reference loop's Datasets bit for bit (invariant 7 of docs/architecture.md)."""
 from __future__ import annotations
 
 from pathlib import Path

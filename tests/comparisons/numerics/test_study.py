@@ -5,8 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from readlx.comparisons.numerics.study import (Subject, campaign_faults, canonical_weights, explain_published,
-                                               golden_section, load_subject, variant_campaign)
+from readlx.comparisons.numerics.study import (
+    Subject,
+    campaign_faults,
+    canonical_weights,
+    explain_published,
+    golden_section,
+    load_subject,
+    variant_campaign,
+)
 from readlx.fault_maps import write_paper_torch
 from readlx.results import write_netcdf
 

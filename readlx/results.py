@@ -172,7 +172,17 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def read_netcdf(path: str | Path) -> xr.Dataset:
-    """Read a campaign Dataset, checking that it is one."""
+    """Read a campaign Dataset, checking that it is one.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from readlx.comparisons.examples import toy_dataset
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_netcdf(toy_dataset(), os.path.join(d, "toy.nc"))
+    ...     int(read_netcdf(path).critical.sum())
+    1
+    """
     path = Path(path)
     if not path.exists():
         raise ResultFileError("result file not found", path=path)

@@ -1,4 +1,4 @@
-"""``readlx numerics MODEL`` and ``readlx numerics explain RESULT --reference FILE``.
+"""``readlx numerics MODEL`` and ``readlx numerics explain RESULT --published FILE``.
 
 :func:`numerics_command` and :func:`explain_command` take plain arguments, may write result files,
 and return the text the command line prints; the studies themselves are in
@@ -94,17 +94,17 @@ def numerics_command(
     return "\n\n".join(parts)
 
 
-def evidence_text(evidence: PublishedEvidence, reference: str) -> str:
+def evidence_text(evidence: PublishedEvidence, published: str) -> str:
     """The campaign-level agreement (or why it was skipped), then the weight-level evidence."""
     from readlx.comparisons.numerics.masking import format_masking_evidence
 
     e = evidence
     if e.n_known == 0:
-        parts = [f"campaign-level agreement skipped: no fault id of the result is in {reference}"]
+        parts = [f"campaign-level agreement skipped: no fault id of the result is in {published}"]
     elif e.explanation is not None:
         parts = [e.explanation.format()]
         if e.n_unknown:
-            parts.append(f"{e.n_unknown} faults of the result are not in the reference and were left out")
+            parts.append(f"{e.n_unknown} faults of the result are not in the published list and were left out")
     else:
         parts = [f"campaign-level agreement skipped: the result ran {e.n_images} images per fault, "
                  f"the published counts {list(e.published_images)}; run the variants over the same images"]
@@ -115,21 +115,21 @@ def evidence_text(evidence: PublishedEvidence, reference: str) -> str:
     return "\n\n".join(parts)
 
 
-def explain_command(result: str, reference: str, *, baseline: str | None = None, weights: str | None = None) -> str:
-    """``readlx numerics explain RESULT --reference FILE``: which variant reproduces the published counts.
+def explain_command(result: str, published: str, *, baseline: str | None = None, weights: str | None = None) -> str:
+    """``readlx numerics explain RESULT --published FILE``: which variant reproduces the published counts.
 
     The evidence is :func:`readlx.comparisons.numerics.study.explain_published`'s.
     """
     from readlx.comparisons.numerics.study import explain_published
 
-    return evidence_text(explain_published(result, reference, baseline=baseline, weights=weights), reference)
+    return evidence_text(explain_published(result, published, baseline=baseline, weights=weights), published)
 
 
 def cmd_numerics(args: argparse.Namespace) -> int:
     if args.model == "explain":
-        if not args.result or not args.reference:
-            raise ReadlxError("usage: readlx numerics explain RESULT --reference FILE")
-        print(explain_command(args.result, args.reference, baseline=args.baseline, weights=args.weights))
+        if not args.result or not args.published:
+            raise ReadlxError("usage: readlx numerics explain RESULT --published FILE")
+        print(explain_command(args.result, args.published, baseline=args.baseline, weights=args.weights))
         return 0
     from readlx.engines.variants import split_variants
 
@@ -150,10 +150,10 @@ def cmd_numerics(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``numerics MODEL``, ``numerics explain RESULT``."""
     n = sub.add_parser("numerics", help="convolution algorithms and arithmetic variants; "
-                       "`readlx numerics explain RESULT --reference FILE` explains published results")
+                       "`readlx numerics explain RESULT --published FILE` explains published results")
     n.add_argument("model", help="zoo model, or 'explain'")
     n.add_argument("result", nargs="?", help="with 'explain': a campaign result with several variants")
-    n.add_argument("--reference", help="with 'explain': published fault list with outcome counts")
+    n.add_argument("--published", help="with 'explain': published fault list with outcome counts")
     n.add_argument("--baseline", help="with 'explain': the variant to compare against")
     n.add_argument("--variants", help="comma-separated golden variants")
     n.add_argument("--campaign-variants", help="comma-separated variants of the fault campaign")

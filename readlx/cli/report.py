@@ -21,19 +21,19 @@ def _print_divergence(ds: xr.Dataset) -> None:
     print(f"\nmost divergent faults\n{format_most_divergent(most_divergent(ds, top=10))}")
 
 
-def print_report(ds: xr.Dataset, reference: str | None) -> None:
+def print_report(ds: xr.Dataset, published: str | None) -> None:
     """Summary; with several frameworks, paired tests, contingency and the most divergent faults;
-    with ``reference``, the agreement with its published counts."""
+    with ``published``, the agreement with its published counts."""
     from readlx.comparisons.summary import format_summary, summarize
 
     print(format_summary(summarize(ds)))
     if ds.sizes["framework"] > 1:
         _print_divergence(ds)
-    if reference:
-        from readlx.comparisons.reference import agreement
+    if published:
+        from readlx.comparisons.published import agreement
         from readlx.fault_maps import load_fault_list
 
-        ref = load_fault_list(reference)
+        ref = load_fault_list(published)
         for a in agreement(ds, ref):
             print()
             print(a.format())
@@ -43,7 +43,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from readlx.results import read_netcdf
 
     ds = read_netcdf(args.result)
-    print_report(ds, args.reference)
+    print_report(ds, args.published)
     if args.plots:
         from readlx.comparisons.plots import report_plots
 
@@ -53,7 +53,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from readlx.comparisons.html import report_html
         from readlx.fault_maps import load_fault_list
 
-        ref = load_fault_list(args.reference) if args.reference else None
+        ref = load_fault_list(args.published) if args.published else None
         print(f"report {report_html(ds, args.html, ref)}")
     return 0
 
@@ -62,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """``report``."""
     rep = sub.add_parser("report", help="Table-VI summary of a result; agreement with published counts")
     rep.add_argument("result")
-    rep.add_argument("--reference", help="published fault list with outcome counts")
+    rep.add_argument("--published", help="published fault list with outcome counts")
     rep.add_argument("--plots", help="write the figures (PNG) into this directory")
     rep.add_argument("--html", help="write one self-contained HTML report")
     rep.set_defaults(func=cmd_report)

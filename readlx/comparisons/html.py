@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from readlx.comparisons.divergence import most_divergent
 from readlx.comparisons.plots import report_figures
-from readlx.comparisons.reference import agreement
+from readlx.comparisons.published import agreement
 from readlx.comparisons.summary import summarize, summary_table
 from readlx.comparisons.tables import contingency_table, paired_tests_table
 from readlx.fault_maps.faultlist import FaultList
@@ -50,11 +50,11 @@ def _summary(ds: xr.Dataset) -> str:
     return "<h2>Outcome shares (percent ± margin of the fault sample)</h2>" + html_table(head, rows)
 
 
-def _agreement(ds: xr.Dataset, reference: FaultList) -> str:
-    parts = [f"<h2>Agreement with the published counts ({html.escape(str(reference.source))})</h2>"]
+def _agreement(ds: xr.Dataset, published: FaultList) -> str:
+    parts = [f"<h2>Agreement with the published counts ({html.escape(str(published.source))})</h2>"]
     rows = []
     largest = []
-    for a in agreement(ds, reference):
+    for a in agreement(ds, published):
         rows.append((a.framework, a.n_faults, f"{100 * a.sdc1_exact:.1f}", f"{100 * a.triple_exact:.1f}",
                      " / ".join(f"{d:.2f}" for d in a.mean_abs_diff)))
         largest += [(a.framework, d.fault, d.layer, str(d.index), d.bit, str(d.ours), str(d.published))
@@ -87,7 +87,7 @@ def _divergent(ds: xr.Dataset) -> str:
     return "<h2>Most divergent faults</h2>" + html_table(head, rows)
 
 
-def report_html(ds: xr.Dataset, file: str | Path, reference: FaultList | None = None) -> Path:
+def report_html(ds: xr.Dataset, file: str | Path, published: FaultList | None = None) -> Path:
     """Write the self-contained HTML report of a campaign Dataset; return its path.
 
     Examples
@@ -105,8 +105,8 @@ def report_html(ds: xr.Dataset, file: str | Path, reference: FaultList | None = 
     meta += [(k, ds.attrs[k]) for k in ("dataset", "readlx_version", "sampling_population", "sampling_t")
              if k in ds.attrs]
     body = [f"<h1>{html.escape(title)}</h1>", html_table(("", ""), meta), _summary(ds)]
-    if reference is not None:
-        body.append(_agreement(ds, reference))
+    if published is not None:
+        body.append(_agreement(ds, published))
     if ds.sizes["framework"] > 1:
         body += [_tests(ds), _divergent(ds)]
     body.append("<h2>Figures</h2>")

@@ -61,6 +61,13 @@ def summarize(ds: xr.Dataset) -> list[SummaryRow]:
     The error margin of each share is that of the fault sample (Leveugle et al.):
     ``t * sqrt(p(1-p)/n * (N-n)/(N-1))`` with n faults drawn from a population of N (no finite
     population correction when the population is not recorded), t from the attrs (2.58 by default).
+
+    Examples
+    --------
+    >>> from readlx.comparisons.examples import toy_dataset
+    >>> rows = summarize(toy_dataset())
+    >>> [(r.framework, r.n_faults, r.n_images) for r in rows]
+    [('a', 2, 2), ('b', 2, 2)]
     """
     n_images = int(ds.attrs["n_images"])
     population = ds.attrs.get("sampling_population")

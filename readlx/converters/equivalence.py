@@ -113,8 +113,8 @@ class EquivalenceReport:
     n_layer_images: int
     inputs: str
     tolerance: float
-    reference_top1: float | None
-    reference_seconds: float | None
+    baseline_top1: float | None
+    baseline_seconds: float | None
     runtimes: tuple[RuntimeReport, ...]
 
     @property
@@ -138,8 +138,8 @@ class EquivalenceReport:
             fields = {k: data[k] for k in ("model", "n_images", "n_layer_images", "inputs", "tolerance")}
             return cls(
                 **fields,
-                reference_top1=data.get("reference_top1"),
-                reference_seconds=data.get("reference_seconds"),
+                baseline_top1=data.get("baseline_top1", data.get("reference_top1")),  # older bundles
+                baseline_seconds=data.get("baseline_seconds", data.get("reference_seconds")),
                 runtimes=runtimes,
             )
         except (KeyError, TypeError) as e:
@@ -166,15 +166,15 @@ class EquivalenceReport:
 
     def _summary(self) -> list[str]:
         lines = []
-        if self.reference_top1 is not None:
-            parts = [f"torch {self.reference_top1:.2%}"] + [
+        if self.baseline_top1 is not None:
+            parts = [f"torch {self.baseline_top1:.2%}"] + [
                 f"{r.framework} {r.top1:.2%} (agreement {r.top1_agreement:.2%})"
                 for r in self.runtimes
                 if r.top1 is not None and r.top1_agreement is not None
             ]
             lines.append("golden top-1: " + " | ".join(parts))
-        if self.reference_seconds is not None:
-            parts = [f"torch {self.reference_seconds:.2f}"] + [
+        if self.baseline_seconds is not None:
+            parts = [f"torch {self.baseline_seconds:.2f}"] + [
                 f"{r.framework} {r.seconds:.2f}" for r in self.runtimes if r.seconds is not None
             ]
             lines.append(f"inference seconds for {self.n_images} images: " + " | ".join(parts))
@@ -248,8 +248,8 @@ def check_equivalence(
         n_layer_images=int(len(probe)),
         inputs=inputs or "sha256 " + hashlib.sha256(images.tobytes()).hexdigest()[:16],
         tolerance=tolerance,
-        reference_top1=None if labels is None else _top1(base_out, labels),
-        reference_seconds=base_seconds,
+        baseline_top1=None if labels is None else _top1(base_out, labels),
+        baseline_seconds=base_seconds,
         runtimes=reports,
     )
 

@@ -43,7 +43,14 @@ def load_dataset(
     limit: int | None = None,
 ) -> ImageSet:
     """Read dataset ``name`` (its first ``limit`` images) from ``root`` (default: its directory under
-    the reference data)."""
+    the reference data).
+
+    Examples
+    --------
+    >>> data = load_dataset("synthetic10", limit=4)
+    >>> len(data), data.images.shape
+    (4, (4, 3, 16, 16))
+    """
     entry = DATASETS[name]
     path = Path(root) if root is not None else None
     if path is None and entry.default_dir is not None:

@@ -66,7 +66,7 @@ def test_run_then_report_with_reference(tmp_path: Path, capsys: pytest.CaptureFi
     ref = tmp_path / "ref.csv"
     save_fault_list(fl, ref, format="paper-torch")
     capsys.readouterr()
-    assert main(["report", str(out), "--reference", str(ref)]) == 0
+    assert main(["report", str(out), "--published", str(ref)]) == 0
     text = capsys.readouterr().out
     assert "SDC-1 count exact match: 100.0 %" in text
     assert "masked %" in text and "±" in text

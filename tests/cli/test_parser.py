@@ -42,4 +42,4 @@ def test_building_the_parser_loads_no_framework() -> None:
 
 def test_usage_error_of_numerics_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["numerics", "explain"]) == 2
-    assert capsys.readouterr().err == "readlx: error: usage: readlx numerics explain RESULT --reference FILE\n"
+    assert capsys.readouterr().err == "readlx: error: usage: readlx numerics explain RESULT --published FILE\n"

@@ -70,7 +70,7 @@ def test_report_is_ok_and_complete(demo_bundle: Bundle) -> None:
     for runtime in report.runtimes:
         assert runtime.output.max_abs <= 1e-5
         assert [d.tensor for d in runtime.layers] == demo_bundle.table.names
-        assert runtime.top1_agreement == 1.0 and runtime.top1 == report.reference_top1
+        assert runtime.top1_agreement == 1.0 and runtime.top1 == report.baseline_top1
     text = report.format()
     assert "depthwise_conv2d" in text and "status: ok" in text and "golden top-1" in text
     assert EquivalenceReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
@@ -140,7 +140,7 @@ def test_resnet20_from_the_published_checkpoint(shared_data: Path, resnet20_bund
     report = bundle.report
     assert report.ok
     for runtime in report.runtimes:
-        assert runtime.top1_agreement >= 0.998 and abs(runtime.top1 - report.reference_top1) <= 0.002
+        assert runtime.top1_agreement >= 0.998 and abs(runtime.top1 - report.baseline_top1) <= 0.002
     with open(shared_data / bench.match_file) as f:
         published = {row["PT"]: row["TF"] for row in csv.DictReader(f)}
     ours = {name: bundle.table.binding("keras", name).name for name in bundle.table.names}

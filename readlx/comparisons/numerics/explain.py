@@ -3,7 +3,7 @@
 Input: a campaign Dataset whose frameworks are variants of one model (``torch``,
 ``reference-im2col-tf32``, ...) run over the same images as the published counts, and the published
 fault list. For each canonical layer, every variant's per-fault agreement with the published
-(masked, non-critical, critical) counts is measured with :func:`readlx.comparisons.reference.agreement`;
+(masked, non-critical, critical) counts is measured with :func:`readlx.comparisons.published.agreement`;
 the best variant of a layer has the highest full-triple exact rate, then SDC-1 exact rate, then the
 lowest mean absolute difference. "Before" is the baseline variant on every fault; "after" takes each
 fault's counts from the best variant of its layer (chosen on these same faults, so it is an
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from readlx.comparisons.reference import Agreement, agreement
+from readlx.comparisons.published import Agreement, agreement
 from readlx.comparisons.text import table
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
@@ -98,15 +98,15 @@ def _emulated(ds: xr.Dataset, choice: dict[str, str]) -> xr.Dataset:
     return out.assign_coords(framework=np.array([EMULATED], dtype=object))
 
 
-def explain(ds: xr.Dataset, reference: FaultList, baseline: str | None = None) -> Explanation:
-    """Per layer, the variant of ``ds`` that best reproduces the published counts of ``reference``.
+def explain(ds: xr.Dataset, published: FaultList, baseline: str | None = None) -> Explanation:
+    """Per layer, the variant of ``ds`` that best reproduces the published counts of ``published``.
 
     Parameters
     ----------
     ds
         Single-model campaign Dataset, one framework per variant, over as many images as the
         published counts (their ``n_injections``).
-    reference
+    published
         The published fault list, whose entries carry their counts (``FaultEntry.published``).
     baseline
         The "before" variant (default: the first framework).
@@ -134,13 +134,13 @@ def explain(ds: xr.Dataset, reference: FaultList, baseline: str | None = None) -
     baseline = baseline or frameworks[0]
     if baseline not in frameworks:
         raise ReadlxError(f"baseline {baseline!r} is not a framework of the result; valid: {', '.join(frameworks)}")
-    overall = tuple(agreement(ds, reference, top=0))
+    overall = tuple(agreement(ds, published, top=0))
     layers = []
     for layer in _layers_in_order(ds):
         sub = ds.isel(fault=np.flatnonzero(ds.layer.values == layer))
-        scores = {a.framework: a for a in agreement(sub, reference, top=0)}
+        scores = {a.framework: a for a in agreement(sub, published, top=0)}
         layers.append(LayerChoice(layer, int(sub.sizes["fault"]), _best(scores, baseline), scores))
     choice = {c.layer: c.best for c in layers}
-    after = agreement(_emulated(ds, choice), reference, top=0)[0]
+    after = agreement(_emulated(ds, choice), published, top=0)[0]
     before = next(a for a in overall if a.framework == baseline)
     return Explanation(baseline, tuple(layers), overall, before, after)

@@ -112,9 +112,9 @@ class PublishedEvidence:
     masking: tuple[MaskingEvidence, ...] | None
 
 
-def explain_published(result: str | Path, reference: str | Path, *, baseline: str | None = None,
+def explain_published(result: str | Path, published: str | Path, *, baseline: str | None = None,
                       weights: str | None = None) -> PublishedEvidence:
-    """Which variant of the campaign result at ``result`` reproduces the published counts at ``reference``.
+    """Which variant of the campaign result at ``result`` reproduces the published counts at ``published``.
 
     Two kinds of evidence: (1) per-fault agreement of each variant of the result with the published
     counts, per layer (:func:`readlx.comparisons.numerics.explain.explain`; needs a result over as
@@ -129,7 +129,7 @@ def explain_published(result: str | Path, reference: str | Path, *, baseline: st
     ds = read_netcdf(result)
     model = str(ds.attrs.get("model_name", ds.model.values[0]))
     table = ZOO[model].layer_table() if model in ZOO else None
-    ref = load_fault_list(reference, table)
+    ref = load_fault_list(published, table)
     published = tuple(sorted(set(ref.published[:, 0].tolist()))) if ref.published is not None else ()
     known = np.isin(ds.fault.values, ref.ids)
     n_images = int(ds.attrs["n_images"])

@@ -48,47 +48,47 @@ class Agreement:
         return "\n".join(lines)
 
 
-def _published_by_fault(ds: xr.Dataset, reference: FaultList) -> np.ndarray:
-    if reference.published is None:
-        raise ReadlxError(f"reference {reference.source!r} holds no published outcome counts")
+def _published_by_fault(ds: xr.Dataset, published: FaultList) -> np.ndarray:
+    if published.published is None:
+        raise ReadlxError(f"fault list {published.source!r} holds no published outcome counts")
     out = np.zeros((ds.sizes["fault"], 3), np.int64)
     for pos, fid in enumerate(ds.fault.values):
         try:
-            entry = reference.by_id(int(fid))
+            entry = published.by_id(int(fid))
         except FaultListError as e:
-            raise ReadlxError(f"fault {int(fid)} of the result is not in the reference {reference.source!r}") from e
+            raise ReadlxError(f"fault {int(fid)} of the result is not in the published list {published.source!r}") from e
         ref, counts = entry.fault, entry.published
         assert counts is not None  # a list carries counts for all its faults or none
         idx = tuple(int(i) for i in ds.tensor_index.values[pos] if i >= 0)
         if (ref.layer, ref.index, ref.bit) != (str(ds.layer.values[pos]), idx, int(ds.bit.values[pos])):
             raise ReadlxError(
                 f"fault {int(fid)} differs between result ({ds.layer.values[pos]} {idx} bit "
-                f"{int(ds.bit.values[pos])}) and reference ({ref.layer} {ref.index} bit {ref.bit})"
+                f"{int(ds.bit.values[pos])}) and published list ({ref.layer} {ref.index} bit {ref.bit})"
             )
         n_ref = counts.n_injections
         if n_ref != int(ds.attrs["n_images"]):
             raise ReadlxError(
-                f"fault {int(fid)}: the reference ran {n_ref} images, the result {ds.attrs['n_images']}; "
+                f"fault {int(fid)}: the published counts are of {n_ref} images, the result {ds.attrs['n_images']}; "
                 "compare campaigns over the same images"
             )
         out[pos] = (counts.masked, counts.non_critical, counts.critical)
     return out
 
 
-def agreement(ds: xr.Dataset, reference: FaultList, top: int = 10) -> list[Agreement]:
+def agreement(ds: xr.Dataset, published: FaultList, top: int = 10) -> list[Agreement]:
     """Per framework of the (single-model) result: exact-match rates and largest differences."""
-    published = _published_by_fault(ds, reference)
+    counts = _published_by_fault(ds, published)
     result = []
     for fw in ds.framework.values:
         sel = ds.isel(model=0).sel(framework=fw)
         ours = np.stack([sel.masked.values, sel.non_critical.values, sel.critical.values], axis=1)
-        diff = np.abs(ours - published)
+        diff = np.abs(ours - counts)
         order = np.lexsort((-diff[:, 0], -diff[:, 2]))[: min(top, len(diff))]
         largest = tuple(
             FaultDifference(
                 int(ds.fault.values[p]), str(ds.layer.values[p]),
                 tuple(int(i) for i in ds.tensor_index.values[p] if i >= 0), int(ds.bit.values[p]),
-                tuple(int(v) for v in ours[p]), tuple(int(v) for v in published[p]),
+                tuple(int(v) for v in ours[p]), tuple(int(v) for v in counts[p]),
             )
             for p in order if diff[p].any()
         )

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from readlx.campaign.runners.reference import run_fault
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import fault_digest
 from readlx.campaign.runners import FastOptions, TorchFastRunner
+from readlx.campaign.runners.reference import run_fault
 from readlx.data.imageset import ImageSet
 from readlx.engines.torch import TorchEngine
 from readlx.fault_maps import generate, load_fault_list

@@ -19,12 +19,14 @@ maps are not stored.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
@@ -33,7 +35,7 @@ from readlx.outcomes.tasks import CLASSIFICATION, Task
 COUNT_VARS = COUNT_FIELDS
 MAX_RANK = 4
 SCHEMA = "readlx-campaign-1"
-def _padded_indices(faults: FaultList) -> np.ndarray:
+def _padded_indices(faults: FaultList) -> Array:
     out = np.full((len(faults), MAX_RANK), -1, dtype=np.int32)
     for row, fault in enumerate(faults.faults):
         out[row, : len(fault.index)] = fault.index
@@ -57,7 +59,7 @@ def make_dataset(
     layer_names: Mapping[str, Sequence[str]],
     records: Mapping[str, FaultRecords],
     golden: Mapping[str, GoldenRecord],
-    labels: np.ndarray,
+    labels: Array,
     task: Task = CLASSIFICATION,
     attrs: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -117,8 +119,8 @@ def _quality(runs: list[FaultRecords], golden: list[GoldenRecord], task: Task) -
 
 def _per_image(runs: list[FaultRecords], golden: list[GoldenRecord], task: Task) -> dict[str, Any]:
     """Per-image outcome codes and, for classification, the golden top-1, when the records hold codes."""
-    codes = [r.outcome for r in runs]
-    if any(c is None for c in codes):
+    codes = [r.outcome for r in runs if r.outcome is not None]
+    if len(codes) != len(runs):
         return {}
     data: dict[str, Any] = {
         "outcome": (("model", "fault", "framework", "image"), np.stack(codes, axis=1)[None].astype(np.int8))}

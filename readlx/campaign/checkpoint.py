@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import CheckpointError, ReadlxError
 from readlx.outcomes.records import FaultRecords
 
@@ -62,7 +63,7 @@ class CheckpointDir:
         text = json.dumps(meta, indent=1, sort_keys=True).encode()
         _atomic_write(meta_path, lambda f: f.write(text))
 
-    def check_golden(self, framework: str, golden: np.ndarray) -> None:
+    def check_golden(self, framework: str, golden: Array) -> None:
         """Store the golden outputs, or verify them bitwise against the stored ones."""
         path = self.path / f"{framework}.golden.npy"
         if path.exists():

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from readlx import __version__
+from readlx._typing import Array
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
 from readlx.campaign.runners.blocks import BlockRunner
@@ -72,7 +74,7 @@ class _EngineRun:
     mode_detail: dict[str, Any]
 
 
-def _runner(engine: Engine, images: np.ndarray, golden: np.ndarray, opts: CampaignOptions,
+def _runner(engine: Engine, images: Array, golden: Array, opts: CampaignOptions,
             task: Task) -> tuple[BlockRunner, str, dict[str, Any]]:
     """The runner of ``engine``, the mode it runs and how (the attrs ``mode_<framework>[_detail]``)."""
     if opts.mode == "fast":
@@ -109,8 +111,9 @@ def _run_engine(engine: Engine, faults: FaultList, data: ImageData, task: Task, 
         if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or done == len(faults)):
             ckpt.write_chunk(engine.framework, records.part(flushed, done))
             flushed, last_flush = done, time.monotonic()
-        for i in range(first, done) if opts.progress is not None else []:
-            opts.progress(engine.framework, i + 1, len(faults))
+        if opts.progress is not None:
+            for i in range(first, done):
+                opts.progress(engine.framework, i + 1, len(faults))
     return _EngineRun(records, GoldenRecord.of(task, golden, data.labels), mode, detail)
 
 
@@ -145,7 +148,7 @@ def _attrs(model: str, engines: Sequence[Engine], runs: Sequence[_EngineRun], fa
         "readlx_version": __version__, "python_version": platform.python_version(),
         "machine": platform.machine(), "skip_noop": int(opts.skip_noop), "mode": opts.mode,
     }
-    for e, r in zip(engines, runs):
+    for e, r in zip(engines, runs, strict=True):
         attrs[f"mode_{e.framework}"] = r.mode
         if r.mode_detail:
             attrs[f"mode_{e.framework}_detail"] = r.mode_detail
@@ -188,8 +191,8 @@ def run_campaign(engines: Sequence[Engine], faults: FaultList, data: ImageData, 
         model=model,
         faults=faults,
         layer_names={e.framework: [e.layer_name(f.layer) for f in faults.faults] for e in engines},
-        records={e.framework: r.records for e, r in zip(engines, runs)},
-        golden={e.framework: r.golden for e, r in zip(engines, runs)},
+        records={e.framework: r.records for e, r in zip(engines, runs, strict=True)},
+        golden={e.framework: r.golden for e, r in zip(engines, runs, strict=True)},
         labels=data.labels,
         task=task,
         attrs=_attrs(model, engines, runs, faults, data, opts),

@@ -6,19 +6,20 @@ subset of faults, so the merged Dataset is identical to a single-process run (in
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
+from readlx.campaign.spec import CampaignSpec
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.results import read_netcdf, write_netcdf
-from readlx.campaign.spec import CampaignSpec
 
 SHARD_ATTRS = ("shard_index", "shard_count")
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
@@ -124,7 +125,7 @@ def run_dask(spec: CampaignSpec, faults: FaultList, client: Any, *, chunk: int =
     from distributed import as_completed
 
     index_of = {f.key: i for i, f in futures.items()}
-    for future in as_completed(list(futures.values())):
+    for future in as_completed(list(futures.values())):  # type: ignore[no-untyped-call]  # unannotated in distributed
         i = index_of[future.key]
         pieces[i] = future.result()
         if checkpoint is not None:

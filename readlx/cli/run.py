@@ -59,12 +59,11 @@ def _execute(args: argparse.Namespace, spec: CampaignSpec, faults: FaultList, op
     if args.dask or args.workers:
         from distributed import Client, LocalCluster
 
-        # distributed leaves Client and LocalCluster unannotated
         if args.dask:
-            with Client(args.dask) as client:  # type: ignore[no-untyped-call]
+            with Client(args.dask) as client:  # type: ignore[no-untyped-call]  # unannotated in distributed
                 return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
-                          dashboard_address=None) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]  # unannotated in distributed
+                          dashboard_address=None) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]  # unannotated in distributed
             return run_dask(spec, faults, client, chunk=args.chunk, options=opts, checkpoint=opts.checkpoint)
     if args.shard:
         index, count = parse_shard(args.shard)

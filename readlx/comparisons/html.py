@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import xarray as xr
 from matplotlib.figure import Figure

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import xarray as xr
 
+from readlx._typing import Array
 from readlx.errors import FaultListError, ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 
@@ -48,7 +50,7 @@ class Agreement:
         return "\n".join(lines)
 
 
-def _published_by_fault(ds: xr.Dataset, published: FaultList) -> np.ndarray:
+def _published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
     if published.published is None:
         raise ReadlxError(f"fault list {published.source!r} holds no published outcome counts")
     out = np.zeros((ds.sizes["fault"], 3), np.int64)
@@ -56,7 +58,8 @@ def _published_by_fault(ds: xr.Dataset, published: FaultList) -> np.ndarray:
         try:
             entry = published.by_id(int(fid))
         except FaultListError as e:
-            raise ReadlxError(f"fault {int(fid)} of the result is not in the published list {published.source!r}") from e
+            raise ReadlxError(f"fault {int(fid)} of the result is not in the published list "
+                              f"{published.source!r}") from e
         ref, counts = entry.fault, entry.published
         assert counts is not None  # a list carries counts for all its faults or none
         idx = tuple(int(i) for i in ds.tensor_index.values[pos] if i >= 0)
@@ -88,14 +91,16 @@ def agreement(ds: xr.Dataset, published: FaultList, top: int = 10) -> list[Agree
             FaultDifference(
                 int(ds.fault.values[p]), str(ds.layer.values[p]),
                 tuple(int(i) for i in ds.tensor_index.values[p] if i >= 0), int(ds.bit.values[p]),
-                tuple(int(v) for v in ours[p]), tuple(int(v) for v in counts[p]),
+                # both have the three columns masked, non-critical, critical
+                cast(tuple[int, int, int], tuple(int(v) for v in ours[p])),
+                cast(tuple[int, int, int], tuple(int(v) for v in counts[p])),
             )
             for p in order if diff[p].any()
         )
         result.append(
             Agreement(
                 str(fw), len(ours), float((diff[:, 2] == 0).mean()), float((diff == 0).all(axis=1).mean()),
-                tuple(float(v) for v in diff.mean(axis=0)), largest,
+                cast(tuple[float, float, float], tuple(float(v) for v in diff.mean(axis=0))), largest,
             )
         )
     return result

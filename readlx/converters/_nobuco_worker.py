@@ -15,10 +15,11 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -91,7 +92,8 @@ def register_missing_converters() -> None:
     if not missing:
         return
 
-    @nobuco.converter(*missing, channel_ordering_strategy=ChannelOrderingStrategy.MINIMUM_TRANSPOSITIONS)
+    @nobuco.converter(  # type: ignore[untyped-decorator]  # nobuco is untyped
+        *missing, channel_ordering_strategy=ChannelOrderingStrategy.MINIMUM_TRANSPOSITIONS)
     def converter_relu(input: Any) -> Any:
         return lambda input: tf.nn.relu(input)
 

@@ -20,21 +20,17 @@ import copy
 import json
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx._typing import Array
 from readlx.converters.equivalence import DEFAULT_TOLERANCE, EquivalenceReport, check_equivalence
-from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, torch_to_keras
-from readlx.converters.to_onnx import count_ops, torch_to_onnx
-from readlx.engines import RUNTIMES, Artifact, Engine
-from readlx.engines.keras import load_keras_model
-from readlx.errors import ConversionError, InputError, ReadlxError
-from readlx.graph import LayerTable
 from readlx.converters.namemaps import (
     KERAS,
     ONNX_KERAS,
@@ -44,6 +40,12 @@ from readlx.converters.namemaps import (
     torch_execution_order,
     torch_weights,
 )
+from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, torch_to_keras
+from readlx.converters.to_onnx import count_ops, torch_to_onnx
+from readlx.engines import RUNTIMES, Artifact, Engine
+from readlx.engines.keras import load_keras_model
+from readlx.errors import ConversionError, InputError, ReadlxError
+from readlx.graph import LayerTable
 
 SCHEMA_VERSION = 1
 META = "bundle.json"
@@ -91,7 +93,7 @@ class Bundle:
             raise ReadlxError(f"no ONNX file for bindings {bindings!r}; valid: {', '.join(ONNX_FILES)}")
         return self.path / ONNX_FILES[bindings]
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self) -> dict[str, Array]:
         with np.load(self.path / STATE, allow_pickle=False) as z:
             return {k: np.array(z[k]) for k in z.files}
 
@@ -165,8 +167,8 @@ def convert_bundle(
     table: LayerTable | None = None,
     checkpoint: str | Path | None = None,
     input_shape: tuple[int, ...] | None = None,
-    images: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
+    images: Array | None = None,
+    labels: Array | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     require_equivalent: bool = True,
     overwrite: bool = False,
@@ -220,7 +222,7 @@ def convert_bundle(
     return load_bundle(out)
 
 
-def _random_images(input_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+def _random_images(input_shape: tuple[int, ...]) -> tuple[Array, str]:
     images = np.random.default_rng(0).standard_normal((_RANDOM_IMAGES, *input_shape)).astype(np.float32)
     return images, f"{_RANDOM_IMAGES} standard-normal images (seed 0)"
 
@@ -250,8 +252,8 @@ def _write_bundle(source: _Source, out: Path, timeout_s: float, require_equivale
 def _check(
     source: _Source,
     where: Path,
-    images: np.ndarray,
-    labels: np.ndarray | None,
+    images: Array,
+    labels: Array | None,
     tolerance: float,
     batch_size: int,
     inputs: str | None,
@@ -269,7 +271,7 @@ def _resolve(
     table: LayerTable | None,
     checkpoint: str | Path | None,
     input_shape: tuple[int, ...] | None,
-    images: np.ndarray | None,
+    images: Array | None,
 ) -> _Source:
     if isinstance(model, str):
         from readlx.zoo import ZOO, load_model
@@ -344,7 +346,7 @@ def _check_batchnorm_kept(model: nn.Module, keras_model: Any, protos: Mapping[st
     norms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     expected = len(executed_modules(model, norms, example))
     found = {
-        KERAS: sum(isinstance(l, tf.keras.layers.BatchNormalization) for l in keras_model.submodules),
+        KERAS: sum(isinstance(m, tf.keras.layers.BatchNormalization) for m in keras_model.submodules),
         **{key: count_ops(proto, "BatchNormalization") for key, proto in protos.items()},
     }
     wrong = {key: n for key, n in found.items() if n != expected}
@@ -363,10 +365,10 @@ def _record_seconds(where: Path, step: str, seconds: float) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import onnx
     import onnxruntime
+    from onnx.version import version as onnx_version  # what onnx.__version__ is
 
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    return {"torch": torch.__version__, "onnx": onnx_version, "onnxruntime": onnxruntime.__version__}
 
 
 __all__ = ["Bundle", "convert_bundle", "load_bundle"]

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.engines import RUNTIMES, Artifact, Engine
 from readlx.errors import InputError
-
 
 BASELINE = "torch"
 """The runtime every other one is compared with."""
@@ -52,8 +53,8 @@ class Difference:
 def compare(
     tensor: str,
     framework_name: str,
-    actual: np.ndarray,
-    reference: np.ndarray,
+    actual: Array,
+    reference: Array,
     tolerance: float,
     *,
     scaled: bool = False,
@@ -132,7 +133,7 @@ class EquivalenceReport:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> "EquivalenceReport":
+    def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> EquivalenceReport:
         try:
             runtimes = tuple(_runtime_from_dict(r) for r in data["runtimes"])
             fields = {k: data[k] for k in ("model", "n_images", "n_layer_images", "inputs", "tolerance")}
@@ -201,9 +202,9 @@ def _clip(text: str, width: int) -> str:
 # -- running ---------------------------------------------------------------------------------------
 def check_equivalence(
     artifact: Artifact,
-    images: np.ndarray,
+    images: Array,
     *,
-    labels: np.ndarray | None = None,
+    labels: Array | None = None,
     runtimes: Sequence[str] = COMPARED,
     tolerance: float = DEFAULT_TOLERANCE,
     layer_images: int = 32,
@@ -254,8 +255,8 @@ def check_equivalence(
     )
 
 
-def _runtime_report(engine: Engine, images: np.ndarray, labels: np.ndarray | None, base_out: np.ndarray,
-                    probe: tuple[np.ndarray, Mapping[str, np.ndarray]], tolerance: float,
+def _runtime_report(engine: Engine, images: Array, labels: Array | None, base_out: Array,
+                    probe: tuple[Array, Mapping[str, Array]], tolerance: float,
                     batch_size: int) -> RuntimeReport:
     out, seconds = _timed(engine.infer, images)
     return RuntimeReport(
@@ -269,36 +270,36 @@ def _runtime_report(engine: Engine, images: np.ndarray, labels: np.ndarray | Non
     )
 
 
-def _check_inputs(images: np.ndarray, labels: np.ndarray | None) -> None:
+def _check_inputs(images: Array, labels: Array | None) -> None:
     if images.dtype != np.float32 or images.ndim != 4 or len(images) == 0:
         raise InputError(f"images must be non-empty float32 NCHW, got {images.dtype} {images.shape}")
     if labels is not None and np.shape(labels) != (len(images),):
         raise InputError(f"{np.shape(labels)} labels for {len(images)} images")
 
 
-def _timed(fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> tuple[np.ndarray, float]:
+def _timed(fn: Callable[[Array], Array], images: Array) -> tuple[Array, float]:
     start = time.perf_counter()
     out = fn(images)
     return out, time.perf_counter() - start
 
 
-def _top1(logits: np.ndarray, labels: np.ndarray) -> float:
+def _top1(logits: Array, labels: Array) -> float:
     return float(np.mean(_predicted(logits) == labels))
 
 
-def _agreement(logits: np.ndarray, reference: np.ndarray) -> float:
+def _agreement(logits: Array, reference: Array) -> float:
     return float(np.mean(_predicted(logits) == _predicted(reference)))
 
 
-def _predicted(logits: np.ndarray) -> np.ndarray:
+def _predicted(logits: Array) -> Array:
     # First maximum, NumPy semantics: the classifier's (invariant 4 of docs/architecture.md).
-    return logits.reshape(len(logits), -1).argmax(1)
+    return cast(Array, logits.reshape(len(logits), -1).argmax(1))
 
 
 def _layer_differences(
     engine: Engine,
-    images: np.ndarray,
-    baseline: Mapping[str, np.ndarray],
+    images: Array,
+    baseline: Mapping[str, Array],
     tolerance: float,
     batch_size: int,
 ) -> tuple[Difference, ...]:
@@ -309,7 +310,7 @@ def _layer_differences(
     )
 
 
-def _activations(engine: Engine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+def _activations(engine: Engine, images: Array, batch_size: int) -> dict[str, Array]:
     probe = RUNTIMES[engine.framework].activations
     if probe is None:
         raise InputError(f"runtime {engine.framework!r} has no per-layer probe for the equivalence report")

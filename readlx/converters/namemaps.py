@@ -10,11 +10,13 @@ candidates that were considered.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import ConversionError
 from readlx.graph import Binding, Layer, LayerTable, inverse_permutation
 
@@ -44,11 +46,11 @@ class Candidate:
 
     name: str
     variable: str
-    tensor: np.ndarray
+    tensor: Array
     permutation: tuple[int, ...]
     position: int
 
-    def holds(self, canonical: np.ndarray) -> bool:
+    def holds(self, canonical: Array) -> bool:
         """True when ``canonical`` in this candidate's layout equals its tensor bit for bit."""
         if canonical.ndim != len(self.permutation) or self.tensor.dtype != np.float32:
             return False
@@ -119,7 +121,7 @@ def _keras_candidate(layer: Any, variable: Any, perm: tuple[int, ...], position:
     return Candidate(layer.name, variable.name, variable.numpy(), perm, position)
 
 
-def onnx_candidates(model: "onnx.ModelProto") -> list[Candidate]:
+def onnx_candidates(model: onnx.ModelProto) -> list[Candidate]:
     """The weight inputs of an ONNX graph's ``Conv``, ``Gemm`` and ``MatMul`` nodes.
 
     A weight reached through a ``Transpose`` of an initializer keeps the initializer as variable and
@@ -175,7 +177,7 @@ def _onnx_source(
 # -- matching --------------------------------------------------------------------------------------
 def match_bindings(
     table: LayerTable,
-    weights: Mapping[str, np.ndarray],
+    weights: Mapping[str, Array],
     candidates: Sequence[Candidate],
     *,
     order: Sequence[str] | None = None,
@@ -231,7 +233,7 @@ def _in_execution_order(table: LayerTable, order: Sequence[str] | None) -> list[
     return sorted(table, key=lambda layer: rank.get(layer.name, len(rank)))
 
 
-def _canonical_weight(layer: Layer, weights: Mapping[str, np.ndarray]) -> np.ndarray:
+def _canonical_weight(layer: Layer, weights: Mapping[str, Array]) -> Array:
     if layer.name not in weights:
         raise ConversionError(f"no weight given for canonical layer {layer.name!r}")
     weight = np.asarray(weights[layer.name])
@@ -256,7 +258,7 @@ def _unmatched(
 
 
 # -- torch side ------------------------------------------------------------------------------------
-def torch_weights(model: "nn.Module", table: LayerTable) -> dict[str, np.ndarray]:
+def torch_weights(model: nn.Module, table: LayerTable) -> dict[str, Array]:
     """Copies of the canonical weights of ``model`` (float32, canonical layout)."""
     modules = dict(model.named_modules())
     missing = [layer.name for layer in table if layer.name not in modules]
@@ -265,7 +267,7 @@ def torch_weights(model: "nn.Module", table: LayerTable) -> dict[str, np.ndarray
     return {layer.name: modules[layer.name].weight.detach().cpu().numpy().copy() for layer in table}
 
 
-def torch_execution_order(model: "nn.Module", table: LayerTable, example: "torch.Tensor") -> list[str]:
+def torch_execution_order(model: nn.Module, table: LayerTable, example: torch.Tensor) -> list[str]:
     """Canonical layers in the order one forward pass on ``example`` first calls them.
 
     Layers the pass never calls follow in table order. The hooks are removed in ``finally``.
@@ -274,7 +276,7 @@ def torch_execution_order(model: "nn.Module", table: LayerTable, example: "torch
     return seen + [name for name in table.names if name not in seen]
 
 
-def executed_modules(model: "nn.Module", names: Sequence[str], example: "torch.Tensor") -> list[str]:
+def executed_modules(model: nn.Module, names: Sequence[str], example: torch.Tensor) -> list[str]:
     """Those of the modules ``names`` that one forward pass on ``example`` calls, in calling order.
 
     A module the pass never calls (an auxiliary training head, say) is in no converted artifact, and
@@ -306,12 +308,12 @@ def _order_hook(name: str, seen: list[str]) -> Any:
 
 def derive_bindings(
     table: LayerTable,
-    weights: Mapping[str, np.ndarray],
+    weights: Mapping[str, Array],
     *,
     order: Sequence[str] | None = None,
     keras_model: Any = None,
-    onnx_torch: "onnx.ModelProto | None" = None,
-    onnx_keras: "onnx.ModelProto | None" = None,
+    onnx_torch: onnx.ModelProto | None = None,
+    onnx_keras: onnx.ModelProto | None = None,
 ) -> LayerTable:
     """A copy of ``table`` with ``"keras"``, ``"onnxruntime"`` and ``"onnx-keras"`` bindings.
 

@@ -39,7 +39,7 @@ class KerasConversion:
 
 
 def torch_to_keras(
-    model: "nn.Module",
+    model: nn.Module,
     savedmodel_dir: str | Path,
     onnx_path: str | Path,
     input_shape: tuple[int, ...],
@@ -76,7 +76,7 @@ def torch_to_keras(
 
 
 def _write_request(
-    model: "nn.Module",
+    model: nn.Module,
     work: Path,
     savedmodel_dir: str | Path,
     onnx_path: str | Path,
@@ -102,7 +102,7 @@ def _write_request(
     return path
 
 
-def class_sources(model: "nn.Module") -> dict[str, str]:
+def class_sources(model: nn.Module) -> dict[str, str]:
     """Module name -> source file of the class of every submodule of ``model``.
 
     >>> import torch.nn as nn

@@ -9,9 +9,10 @@ must stay two initializers).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from readlx.errors import ConversionError
 
@@ -28,7 +29,7 @@ _CONV_BN_FUSION = ("Conv", "BatchNormalization")
 
 
 def torch_to_onnx(
-    model: "nn.Module", path: str | Path, input_shape: tuple[int, ...], *, opset: int = OPSET
+    model: nn.Module, path: str | Path, input_shape: tuple[int, ...], *, opset: int = OPSET
 ) -> Path:
     """Export ``model`` (eval mode) to ONNX with a dynamic batch axis and unfolded BatchNorm.
 
@@ -145,7 +146,7 @@ def _without_conv_bn_fusion() -> Iterator[None]:
             b2b._func_map[_CONV_BN_FUSION] = handler
 
 
-def count_ops(model: "onnx.ModelProto", op_type: str) -> int:
+def count_ops(model: onnx.ModelProto, op_type: str) -> int:
     """Number of ``op_type`` nodes in the main graph.
 
     >>> import onnx.helper as h

@@ -12,7 +12,6 @@ from readlx.errors import ReadlxError
 from readlx.paths import data_root
 from readlx.registry import Registry
 
-
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 DATASETS.register(
     "cifar10",

@@ -6,9 +6,10 @@ converted bundle, a module in memory), so every runtime reads one neutral descri
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from readlx.errors import ReadlxError
 from readlx.graph import LayerTable
@@ -41,7 +42,8 @@ class Artifact:
     >>> art.file("keras")
     Traceback (most recent call last):
     ...
-    readlx.errors.ReadlxError: model 'democnn-synthetic10' has no converted 'keras' file (it has none); convert it first (readlx convert MODEL --out DIR, then --bundle DIR)
+    readlx.errors.ReadlxError: model 'democnn-synthetic10' has no converted 'keras' file (it has none);
+    convert it first (readlx convert MODEL --out DIR, then --bundle DIR)
     """
 
     table: LayerTable

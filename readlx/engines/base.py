@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
 
@@ -23,14 +24,14 @@ class Engine(Protocol):
     table: LayerTable
     batch_size: int
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         """Logits (or per-pixel scores) for ``images`` (N, C, H, W) float32.
 
         Images are split into consecutive batches of ``batch_size`` (the last one shorter), always the
         same way for the same N, so the golden and faulty passes share one batch layout.
         """
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         """A copy of the stored float32 weight of canonical ``layer``, in canonical layout."""
 
     def inject(self, fault: Fault) -> AbstractContextManager[None]:
@@ -56,7 +57,7 @@ def batches(n: int, batch_size: int) -> list[slice]:
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def corrupt_element(array: np.ndarray, index: tuple[int, ...], fault: Fault) -> np.float32:
+def corrupt_element(array: Array, index: tuple[int, ...], fault: Fault) -> np.float32:
     """Corrupt one element of a float32 array in place; returns the original value."""
     original = np.float32(array[index])
     bits = array.view(np.uint32)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import inspect
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 import torch.fx as fx
@@ -129,13 +130,13 @@ class CutGraph:
             override = self._module_calls.get(str(node.target))
             if override is not None:
                 return override(*args, **kwargs)
-            return self.model.get_submodule(node.target)(*args, **kwargs)
+            return self.model.get_submodule(cast(str, node.target))(*args, **kwargs)
         if node.op == "call_function":
-            return node.target(*args, **kwargs)
+            return cast(Callable[..., Any], node.target)(*args, **kwargs)
         if node.op == "call_method":
-            return getattr(args[0], node.target)(*args[1:], **kwargs)
+            return getattr(args[0], cast(str, node.target))(*args[1:], **kwargs)
         if node.op == "get_attr":
-            return _fetch(self.model, node.target)
+            return _fetch(self.model, cast(str, node.target))
         raise FastUnsupported(f"node {node.name!r} has op {node.op!r}, which the fast path cannot run")
 
     def inputs(self, i: int) -> tuple[int, ...]:
@@ -159,7 +160,7 @@ class CutGraph:
 
     def _span(self, layer: str) -> LayerSpan:
         try:
-            weight = self.model.get_submodule(layer).weight
+            weight = cast(torch.Tensor, self.model.get_submodule(layer).weight)
         except AttributeError as e:
             raise FastUnsupported(f"model has no module {layer!r} with a weight") from e
         readers = {i for i, n in enumerate(self.nodes) if _reads(self.model, n, weight)}
@@ -194,9 +195,9 @@ def _fetch(model: nn.Module, target: str) -> Any:
 
 def _reads(model: nn.Module, node: fx.Node, weight: torch.Tensor) -> bool:
     if node.op == "call_module":
-        return any(p is weight for p in model.get_submodule(node.target).parameters())
+        return any(p is weight for p in model.get_submodule(cast(str, node.target)).parameters())
     if node.op == "get_attr":
-        obj = _fetch(model, node.target)
+        obj = _fetch(model, cast(str, node.target))
         return obj is weight or (isinstance(obj, nn.Module) and any(p is weight for p in obj.parameters()))
     return False
 
@@ -205,9 +206,10 @@ def _refuse_inplace(model: nn.Module, node: fx.Node) -> None:
     """In-place nodes would overwrite the golden values that faulty runs start from."""
     inplace = False
     if node.op == "call_module":
-        inplace = getattr(model.get_submodule(node.target), "inplace", False) is True
+        inplace = getattr(model.get_submodule(cast(str, node.target)), "inplace", False) is True
     elif node.op == "call_method":
-        inplace = node.target.endswith("_") and not node.target.startswith("_")
+        method = cast(str, node.target)
+        inplace = method.endswith("_") and not method.startswith("_")
     elif node.op == "call_function":
         name = getattr(node.target, "__name__", "")
         inplace = (node.target in _INPLACE_FUNCTIONS or (name.endswith("_") and not name.startswith("_"))
@@ -218,7 +220,7 @@ def _refuse_inplace(model: nn.Module, node: fx.Node) -> None:
 
 def _inplace_argument(node: fx.Node) -> bool:
     try:
-        bound = inspect.signature(node.target).bind_partial(*node.args, **node.kwargs)
+        bound = inspect.signature(cast(Callable[..., Any], node.target)).bind_partial(*node.args, **node.kwargs)
     except (TypeError, ValueError):  # builtins without a signature take no inplace argument
         return node.kwargs.get("inplace") is True
     return bound.arguments.get("inplace") is True

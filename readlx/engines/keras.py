@@ -7,12 +7,14 @@ through the table's ``"keras"`` bindings.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
 from readlx.engines.registry import RUNTIMES, Runtime
@@ -22,7 +24,7 @@ from readlx.graph import Binding, LayerTable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402 - its log level is read at import time
+import tensorflow as tf  # after the setdefault above: its log level is read at import time
 
 BINDINGS = "keras"
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -91,18 +93,18 @@ class KerasEngine:
             return tf.function(lambda x: model(x, training=False), input_signature=specs)
         return tf.function(lambda *xs: model(list(xs), training=False), input_signature=specs)
 
-    def batch_input(self, images: np.ndarray) -> tf.Tensor:
+    def batch_input(self, images: Array) -> tf.Tensor:
         """One batch of NCHW images as the model's NHWC input tensor (the transposition is exact)."""
         return tf.constant(np.ascontiguousarray(np.transpose(images, NCHW_TO_NHWC)))
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         out = []
         with tf.device(self.device):
             for sl in batches(len(images), self.batch_size):
                 out.append(np.asarray(self._call(self.batch_input(images[sl])), dtype=np.float32))
         return np.concatenate(out)
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
         binding = self.table.binding(BINDINGS, layer)
         stored = self._variables[layer].numpy()
@@ -176,26 +178,26 @@ def build(artifact: Artifact, *, batch_size: int = 256, device: str = "/CPU:0") 
     return KerasEngine(artifact.file(BINDINGS), artifact.table, batch_size=batch_size, device=device)
 
 
-def activations(engine: KerasEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+def activations(engine: KerasEngine, images: Array, batch_size: int) -> dict[str, Array]:
     """Outputs of the bound Keras layers, NHWC transposed back to NCHW."""
     names = engine.table.names
     layers = [engine.model.get_layer(engine.layer_name(name)) for name in names]
     probe = tf.keras.Model(engine.model.inputs, [layer.output for layer in layers])
-    parts: list[list[np.ndarray]] = [[] for _ in names]
+    parts: list[list[Array]] = [[] for _ in names]
     with tf.device(engine.device):
         for sl in batches(len(images), batch_size):
             outs = probe(engine.batch_input(images[sl]), training=False)
-            for sink, out in zip(parts, outs if isinstance(outs, (list, tuple)) else [outs]):
+            for sink, out in zip(parts, outs if isinstance(outs, (list, tuple)) else [outs], strict=True):
                 sink.append(_to_nchw(np.asarray(out)))
-    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+    return {name: np.concatenate(p) for name, p in zip(names, parts, strict=True)}
 
 
-def _to_nchw(x: np.ndarray) -> np.ndarray:
+def _to_nchw(x: Array) -> Array:
     return np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
 
 
 
-def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: Any) -> Any:
     """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
     from readlx.campaign.runners.keras_fast import KerasFastRunner
 

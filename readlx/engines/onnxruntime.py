@@ -7,15 +7,17 @@ so graph optimizations cannot fold the injected weight into another tensor.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
 from readlx.engines.registry import RUNTIMES, Runtime
@@ -104,7 +106,7 @@ class OnnxRuntimeEngine:
         return self._input
 
     @property
-    def weight_feeds(self) -> dict[str, np.ndarray]:
+    def weight_feeds(self) -> dict[str, Array]:
         """The fed weight arrays by graph input name: the very arrays :meth:`inject` corrupts."""
         return self._weights
 
@@ -113,7 +115,7 @@ class OnnxRuntimeEngine:
         self.table[layer]
         return self._variables[layer]
 
-    def layout_images(self, images: np.ndarray) -> np.ndarray:
+    def layout_images(self, images: Array) -> Array:
         """Images as this engine feeds them (NCHW, or transposed to NHWC), contiguous."""
         perm = LAYOUTS[self.input_layout]
         return np.ascontiguousarray(images if perm is None else np.transpose(images, perm))
@@ -134,14 +136,14 @@ class OnnxRuntimeEngine:
             proto.SerializeToString(), options, providers=list(PROVIDERS[self.device])
         )
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         out = []
         for sl in batches(len(images), self.batch_size):
             feeds = {self._input: self.layout_images(images[sl]), **self._weights}
             out.append(np.asarray(self.session.run(None, feeds)[0], dtype=np.float32))
         return np.concatenate(out)
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
         stored = self._weights[self._variables[layer]]
         return self.table.binding(self.bindings, layer).to_canonical_array(stored)
@@ -179,7 +181,7 @@ class OnnxRuntimeEngine:
 
 def _feed_weights(
     proto: onnx.ModelProto, names: set[str]
-) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+) -> tuple[onnx.ModelProto, dict[str, Array]]:
     """A copy of ``proto`` whose initializers ``names`` are graph inputs, and their stored values."""
     fed = onnx.ModelProto()
     fed.CopyFrom(proto)
@@ -188,7 +190,7 @@ def _feed_weights(
     if missing:
         raise ReadlxError(f"ONNX model has no initializers {missing}; it has {sorted(inits)}")
     declared = {i.name for i in fed.graph.input}
-    weights: dict[str, np.ndarray] = {}
+    weights: dict[str, Array] = {}
     for name in sorted(names):
         tensor = inits[name]
         weights[name] = np.array(numpy_helper.to_array(tensor), dtype=np.float32, copy=True)
@@ -204,7 +206,7 @@ def _feed_weights(
 
 def _image_input(proto: onnx.ModelProto) -> str:
     inits = {t.name for t in proto.graph.initializer}
-    inputs = [i.name for i in proto.graph.input if i.name not in inits]
+    inputs: list[str] = [i.name for i in proto.graph.input if i.name not in inits]
     if len(inputs) != 1:
         raise ReadlxError(f"expected one image input in the ONNX graph, found {inputs}")
     return inputs[0]
@@ -227,7 +229,7 @@ def build_keras_export(artifact: Artifact, *, batch_size: int = 256, **options: 
                              input_layout="NHWC", framework="onnxruntime-keras", **options)
 
 
-def activations(engine: OnnxRuntimeEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+def activations(engine: OnnxRuntimeEngine, images: Array, batch_size: int) -> dict[str, Array]:
     """Outputs of the bound ONNX nodes (a bias ``Add`` after ``MatMul`` included), in a plain session
     of the engine's graph with its fed weights."""
     proto = onnx.ModelProto()
@@ -244,12 +246,12 @@ def activations(engine: OnnxRuntimeEngine, images: np.ndarray, batch_size: int) 
     options.log_severity_level = _QUIET
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     wanted = [tensors[n] for n in names]
-    parts: list[list[np.ndarray]] = [[] for _ in names]
+    parts: list[list[Array]] = [[] for _ in names]
     for sl in batches(len(images), batch_size):
         feeds = {engine.image_input: engine.layout_images(images[sl]), **engine.weight_feeds}
-        for sink, out in zip(parts, session.run(wanted, feeds)):
+        for sink, out in zip(parts, session.run(wanted, feeds), strict=True):
             sink.append(np.asarray(out, dtype=np.float32))
-    return {name: np.concatenate(p) for name, p in zip(names, parts)}
+    return {name: np.concatenate(p) for name, p in zip(names, parts, strict=True)}
 
 
 def _layer_tensors(proto: onnx.ModelProto, node_names: Mapping[str, str], fed: set[str]) -> dict[str, str]:
@@ -274,7 +276,7 @@ def _layer_tensors(proto: onnx.ModelProto, node_names: Mapping[str, str], fed: s
 
 
 
-def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: Any) -> Any:
     """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
     from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
 

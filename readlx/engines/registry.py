@@ -16,16 +16,17 @@ Examples
 >>> RUNTIMES["tensorrt"]
 Traceback (most recent call last):
 ...
-readlx.errors.RegistryError: unknown runtime 'tensorrt'; available: keras, onnxruntime, onnxruntime-keras, torch, torch[-mkldnn-off][-threadsN], reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]
+readlx.errors.RegistryError: unknown runtime 'tensorrt'; available: keras, onnxruntime, onnxruntime-keras, torch,
+torch[-mkldnn-off][-threadsN], reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
+from readlx._typing import Array
 from readlx.errors import ReadlxError, RegistryError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,12 +35,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Builder(Protocol):
-    """Builds a runtime's engine on an artifact; options are the runtime's own keyword arguments."""
+    """Builds a runtime's engine on an artifact; options are the runtime's own keyword arguments,
+    ``batch_size`` always among them."""
 
-    def __call__(self, artifact: Artifact, *, batch_size: int, **options: Any) -> Engine: ...
+    # Untyped *args and **options: any builder with its own keyword arguments matches.
+    def __call__(self, artifact: Artifact, *args: Any, **options: Any) -> Engine: ...
 
 
-Activations = Callable[[Any, np.ndarray, int], "dict[str, np.ndarray]"]
+Activations = Callable[[Any, Array, int], "dict[str, Array]"]
 """``(engine, images, batch_size) -> {canonical layer: its output (before BatchNorm), NCHW}``."""
 
 FastFactory = Callable[..., Any]

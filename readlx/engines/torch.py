@@ -1,13 +1,15 @@
 """The PyTorch engine: the canonical runtime (names and layouts are PyTorch's)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
 from readlx.engines.registry import RUNTIMES, Runtime
@@ -63,7 +65,7 @@ class TorchEngine:
                 )
             self._weights[layer.name] = weight
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         out = []
         with torch.inference_mode():
             for sl in batches(len(images), self.batch_size):
@@ -71,7 +73,7 @@ class TorchEngine:
                 out.append(self.model(x).float().cpu().numpy())
         return np.concatenate(out)
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
         return self._weights[layer].detach().cpu().numpy().copy()
 
@@ -97,7 +99,10 @@ class TorchEngine:
             "version": torch.__version__,
             "device": str(self.device),
             "threads": torch.get_num_threads(),
-            "mkldnn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+            "mkldnn": bool(
+                torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]  # unannotated in torch
+                and torch.backends.mkldnn.enabled
+            ),
             "batch_size": self.batch_size,
         }
 
@@ -107,11 +112,11 @@ def build(artifact: Artifact, *, batch_size: int = 256, device: str = "cpu") -> 
     return TorchEngine(artifact.torch_module(), artifact.table, batch_size=batch_size, device=device)
 
 
-def activations(engine: TorchEngine, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+def activations(engine: TorchEngine, images: Array, batch_size: int) -> dict[str, Array]:
     """Outputs of the canonical layers' modules, collected by forward hooks removed in ``finally``."""
     modules = dict(engine.model.named_modules())
     names = engine.table.names
-    collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    collected: dict[str, list[Array]] = {name: [] for name in names}
     handles = [modules[name].register_forward_hook(_collector(collected[name])) for name in names]
     try:
         with torch.inference_mode():
@@ -123,7 +128,7 @@ def activations(engine: TorchEngine, images: np.ndarray, batch_size: int) -> dic
     return {name: np.concatenate(parts) for name, parts in collected.items()}
 
 
-def _collector(sink: list[np.ndarray]) -> Callable[..., None]:
+def _collector(sink: list[Array]) -> Callable[..., None]:
     def hook(module: Any, inputs: Any, output: Any) -> None:
         sink.append(output.detach().float().cpu().numpy().copy())
 
@@ -131,7 +136,7 @@ def _collector(sink: list[np.ndarray]) -> Callable[..., None]:
 
 
 
-def fast_runner(engine: Any, images: np.ndarray, golden: np.ndarray, options: Any, task: Any) -> Any:
+def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: Any) -> Any:
     """The exact fast runner of this runtime (imported on first use: the runners import the engines)."""
     from readlx.campaign.runners.torch_fast import TorchFastRunner
 

@@ -18,13 +18,14 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
 from readlx.engines.torch import TorchEngine
@@ -84,11 +85,11 @@ class TorchBackendEngine:
         self.mkldnn, self.threads = mkldnn, threads
         self.framework = name or backend_name(mkldnn, threads)
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         with backend_switches(self.mkldnn, self.threads):
             return self._engine.infer(images)
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         return self._engine.weight(layer)
 
     def inject(self, fault: Fault) -> AbstractContextManager[None]:
@@ -100,8 +101,8 @@ class TorchBackendEngine:
     def describe(self) -> dict[str, Any]:
         info = self._engine.describe()
         with backend_switches(self.mkldnn, self.threads):
-            info.update(framework=self.framework, mkldnn=bool(torch.backends.mkldnn.is_available() and self.mkldnn),
-                        threads=torch.get_num_threads())
+            mkldnn = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]  # unannotated in torch
+            info.update(framework=self.framework, mkldnn=bool(mkldnn and self.mkldnn), threads=torch.get_num_threads())
         return info
 
 

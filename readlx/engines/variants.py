@@ -20,11 +20,11 @@ from typing import Any
 
 import torch.nn as nn
 
+from readlx.engines import torch_backends
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import Engine
 from readlx.engines.reference import engine as reference
 from readlx.engines.registry import RUNTIMES
-from readlx.engines import torch_backends
 from readlx.errors import ReadlxError
 from readlx.graph import LayerTable
 

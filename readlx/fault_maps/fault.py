@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import FaultListError
 
 FLOAT_BITS = 32
 
 
-class FaultKind(str, enum.Enum):
+class FaultKind(str, enum.Enum):  # noqa: UP042 - a StrEnum would change str() and f-strings of a kind
     """How the addressed bit is corrupted."""
 
     BIT_FLIP = "bit-flip"
@@ -19,7 +21,7 @@ class FaultKind(str, enum.Enum):
     STUCK_AT_1 = "stuck-at-1"
 
     @classmethod
-    def parse(cls, value: str) -> "FaultKind":
+    def parse(cls, value: str) -> FaultKind:
         try:
             return cls(value)
         except ValueError as e:
@@ -67,7 +69,7 @@ class Fault:
     def mask(self) -> np.uint32:
         return np.uint32(1 << self.bit)
 
-    def apply_bits(self, word: np.ndarray | np.uint32) -> np.ndarray | np.uint32:
+    def apply_bits(self, word: Array | np.uint32) -> Array | np.uint32:
         """Corrupt raw float32 bit patterns (``uint32``)."""
         if self.kind is FaultKind.BIT_FLIP:
             return word ^ self.mask
@@ -78,7 +80,7 @@ class Fault:
     def apply(self, value: np.float32 | float) -> np.float32:
         """Return the corrupted value of one float32 weight."""
         word = np.array(value, dtype=np.float32).view(np.uint32)
-        return np.array(self.apply_bits(word), dtype=np.uint32).view(np.float32)[()]
+        return cast(np.float32, np.array(self.apply_bits(word), dtype=np.uint32).view(np.float32)[()])
 
     def is_noop(self, value: np.float32 | float) -> bool:
         """True for a stuck-at whose value equals the stored bit (the weight stays unchanged)."""

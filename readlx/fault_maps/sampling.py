@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,7 +90,7 @@ def sample_size(
     return round(n)
 
 
-def population(table: "LayerTable", bits: int = FLOAT_BITS, kinds: int = PAPER_KINDS) -> int:
+def population(table: LayerTable, bits: int = FLOAT_BITS, kinds: int = PAPER_KINDS) -> int:
     """Fault population ``N = W × bits × kinds`` of a model with ``W`` injectable weights.
 
     The default ``kinds=2`` is the count the published generator used (see the module notes).
@@ -104,7 +105,7 @@ def population(table: "LayerTable", bits: int = FLOAT_BITS, kinds: int = PAPER_K
 
 
 def layer_populations(
-    table: "LayerTable", bits: int = FLOAT_BITS, kinds: int = PAPER_KINDS
+    table: LayerTable, bits: int = FLOAT_BITS, kinds: int = PAPER_KINDS
 ) -> dict[str, int]:
     """Fault population of every layer, ``W_layer × bits × kinds``, in table order.
 
@@ -119,7 +120,7 @@ def layer_populations(
     return {layer.name: layer.numel * bits * kinds for layer in table}
 
 
-def allocate(table: "LayerTable", n: int) -> dict[str, int]:
+def allocate(table: LayerTable, n: int) -> dict[str, int]:
     """Split a network-wise sample of ``n`` faults over the layers: ``round(W_layer × n / W)``.
 
     The rounding is done per layer, so the parts need not add up to ``n`` (the published ResNet20
@@ -140,7 +141,7 @@ def allocate(table: "LayerTable", n: int) -> dict[str, int]:
 
 
 def network_wise_sizes(
-    table: "LayerTable",
+    table: LayerTable,
     margin: float = 0.01,
     confidence: float = 0.99,
     p: float = 0.5,
@@ -163,7 +164,7 @@ def network_wise_sizes(
 
 
 def layer_wise_sizes(
-    table: "LayerTable",
+    table: LayerTable,
     margin: float = 0.01,
     confidence: float = 0.99,
     p: float = 0.5,
@@ -188,8 +189,8 @@ def layer_wise_sizes(
 
 
 def margin_of_error(
-    p_hat: float | np.ndarray, n: int, population: int, t: float = CONVENTIONAL_T[0.99]
-) -> float | np.ndarray:
+    p_hat: float | Array, n: int, population: int, t: float = CONVENTIONAL_T[0.99]
+) -> float | Array:
     """Error margin of an observed share ``p_hat`` of ``n`` faults drawn from ``population``.
 
     ``t · sqrt(p̂ (1 − p̂) / n · (N − n) / (N − 1))``, i.e. the normal approximation with

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from readlx.errors import FaultListError, InputError, RegistryError
 from readlx.fault_maps.csvrows import split_cells
@@ -164,7 +164,7 @@ def _check_framework_index(fault: FrameworkFault, shape: tuple[int, ...]) -> Non
             f"{fault.layer!r} has shape {shape} (rank {len(shape)})",
             field="index",
         )
-    if not all(0 <= i < n for i, n in zip(fault.index, shape)):
+    if not all(0 <= i < n for i, n in zip(fault.index, shape, strict=True)):
         raise FaultListError(
             f"index {fault.index} is out of range for {fault.framework} layer {fault.layer!r} "
             f"of shape {shape}",

@@ -10,8 +10,11 @@ An output holding NaN or Inf is counted separately as well: its code gets :data:
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import ReadlxError
 
 MASKED, NON_CRITICAL, CRITICAL = 0, 1, 2
@@ -19,16 +22,16 @@ NONFINITE = 4
 OUTCOME_NAMES = ("masked", "non_critical", "critical")
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
+def _flat(x: Array) -> Array:
     return np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
 
 
-def top1(outputs: np.ndarray) -> np.ndarray:
+def top1(outputs: Array) -> Array:
     """First maximum per image; NaN counts as the maximum, as in ``numpy.argmax``."""
-    return np.argmax(_flat(outputs), axis=1)
+    return cast(Array, np.argmax(_flat(outputs), axis=1))
 
 
-def classify(golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+def classify(golden: Array, faulty: Array) -> Array:
     """Outcome code per image (int8): 0/1/2, plus 4 when the faulty output is not all finite.
 
     Examples
@@ -48,7 +51,7 @@ def classify(golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
     return code
 
 
-def class_counts(codes: np.ndarray) -> tuple[int, int, int, int]:
+def class_counts(codes: Array) -> tuple[int, int, int, int]:
     """Images per outcome class (codes 0, 1, 2) and images with NaN/Inf outputs (flag 4).
 
     >>> class_counts(np.array([0, 1, 6, 2], np.int8))

@@ -6,11 +6,13 @@ store it (:meth:`FaultRecords.arrays` / :meth:`FaultRecords.from_arrays`), and t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.errors import ReadlxError
 from readlx.outcomes.classification import class_counts
 from readlx.outcomes.tasks import Task
@@ -22,9 +24,9 @@ COUNT_FIELDS = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_corr
 class FaultOutcome(NamedTuple):
     """What one fault did on one engine over the campaign's images."""
 
-    codes: np.ndarray
+    codes: Array
     """Outcome code per image (int8, :mod:`readlx.outcomes.classification`)."""
-    prediction: np.ndarray
+    prediction: Array
     """The faulty answer per image: top-1 class (N,) or label map (N, H, W)."""
     noop: bool
     """A stuck-at equal to the stored bit (classified masked; inferred only when forced)."""
@@ -35,11 +37,11 @@ class GoldenRecord:
     """What one engine answers without a fault: correct answers, quality measures, predictions."""
 
     correct: int
-    quality: np.ndarray
-    prediction: np.ndarray
+    quality: Array
+    prediction: Array
 
     @classmethod
-    def of(cls, task: Task, golden: np.ndarray, labels: np.ndarray) -> GoldenRecord:
+    def of(cls, task: Task, golden: Array, labels: Array) -> GoldenRecord:
         prediction = task.predict(golden)
         return cls(task.correct(prediction, labels), task.quality(prediction, labels), prediction)
 
@@ -65,14 +67,14 @@ class FaultRecords:
     """
 
     start: int
-    masked: np.ndarray
-    non_critical: np.ndarray
-    critical: np.ndarray
-    nan_or_inf: np.ndarray
-    faulty_correct: np.ndarray
-    noop: np.ndarray
-    quality: np.ndarray
-    outcome: np.ndarray | None = None
+    masked: Array
+    non_critical: Array
+    critical: Array
+    nan_or_inf: Array
+    faulty_correct: Array
+    noop: Array
+    quality: Array
+    outcome: Array | None = None
 
     @classmethod
     def empty(cls, start: int, n_faults: int, task: Task, n_images: int | None = None) -> FaultRecords:
@@ -83,8 +85,8 @@ class FaultRecords:
                    outcome=None if n_images is None else np.zeros((n_faults, n_images), np.int8))
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, *, faulty_correct: np.ndarray | None = None,
-                   noop: np.ndarray | None = None) -> FaultRecords:
+    def from_codes(cls, codes: Array, *, faulty_correct: Array | None = None,
+                   noop: Array | None = None) -> FaultRecords:
         """Records of faults 0..F-1 (no quality variables) counted from per-image codes ``(F, N)``.
 
         >>> FaultRecords.from_codes(np.array([[0, 2], [1, 5]], np.int8)).nan_or_inf.tolist()
@@ -93,7 +95,7 @@ class FaultRecords:
         codes = np.asarray(codes, np.int8)
         counts = np.array([class_counts(row) for row in codes], np.int64).reshape(len(codes), 4)
         n = len(codes)
-        return cls(0, *counts.T,
+        return cls(0, counts[:, 0], counts[:, 1], counts[:, 2], counts[:, 3],
                    faulty_correct=np.zeros(n, np.int64) if faulty_correct is None else np.asarray(faulty_correct),
                    noop=np.zeros(n, bool) if noop is None else np.asarray(noop, bool),
                    quality=np.zeros((n, 0)), outcome=codes)
@@ -105,9 +107,9 @@ class FaultRecords:
     def end(self) -> int:
         return self.start + len(self)
 
-    def record(self, i: int, result: FaultOutcome, task: Task, labels: np.ndarray) -> None:
+    def record(self, i: int, result: FaultOutcome, task: Task, labels: Array) -> None:
         """Store the outcome of the fault at position ``i`` of these records."""
-        for name, value in zip(COUNT_FIELDS, class_counts(result.codes)):
+        for name, value in zip(COUNT_FIELDS, class_counts(result.codes), strict=False):  # the last field is set below
             getattr(self, name)[i] = value
         self.faulty_correct[i] = task.correct(result.prediction, labels)
         self.noop[i] = result.noop
@@ -128,7 +130,7 @@ class FaultRecords:
         for name, value in other.arrays().items():
             getattr(self, name)[lo:hi] = value
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Array]:
         """Every field but ``start`` by name (``outcome`` only when kept)."""
         out = {name: getattr(self, name) for name in (*COUNT_FIELDS, "noop", "quality")}
         if self.outcome is not None:
@@ -136,7 +138,7 @@ class FaultRecords:
         return out
 
     @classmethod
-    def from_arrays(cls, start: int, arrays: Mapping[str, np.ndarray]) -> FaultRecords:
+    def from_arrays(cls, start: int, arrays: Mapping[str, Array]) -> FaultRecords:
         """Records from :meth:`arrays`' output; raises when a field is missing or has the wrong length."""
         missing = [k for k in (*COUNT_FIELDS, "noop", "quality") if k not in arrays]
         if missing:

@@ -19,11 +19,14 @@ uint8 map per image (270 kB at 520x520) instead of the float32 scores (22 MB for
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
+from readlx._typing import Array
+from readlx.errors import ReadlxError
 from readlx.outcomes.classification import CRITICAL, MASKED, NONFINITE
 from readlx.outcomes.classification import NON_CRITICAL as TOLERABLE
-from readlx.errors import ReadlxError
 
 IGNORE_LABEL = 255
 TOLERANCE = 0.01
@@ -36,13 +39,13 @@ __all__ = [
 ]
 
 
-def _scores(logits: np.ndarray) -> np.ndarray:
+def _scores(logits: Array) -> Array:
     if logits.ndim != 4:
         raise ReadlxError(f"segmentation scores must be (N, classes, H, W), got shape {logits.shape}")
     return np.asarray(logits, dtype=np.float32)
 
 
-def label_maps(logits: np.ndarray) -> np.ndarray:
+def label_maps(logits: Array) -> Array:
     """Predicted class per pixel, (N, H, W); uint8 when there are at most 256 classes, else int64.
 
     >>> s = np.zeros((1, 3, 1, 2), np.float32); s[0, 2, 0, 1] = 1.0
@@ -50,23 +53,23 @@ def label_maps(logits: np.ndarray) -> np.ndarray:
     [[[0, 2]]]
     """
     maps = np.argmax(_scores(logits), axis=1)
-    return maps.astype(np.uint8) if logits.shape[1] <= 256 else maps
+    return cast(Array, maps.astype(np.uint8) if logits.shape[1] <= 256 else maps)
 
 
-def nonfinite(logits: np.ndarray) -> np.ndarray:
+def nonfinite(logits: Array) -> Array:
     """Per image: whether any score is NaN or Inf."""
-    return ~np.isfinite(_scores(logits)).reshape(len(logits), -1).all(axis=1)
+    return cast(Array, ~np.isfinite(_scores(logits)).reshape(len(logits), -1).all(axis=1))
 
 
-def scores_identical(golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+def scores_identical(golden: Array, faulty: Array) -> Array:
     """Per image: whether the raw scores are bitwise identical (the classification "masked" test)."""
     g, f = _scores(golden), _scores(faulty)
     if g.shape != f.shape:
         raise ReadlxError(f"golden scores shape {golden.shape} != faulty scores shape {faulty.shape}")
-    return (g.view(np.uint32) == f.view(np.uint32)).reshape(len(g), -1).all(axis=1)
+    return cast(Array, (g.view(np.uint32) == f.view(np.uint32)).reshape(len(g), -1).all(axis=1))
 
 
-def _same_classes(golden: np.ndarray, faulty: np.ndarray) -> bool:
+def _same_classes(golden: Array, faulty: Array) -> bool:
     """Whether two label maps predict the same set of classes."""
     size = int(max(golden.max(), faulty.max())) + 1
     return bool(np.array_equal(np.bincount(golden.ravel(), minlength=size) > 0,
@@ -74,11 +77,11 @@ def _same_classes(golden: np.ndarray, faulty: np.ndarray) -> bool:
 
 
 def classify_label_maps(
-    golden: np.ndarray,
-    faulty: np.ndarray,
-    faulty_nonfinite: np.ndarray | None = None,
+    golden: Array,
+    faulty: Array,
+    faulty_nonfinite: Array | None = None,
     tolerance: float = TOLERANCE,
-) -> np.ndarray:
+) -> Array:
     """Outcome code per image (int8) from golden and faulty label maps (N, H, W).
 
     Parameters
@@ -118,7 +121,7 @@ def classify_label_maps(
     return code
 
 
-def classify_segmentation(golden: np.ndarray, faulty: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
+def classify_segmentation(golden: Array, faulty: Array, tolerance: float = TOLERANCE) -> Array:
     """Outcome code per image (int8) from golden and faulty scores (N, classes, H, W).
 
     >>> g = np.zeros((2, 2, 4, 4), np.float32); g[:, 1] = 1.0
@@ -132,8 +135,8 @@ def classify_segmentation(golden: np.ndarray, faulty: np.ndarray, tolerance: flo
 
 
 def confusion_matrix(
-    predicted: np.ndarray, labels: np.ndarray, num_classes: int, ignore_label: int = IGNORE_LABEL
-) -> np.ndarray:
+    predicted: Array, labels: Array, num_classes: int, ignore_label: int = IGNORE_LABEL
+) -> Array:
     """(classes, classes) int64 pixel counts, rows = true class, columns = predicted class.
 
     Pixels labelled ``ignore_label`` are left out.
@@ -157,7 +160,7 @@ def confusion_matrix(
 
 
 def pixel_accuracy(
-    predicted: np.ndarray, labels: np.ndarray, num_classes: int, ignore_label: int = IGNORE_LABEL
+    predicted: Array, labels: Array, num_classes: int, ignore_label: int = IGNORE_LABEL
 ) -> float:
     """Fraction of non-ignored pixels, over all images, whose predicted class is the label.
 
@@ -168,7 +171,7 @@ def pixel_accuracy(
 
 
 def mean_iou(
-    predicted: np.ndarray, labels: np.ndarray, num_classes: int, ignore_label: int = IGNORE_LABEL
+    predicted: Array, labels: Array, num_classes: int, ignore_label: int = IGNORE_LABEL
 ) -> float:
     """Mean over classes of intersection / union, over all images at once.
 
@@ -181,7 +184,7 @@ def mean_iou(
     return miou_of(confusion_matrix(predicted, labels, num_classes, ignore_label))
 
 
-def accuracy_of(cm: np.ndarray) -> float:
+def accuracy_of(cm: Array) -> float:
     """Pixel accuracy of a confusion matrix (NaN when it counts no pixel).
 
     >>> accuracy_of(np.array([[2, 1], [0, 1]]))
@@ -191,7 +194,7 @@ def accuracy_of(cm: np.ndarray) -> float:
     return float(np.trace(cm) / total) if total else float("nan")
 
 
-def miou_of(cm: np.ndarray) -> float:
+def miou_of(cm: Array) -> float:
     """Mean intersection over union of a confusion matrix, over classes with a non-empty union.
 
     >>> miou_of(np.array([[2, 1], [0, 1]]))

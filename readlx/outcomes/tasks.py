@@ -17,17 +17,18 @@ say which it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import numpy as np
 
-from readlx.outcomes import classification as cls
-from readlx.outcomes import segmentation as seg
+from readlx._typing import Array
 from readlx.data.imageset import ImageSet
 from readlx.data.voc import SegmentationSet
 from readlx.errors import ReadlxError
+from readlx.outcomes import classification as cls
+from readlx.outcomes import segmentation as seg
 
-ImageData = Union[ImageSet, SegmentationSet]
+ImageData = ImageSet | SegmentationSet
 """What a campaign runs over: labelled images, or images with per-pixel labels."""
 
 
@@ -64,21 +65,29 @@ SEGMENTATION_VARIABLES: dict[str, tuple[str, str]] = {
 class Task(Protocol):
     """The classifier and measures of one kind of network output."""
 
-    name: str
-    outcome_names: tuple[str, str, str]
-    quality_vars: tuple[str, ...]
-    unit: str
+    # Read-only properties, so that frozen dataclasses satisfy the protocol.
+    @property
+    def name(self) -> str: ...
 
-    def classify(self, golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+    @property
+    def outcome_names(self) -> tuple[str, str, str]: ...
+
+    @property
+    def quality_vars(self) -> tuple[str, ...]: ...
+
+    @property
+    def unit(self) -> str: ...
+
+    def classify(self, golden: Array, faulty: Array) -> Array:
         """Outcome code per image (int8), as in :mod:`readlx.outcomes.classification`."""
 
-    def predict(self, outputs: np.ndarray) -> np.ndarray:
+    def predict(self, outputs: Array) -> Array:
         """What the network answers per image: top-1 class (N,) or label map (N, H, W)."""
 
-    def correct(self, prediction: np.ndarray, labels: np.ndarray) -> int:
+    def correct(self, prediction: Array, labels: Array) -> int:
         """Correct answers: images (classification) or labelled pixels (segmentation)."""
 
-    def quality(self, prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def quality(self, prediction: Array, labels: Array) -> Array:
         """``quality_vars`` over the whole image set, float64."""
 
     def attrs(self) -> dict[str, Any]:
@@ -97,16 +106,16 @@ class Classification:
     quality_vars: tuple[str, ...] = ()
     unit: str = "images"
 
-    def classify(self, golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+    def classify(self, golden: Array, faulty: Array) -> Array:
         return cls.classify(golden, faulty)
 
-    def predict(self, outputs: np.ndarray) -> np.ndarray:
+    def predict(self, outputs: Array) -> Array:
         return cls.top1(outputs)
 
-    def correct(self, prediction: np.ndarray, labels: np.ndarray) -> int:
+    def correct(self, prediction: Array, labels: Array) -> int:
         return int((prediction == labels).sum())
 
-    def quality(self, prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def quality(self, prediction: Array, labels: Array) -> Array:
         return np.zeros(0, np.float64)
 
     def attrs(self) -> dict[str, Any]:
@@ -137,17 +146,17 @@ class Segmentation:
     quality_vars: tuple[str, ...] = ("pixel_accuracy", "miou")
     unit: str = "pixels"
 
-    def classify(self, golden: np.ndarray, faulty: np.ndarray) -> np.ndarray:
+    def classify(self, golden: Array, faulty: Array) -> Array:
         return seg.classify_segmentation(golden, faulty, self.tolerance)
 
-    def predict(self, outputs: np.ndarray) -> np.ndarray:
+    def predict(self, outputs: Array) -> Array:
         return seg.label_maps(outputs)
 
-    def correct(self, prediction: np.ndarray, labels: np.ndarray) -> int:
+    def correct(self, prediction: Array, labels: Array) -> int:
         keep = labels != self.ignore_label
         return int((prediction[keep] == labels[keep]).sum())
 
-    def quality(self, prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def quality(self, prediction: Array, labels: Array) -> Array:
         cm = seg.confusion_matrix(_clip(prediction, self.num_classes), labels, self.num_classes,
                                   self.ignore_label)
         return np.array([seg.accuracy_of(cm), seg.miou_of(cm)], np.float64)
@@ -161,7 +170,7 @@ class Segmentation:
         return {**CLASSIFICATION_VARIABLES, **SEGMENTATION_VARIABLES}
 
 
-def _clip(prediction: np.ndarray, num_classes: int) -> np.ndarray:
+def _clip(prediction: Array, num_classes: int) -> Array:
     """Label maps of a network with more output channels than dataset classes are not scored here."""
     if prediction.size and int(prediction.max()) >= num_classes:
         raise ReadlxError(f"the network predicted class {int(prediction.max())}, but the dataset has "

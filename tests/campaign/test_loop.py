@@ -14,7 +14,7 @@ from readlx.engines.torch import TorchEngine
 from readlx.errors import CheckpointError, FaultListError, ReadlxError
 from readlx.fault_maps import generate
 from readlx.fault_maps.fault import Fault, FaultKind
-from readlx.fault_maps.faultlist import FaultList
+from readlx.fault_maps.faultlist import FaultEntry, FaultList
 from readlx.zoo import ZOO, load_model
 
 MODEL = "democnn-synthetic10"
@@ -203,3 +203,44 @@ def test_attrs_record_sampling_and_engine(data, faults) -> None:
     assert ds.attrs["task"] == "image classification"
     assert '"framework": "torch"' in ds.attrs["engines"]
     assert ds.framework_layer.values.tolist() == [[faults.faults[0].layer]]
+
+
+def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[Fault]:
+    from readlx.graph import LayerTable
+
+    seen: list[Fault] = []
+    original = LayerTable.check_fault
+
+    def counting(self: LayerTable, fault: Fault) -> None:
+        seen.append(fault)
+        original(self, fault)
+
+    monkeypatch.setattr(LayerTable, "check_fault", counting)
+    return seen
+
+
+def test_faults_checked_against_their_table_are_not_checked_again(
+    tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from readlx.fault_maps import load_fault_list, save_fault_list
+
+    table = ZOO[MODEL].layer_table()
+    drawn = generate(table, margin=0.3, seed=5, mode="network-wise")
+    assert drawn.checked_against == table.digest()
+    save_fault_list(drawn, tmp_path / "f.csv")
+    seen = _count_checks(monkeypatch)
+    loaded = load_fault_list(tmp_path / "f.csv", table)
+    assert len(seen) == len(loaded) and loaded.checked_against == table.digest()
+    seen.clear()
+    engine = _engine()
+    run_campaign([engine], loaded.subset([0, 1]), data, model=MODEL)
+    assert len(seen) == 2  # each fault once, by the engine as it injects it: not again before the campaign
+    seen.clear()
+    run_campaign([engine], FaultList.from_faults(MODEL, loaded.faults[:2]), data, model=MODEL)
+    assert len(seen) == 4  # a list from memory is checked before any work, then at injection
+
+
+def test_a_list_checked_against_another_table_is_checked_again(data) -> None:
+    forged = FaultList(MODEL, (FaultEntry(0, Fault("nope", (0,), 1)),), checked_against="0" * 64)
+    with pytest.raises(FaultListError, match="unknown layer 'nope'"):
+        run_campaign([_engine()], forged, data, model=MODEL)

@@ -42,17 +42,17 @@ def test_a_list_without_counts_has_no_published_array() -> None:
 def test_fault_lists_are_frozen() -> None:
     fl = counted()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fl.source = "other.csv"  # type: ignore[misc]
+        fl.source = "other.csv"  # type: ignore[misc]  # assigning to a frozen field on purpose
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fl.entries[0].id = 5  # type: ignore[misc]
+        fl.entries[0].id = 5  # type: ignore[misc]  # assigning to a frozen field on purpose
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fl[0].published.masked = 3  # type: ignore[misc, union-attr]
+        fl[0].published.masked = 3  # type: ignore[misc, union-attr]  # assigning to a frozen field on purpose
     with pytest.raises(TypeError):
-        fl.meta["newline"] = "\n"  # type: ignore[index]
+        fl.meta["newline"] = "\n"  # type: ignore[index]  # writing to a read-only mapping on purpose
     with pytest.raises(ValueError, match="read-only"):
-        fl.published[0, 0] = 1  # type: ignore[index]
+        fl.published[0, 0] = 1  # type: ignore[index]  # writing to a read-only array on purpose
     with pytest.raises(AttributeError):
-        fl.ids = (1, 2, 3)  # type: ignore[misc]
+        fl.ids = (1, 2, 3)  # type: ignore[misc]  # assigning to a frozen field on purpose
 
 
 def test_meta_is_copied_on_construction() -> None:
@@ -84,7 +84,7 @@ def test_duplicate_ids_are_named() -> None:
 
 def test_entries_must_be_entries() -> None:
     with pytest.raises(FaultListError, match="FaultList.from_faults"):
-        FaultList("m", (A,))  # type: ignore[arg-type]
+        FaultList("m", (A,))  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_from_faults_checks_ids_and_counts() -> None:
@@ -107,7 +107,7 @@ def test_subset_keeps_counts_and_everything_else() -> None:
     fl = counted()
     sub = fl.subset(np.array([2, 0]))
     assert sub.ids == (2, 4) and sub.faults == (C, A)
-    np.testing.assert_array_equal(sub.published, [COUNTS[2], COUNTS[0]])  # type: ignore[arg-type]
+    np.testing.assert_array_equal(sub.published, [COUNTS[2], COUNTS[0]])  # type: ignore[arg-type]  # a counted list
     assert (sub.model, sub.sampling, sub.source, sub.meta) == (fl.model, fl.sampling, fl.source, fl.meta)
     assert sub.by_id(4) == fl.by_id(4)
     assert fl[1:] == fl.subset([1, 2])
@@ -119,4 +119,4 @@ def test_changed_copies_leave_the_original() -> None:
     assert dataclasses.replace(fl, model="n").model == "n" and fl.model == "m"
     recounted = fl.with_published(np.array(COUNTS) * 2)
     assert recounted.ids == fl.ids and recounted.by_id(9).published == PublishedCounts(20, 0, 0, 20)
-    np.testing.assert_array_equal(fl.published, COUNTS)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(fl.published, COUNTS)  # type: ignore[arg-type]  # a counted list

@@ -12,9 +12,9 @@ fall back to the reference loop, and the campaign's attrs say why.
 """
 from __future__ import annotations
 
+from readlx.campaign.runners.blocks import FastStats
 from readlx.campaign.runners.dispatch import fast_runner
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
-from readlx.campaign.runners.blocks import FastStats
 from readlx.campaign.runners.torch_fast import TorchFastRunner
 
 __all__ = ["FastOptions", "FastPathError", "FastStats", "FastUnsupported", "TorchFastRunner", "fast_runner"]

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 
-from readlx.engines.base import Engine, batches
+from readlx._typing import Array
 from readlx.campaign.runners.options import FastOptions
+from readlx.engines.base import Engine, batches
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.records import FaultOutcome
 from readlx.outcomes.tasks import Task
-
 
 
 @dataclass
@@ -47,19 +48,19 @@ class BlockRunner(ABC):
     """
 
     engine: Engine
-    images: np.ndarray
-    golden: np.ndarray
+    images: Array
+    golden: Array
     task: Task
     options: FastOptions
     layout: list[slice]
     stats: FastStats
 
-    def __init__(self, engine: Engine, images: np.ndarray, golden: np.ndarray, options: FastOptions | None,
+    def __init__(self, engine: Engine, images: Array, golden: Array, options: FastOptions | None,
                  task: Task) -> None:
         self.engine, self.images, self.golden, self.task = engine, images, golden, task
         self.options = options or FastOptions()
         self.layout = batches(len(images), engine.batch_size)
-        self._stored_weights: dict[str, np.ndarray] = {}
+        self._stored_weights: dict[str, Array] = {}
 
     def run(self, faults: Sequence[Fault], skip_noop: bool = True) -> Iterator[FaultOutcome]:
         """Results of ``faults`` in order, as :func:`readlx.campaign.runners.reference.run_fault` gives
@@ -137,10 +138,10 @@ class BlockRunner(ABC):
         the chunk is every image."""
 
     @abstractmethod
-    def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> np.ndarray:
+    def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> Array:
         """The faulty outputs of images ``lo..hi-1`` (one chunk), from the chunk's golden values."""
 
     def _stored(self, fault: Fault) -> np.float32:
         if fault.layer not in self._stored_weights:
             self._stored_weights[fault.layer] = self.engine.weight(fault.layer)
-        return self._stored_weights[fault.layer][fault.index]
+        return cast(np.float32, self._stored_weights[fault.layer][fault.index])

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from readlx.engines.base import Engine
+from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.options import FastOptions, FastPathError
+from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import Task
 
@@ -46,7 +47,7 @@ class CutRunner(BlockRunner):
     """Suffixes kept built at once (``None``: all); the least recently used beyond it are rebuilt, and
     checked again, when their layer's faults come back."""
 
-    def __init__(self, engine: Engine, images: np.ndarray, golden: np.ndarray, options: FastOptions | None,
+    def __init__(self, engine: Engine, images: Array, golden: Array, options: FastOptions | None,
                  task: Task, cuts: dict[str, list[str]], image_bytes: dict[str, int | None]) -> None:
         super().__init__(engine, images, golden, options, task)
         self.cuts = cuts
@@ -62,7 +63,7 @@ class CutRunner(BlockRunner):
         """The whole graph with the tensors ``names`` as extra outputs, compiled as the engine's."""
 
     @abstractmethod
-    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[Array, list[Any]]:
         """The probe's output (float32 on the host) and extra outputs for one batch."""
 
     @abstractmethod
@@ -70,7 +71,7 @@ class CutRunner(BlockRunner):
         """``layer``'s suffix: from its cut's values to the output, compiled as the engine's graph."""
 
     @abstractmethod
-    def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+    def run_suffix(self, layer: str, values: CutValues) -> Array:
         """The outputs of ``layer``'s suffix run from one batch's cut values (float32 on the host)."""
 
     def describe(self) -> dict[str, Any]:
@@ -93,17 +94,17 @@ class CutRunner(BlockRunner):
         while len(self._probes) > PROBES_KEPT:
             self._probes.pop(next(iter(self._probes)))
         out, values = self._run_probe(probe, rows)
-        return dict(zip(names, values)) if same_bits(out, self.golden[rows]) else None
+        return dict(zip(names, values, strict=True)) if same_bits(out, self.golden[rows]) else None
 
     def _names(self, layers: list[str]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n for layer in layers if layer not in self.whole for n in self.cuts[layer]))
 
     def _batch_bytes(self, names: tuple[str, ...]) -> int:
         """Bytes of one batch's values at ``names``; a tensor of unknown size counts as the whole cache."""
-        sizes = [self.image_bytes.get(n) for n in names]
-        if any(s is None for s in sizes):
+        sizes = [size for n in names if (size := self.image_bytes.get(n)) is not None]
+        if len(sizes) != len(names):
             return self.options.cache_bytes
-        return sum(sizes) * self.engine.batch_size  # type: ignore[arg-type]
+        return sum(sizes) * self.engine.batch_size
 
     def _groups(self, layers: list[str]) -> list[list[str]]:
         """Consecutive layers whose cut values for one batch fit ``cache_bytes`` (a layer alone may not)."""
@@ -155,14 +156,14 @@ class CutRunner(BlockRunner):
         self._kept = (names, values) if keep else None
         return values
 
-    def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> np.ndarray:
+    def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
         with self.engine.inject(fault):
             if fault.layer not in self.suffix:  # whole batches of the layout: the engine's own split
                 return self.engine.infer(self.images[lo:hi])
             return np.concatenate([self.run_suffix(fault.layer, values) for _, values in goldens])
 
 
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+def same_bits(a: Array, b: Array) -> bool:
     """Are two float32 arrays of one shape equal bit for bit (NaN payloads and signed zeros included)?
 
     >>> same_bits(np.array([0.0], np.float32), np.array([-0.0], np.float32))

@@ -1,8 +1,7 @@
 """The fast runner of an engine, as its runtime registers it, or the reason it has none."""
 from __future__ import annotations
 
-import numpy as np
-
+from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner
 from readlx.campaign.runners.options import FastOptions
 from readlx.engines.base import Engine
@@ -11,7 +10,7 @@ from readlx.errors import FastUnsupported, RegistryError
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
-def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
+def fast_runner(engine: Engine, images: Array, golden: Array,
                 options: FastOptions | None = None, task: Task = CLASSIFICATION) -> BlockRunner:
     """The fast runner of ``engine``'s runtime, after its start-up self-checks.
 
@@ -23,6 +22,7 @@ def fast_runner(engine: Engine, images: np.ndarray, golden: np.ndarray,
 
     Examples
     --------
+    >>> import numpy as np
     >>> class Other:
     ...     framework = "mxnet"
     >>> fast_runner(Other(), np.zeros((1, 3, 4, 4), np.float32), np.zeros((1, 2), np.float32))

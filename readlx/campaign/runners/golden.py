@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from readlx._typing import Array
 from readlx.engines.fxgraph import CutGraph
 
 
@@ -36,7 +37,7 @@ class GoldenBatch:
         return sum(seen.values())
 
 
-def batch_tensor(images: np.ndarray, rows: slice, device: torch.device) -> torch.Tensor:
+def batch_tensor(images: Array, rows: slice, device: torch.device) -> torch.Tensor:
     """The input tensor of one batch, built as :meth:`TorchEngine.infer` builds it.
 
     >>> batch_tensor(np.zeros((5, 3, 2, 2), np.float32), slice(4, 5), torch.device("cpu")).shape
@@ -69,7 +70,7 @@ def golden_batch(graph: CutGraph, x: torch.Tensor, start: int) -> GoldenBatch:
     return GoldenBatch(start, values, env[graph.result])
 
 
-def as_numpy(output: torch.Tensor) -> np.ndarray:
+def as_numpy(output: torch.Tensor) -> Array:
     """Model outputs as the engine returns them (float32 on the host).
 
     >>> as_numpy(torch.ones(2, 3, dtype=torch.float64)).dtype

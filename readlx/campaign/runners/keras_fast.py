@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
+from readlx._typing import Array
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
-from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -81,12 +82,13 @@ class KerasModelEngine(Engine, Protocol):
 
     def function_for(self, model: Any) -> Any: ...
 
-    def batch_input(self, images: np.ndarray) -> tf.Tensor: ...
+    def batch_input(self, images: Array) -> tf.Tensor: ...
 
 
 
 class KerasFastRunner(CutRunner):
-    """Runs faults on a :class:`~readlx.engines.keras.KerasEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
+    """Runs faults on a :class:`~readlx.engines.keras.KerasEngine` with the outcomes of
+    :func:`readlx.campaign.run_fault`.
 
     Parameters
     ----------
@@ -105,7 +107,9 @@ class KerasFastRunner(CutRunner):
         When the model is not a functional model with one input and one output.
     """
 
-    def __init__(self, engine: KerasModelEngine, images: np.ndarray, golden: np.ndarray,
+    engine: KerasModelEngine
+
+    def __init__(self, engine: KerasModelEngine, images: Array, golden: Array,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         model = engine.model
@@ -117,15 +121,17 @@ class KerasFastRunner(CutRunner):
         image = id(model.inputs[0])
         self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
-        super().__init__(engine, images, golden, options, task, cuts, {name: _image_bytes(t) for name, t in self._tensors.items()})
+        image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes)
         self.stats.startup_seconds = time.perf_counter() - start
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:
         model = self.engine.model
         with _quiet_keras():
-            return self.engine.function_for(tf.keras.Model(model.inputs, [*model.outputs, *(self._tensors[n] for n in names)]))
+            outputs = [*model.outputs, *(self._tensors[n] for n in names)]
+            return self.engine.function_for(tf.keras.Model(model.inputs, outputs))
 
-    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[Array, list[Any]]:
         with tf.device(self.engine.device), _quiet_keras():  # the first call traces
             out, *values = probe(self.engine.batch_input(self.images[rows]))
         return np.asarray(out, np.float32), values
@@ -135,7 +141,7 @@ class KerasFastRunner(CutRunner):
             inputs = [self._tensors[n] for n in self.cuts[layer]]
             return self.engine.function_for(tf.keras.Model(inputs, self.engine.model.outputs[0]))
 
-    def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+    def run_suffix(self, layer: str, values: CutValues) -> Array:
         with tf.device(self.engine.device), _quiet_keras():  # the first call traces
             return np.asarray(self.suffix[layer](*(values[n] for n in self.cuts[layer])), dtype=np.float32)
 

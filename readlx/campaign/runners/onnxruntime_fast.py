@@ -17,10 +17,10 @@ import numpy as np
 import onnx
 from onnx.utils import Extractor
 
+from readlx._typing import Array
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
-from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -64,17 +64,18 @@ class OnnxModelEngine(Engine, Protocol):
     def image_input(self) -> str: ...
 
     @property
-    def weight_feeds(self) -> dict[str, np.ndarray]: ...
+    def weight_feeds(self) -> dict[str, Array]: ...
 
     def fed_name(self, layer: str) -> str: ...
 
-    def layout_images(self, images: np.ndarray) -> np.ndarray: ...
+    def layout_images(self, images: Array) -> Array: ...
 
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> Any: ...
 
 
 class OrtFastRunner(CutRunner):
-    """Runs faults on an :class:`~readlx.engines.onnxruntime.OnnxRuntimeEngine` with the outcomes of :func:`readlx.campaign.run_fault`.
+    """Runs faults on an :class:`~readlx.engines.onnxruntime.OnnxRuntimeEngine` with the outcomes of
+    :func:`readlx.campaign.run_fault`.
 
     Parameters
     ----------
@@ -93,10 +94,11 @@ class OrtFastRunner(CutRunner):
         When no node of the graph reads some layer's fed weight.
     """
 
+    engine: OnnxModelEngine
     suffixes_kept = 32
     """A bound on the sessions held at once, graphs and kernels included."""
 
-    def __init__(self, engine: OnnxModelEngine, images: np.ndarray, golden: np.ndarray,
+    def __init__(self, engine: OnnxModelEngine, images: Array, golden: Array,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         proto = engine.proto
@@ -104,7 +106,8 @@ class OrtFastRunner(CutRunner):
         live = {layer: live_at(proto, engine.fed_name(layer), constants) for layer in engine.table.names}
         cuts = {layer: [] if engine.image_input in names else names for layer, names in live.items()}
         self._inferred = onnx.shape_inference.infer_shapes(proto)
-        super().__init__(engine, images, golden, options, task, cuts, _image_bytes(self._inferred, {n for names in cuts.values() for n in names}))
+        image_bytes = _image_bytes(self._inferred, {n for names in cuts.values() for n in names})
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes)
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes
@@ -113,7 +116,7 @@ class OrtFastRunner(CutRunner):
     def _make_probe(self, names: tuple[str, ...]) -> Any:
         return self.engine.session_for(with_outputs(self.engine.proto, list(names)))
 
-    def _run_probe(self, probe: Any, rows: slice) -> tuple[np.ndarray, list[Any]]:
+    def _run_probe(self, probe: Any, rows: slice) -> tuple[Array, list[Any]]:
         feeds = {self.engine.image_input: self.engine.layout_images(self.images[rows]), **self.engine.weight_feeds}
         out, *values = probe.run(None, feeds)
         return np.asarray(out, np.float32), values
@@ -127,7 +130,7 @@ class OrtFastRunner(CutRunner):
         used = [i.name for i in session.get_inputs() if i.name in self.engine.weight_feeds]
         return session, names, used
 
-    def run_suffix(self, layer: str, values: CutValues) -> np.ndarray:
+    def run_suffix(self, layer: str, values: CutValues) -> Array:
         session, names, used = self.suffix[layer]
         feeds = {**{n: values[n] for n in names}, **{n: self.engine.weight_feeds[n] for n in used}}
         return np.asarray(session.run(None, feeds)[0], dtype=np.float32)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.options import FastOptions
 from readlx.engines.base import Engine
@@ -19,7 +20,7 @@ from readlx.outcomes.records import FaultOutcome
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
-def run_fault(engine: Engine, fault: Fault, images: np.ndarray, golden: np.ndarray, stored: np.float32,
+def run_fault(engine: Engine, fault: Fault, images: Array, golden: Array, stored: np.float32,
               skip_noop: bool, task: Task = CLASSIFICATION) -> FaultOutcome:
     """The outcome of one fault: inject it, infer every image, classify against ``golden``.
 
@@ -62,7 +63,7 @@ class ReferenceRunner(BlockRunner):
     [1, 1]
     """
 
-    def __init__(self, engine: Engine, images: np.ndarray, golden: np.ndarray,
+    def __init__(self, engine: Engine, images: Array, golden: Array,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         super().__init__(engine, images, golden, options, task)
         self.stats = FastStats()
@@ -80,6 +81,6 @@ class ReferenceRunner(BlockRunner):
     def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> None:
         return None
 
-    def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> np.ndarray:
+    def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> Array:
         with self.engine.inject(fault):
             return self.engine.infer(self.images[lo:hi])

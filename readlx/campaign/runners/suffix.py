@@ -10,11 +10,11 @@ Nothing else is assumed: the batch keeps its shape, and the images it holds are 
 reference run.
 
 Checks start only after the last node that reads the faulty weight (a layer called twice applies its
-fault again after its first call) or uses a value made from the weight alone (a parameter fetched as
-a value, or a view of it, is the injected tensor itself, equal to "golden" whatever it holds). Values computed before the faulty layer are golden by
-construction, so only the values computed by the faulty run itself are compared, each once: a value
-that differs keeps the batch running for as long as it is live. Which cuts are checked changes speed
-only, never outcomes.
+fault again after its first call) or uses a value made from the weight alone (a parameter fetched as a
+value, or a view of it, is the injected tensor itself, equal to "golden" whatever it holds). Values
+computed before the faulty layer are golden by construction, so only the values computed by the faulty
+run itself are compared, each once: a value that differs keeps the batch running for as long as it is
+live. Which cuts are checked changes speed only, never outcomes.
 
 Why single images are not dropped
 ---------------------------------
@@ -27,7 +27,7 @@ no kernel's rows depend on the other rows' values, and would save nothing, since
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -57,7 +57,7 @@ def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, check
         if _back_to_golden(graph, env, golden, cut, span.first, golden_now):
             return None
     graph.run(env, pos, len(graph.nodes))
-    return env[graph.result]
+    return cast(torch.Tensor, env[graph.result])
 
 
 def _back_to_golden(graph: CutGraph, env: dict[int, Any], golden: GoldenBatch, cut: int, first: int,

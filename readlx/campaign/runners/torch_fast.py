@@ -14,14 +14,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
 from readlx.campaign.runners.suffix import run_fault_batch
-from readlx.engines.fxgraph import CutGraph
 from readlx.engines.base import Engine
+from readlx.engines.fxgraph import CutGraph
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
+
 
 class TorchModelEngine(Engine, Protocol):
     """What the PyTorch fast path needs of an engine (:class:`readlx.engines.torch.TorchEngine`)."""
@@ -65,7 +67,9 @@ class TorchFastRunner(BlockRunner):
     ((20,), False)
     """
 
-    def __init__(self, engine: TorchModelEngine, images: np.ndarray, golden: np.ndarray,
+    engine: TorchModelEngine
+
+    def __init__(self, engine: TorchModelEngine, images: Array, golden: Array,
                  options: FastOptions | None = None, task: Task = CLASSIFICATION) -> None:
         start = time.perf_counter()
         super().__init__(engine, images, golden, options, task)
@@ -86,7 +90,7 @@ class TorchFastRunner(BlockRunner):
             "checks": self.options.checks,
         }
 
-    def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> np.ndarray:
+    def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> Array:
         faulty = self.golden[lo:hi].copy()
         span = self.graph.spans[fault.layer]
         with self.engine.inject(fault), torch.inference_mode():

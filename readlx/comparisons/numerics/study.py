@@ -130,14 +130,14 @@ def explain_published(result: str | Path, published: str | Path, *, baseline: st
     model = str(ds.attrs.get("model_name", ds.model.values[0]))
     table = ZOO[model].layer_table() if model in ZOO else None
     ref = load_fault_list(published, table)
-    published = tuple(sorted(set(ref.published[:, 0].tolist()))) if ref.published is not None else ()
+    images = tuple(sorted(set(ref.published[:, 0].tolist()))) if ref.published is not None else ()
     known = np.isin(ds.fault.values, ref.ids)
     n_images = int(ds.attrs["n_images"])
     explanation = None
-    if known.any() and published == (n_images,):
+    if known.any() and images == (n_images,):
         explanation = explain(ds.isel(fault=np.flatnonzero(known)), ref, baseline)
     masking = None
     if table is not None:
         masking = tuple(masking_evidence(ref, canonical_weights(load_model(model, weights), table)))
-    return PublishedEvidence(int(known.sum()), int((~known).sum()), n_images, published, len(ref),
+    return PublishedEvidence(int(known.sum()), int((~known).sum()), n_images, images, len(ref),
                              explanation, masking)

@@ -15,13 +15,13 @@ torch.float32
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping
 
 import torch
 
-from readlx.errors import RegistryError
 from readlx.engines.reference.rounding import to_bf16, to_fp16, to_tf32
+from readlx.errors import RegistryError
 
 Rounding = Callable[[torch.Tensor], torch.Tensor]
 

@@ -29,7 +29,8 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -153,7 +154,7 @@ def _fft(x: torch.Tensor, w: torch.Tensor, stride: Pair, dilation: Pair, rnd: Ro
     xf = rnd(torch.fft.rfft2(x, s=(h, wd)).permute(2, 3, 0, 1).contiguous())  # h, wr, n, c
     # conjugate spectrum: cross-correlation, not convolution
     wf = rnd(torch.fft.rfft2(w, s=(h, wd)).conj().permute(2, 3, 1, 0).contiguous())  # h, wr, c, o
-    y = torch.fft.irfft2(torch.matmul(xf, wf).permute(2, 3, 0, 1), s=(h, wd))
+    y: torch.Tensor = torch.fft.irfft2(torch.matmul(xf, wf).permute(2, 3, 0, 1), s=(h, wd))
     # outputs that need no wrap-around are exactly the valid ones
     return y[:, :, : h - kh + 1 : stride[0], : wd - kw + 1 : stride[1]].contiguous()
 
@@ -204,8 +205,8 @@ def conv2d(
         raise ReadlxError(f"input is {x.dtype} but weight is {w.dtype}; convert both to one dtype")
     if x.shape[1] != w.shape[1] * groups or w.shape[0] % groups:
         raise ReadlxError(f"input {tuple(x.shape)} and weight {tuple(w.shape)} do not match groups={groups}")
-    stride, padding, dilation = (tuple(int(v) for v in p) for p in (stride, padding, dilation))
-    algorithm, _ = effective_algorithm(algorithm, tuple(w.shape[2:]), stride, dilation)
+    stride, padding, dilation = (cast(Pair, tuple(int(v) for v in p)) for p in (stride, padding, dilation))
+    algorithm, _ = effective_algorithm(algorithm, cast(Pair, tuple(w.shape[2:])), stride, dilation)
     rnd = round_operand or _identity
     if algorithm == "native":
         return F.conv2d(rnd(x), rnd(w), stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -213,7 +214,7 @@ def conv2d(
     if groups == 1:
         return _ungrouped(x, w, algorithm, stride, dilation, rnd)
     xs, ws = x.chunk(groups, dim=1), w.chunk(groups, dim=0)
-    return torch.cat([_ungrouped(a, b, algorithm, stride, dilation, rnd) for a, b in zip(xs, ws)], dim=1)
+    return torch.cat([_ungrouped(a, b, algorithm, stride, dilation, rnd) for a, b in zip(xs, ws, strict=True)], dim=1)
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, round_operand: Rounding | None = None) -> torch.Tensor:

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches, corrupt_element
-from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
-from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault
-from readlx.graph import LayerTable
 from readlx.engines.reference.arithmetic import ARITHMETICS
 from readlx.engines.reference.convolution import ALGORITHMS
 from readlx.engines.reference.executor import GraphExecutor, LayerPlan, plan_layer
 from readlx.engines.reference.reuse import GoldenCache
+from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
+from readlx.errors import ReadlxError
+from readlx.fault_maps.fault import Fault
+from readlx.graph import LayerTable
 
 FRAMEWORK_PREFIX = "reference"
 
@@ -132,7 +134,7 @@ class ReferenceEngine:
         self._stored = np.float32(0.0)  # the active fault's weight before corruption
 
     @staticmethod
-    def _canonical_weight(modules: dict[str, nn.Module], name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def _canonical_weight(modules: dict[str, nn.Module], name: str, shape: tuple[int, ...]) -> Array:
         weight = getattr(modules.get(name), "weight", None)
         if not isinstance(weight, torch.Tensor):
             raise ReadlxError(f"model has no module {name!r} with a weight")
@@ -141,7 +143,7 @@ class ReferenceEngine:
                               f"table says float32 {shape}")
         return weight.detach().cpu().numpy().astype(np.float32, copy=True)
 
-    def forward(self, images: np.ndarray) -> np.ndarray:
+    def forward(self, images: Array) -> Array:
         """Outputs in the carrier dtype (float64 for the ground truth), same batch layout as infer."""
         if self._golden is not None and self._active is not None:
             return self._golden.faulty(self, images, self._active)
@@ -150,13 +152,13 @@ class ReferenceEngine:
             self._golden.remember(images, out)
         return out
 
-    def plain_forward(self, images: np.ndarray) -> np.ndarray:
+    def plain_forward(self, images: Array) -> Array:
         """:meth:`forward` without reuse of the fault-free pass: every node of every batch runs."""
         out = [self.executor.run(torch.from_numpy(np.ascontiguousarray(images[sl]))).numpy()
                for sl in batches(len(images), self.batch_size)]
         return np.concatenate(out)
 
-    def infer(self, images: np.ndarray) -> np.ndarray:
+    def infer(self, images: Array) -> Array:
         return self.forward(images).astype(np.float32, copy=False)
 
     def operands_unchanged(self, fault: Fault) -> bool:
@@ -176,7 +178,7 @@ class ReferenceEngine:
         bits = pair.numpy().view(np.uint32)
         return bool(bits[0] == bits[1])
 
-    def weight(self, layer: str) -> np.ndarray:
+    def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
         return self._weights[layer].copy()
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from readlx.engines.fxgraph import CutGraph
-from readlx.errors import FastUnsupported, ReadlxError
 from readlx.engines.reference.arithmetic import ARITHMETICS
-from readlx.engines.reference.convolution import conv2d, effective_algorithm, linear
+from readlx.engines.reference.convolution import Pair, conv2d, effective_algorithm, linear
+from readlx.errors import FastUnsupported, ReadlxError
 
 WeightSource = Callable[[str], torch.Tensor]
 
@@ -57,7 +58,9 @@ def plan_layer(module: nn.Module, name: str, algorithm: str, arithmetic: str) ->
             f"layer {name!r}: padding {module.padding!r} with mode {module.padding_mode!r} is not supported; "
             "valid: explicit integer padding with padding_mode 'zeros'"
         )
-    effective, why = effective_algorithm(algorithm, module.kernel_size, module.stride, module.dilation)
+    # A Conv2d's kernel_size, stride and dilation are pairs (torch annotates them as any tuple).
+    kernel, stride, dilation = (cast(Pair, p) for p in (module.kernel_size, module.stride, module.dilation))
+    effective, why = effective_algorithm(algorithm, kernel, stride, dilation)
     return LayerPlan(name, "conv", algorithm, effective, arithmetic, why)
 
 

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from readlx._typing import Array
 from readlx.engines.base import batches
 from readlx.engines.reference.executor import GraphExecutor
 from readlx.fault_maps.fault import Fault
-
 
 
 class Reusing(Protocol):
@@ -25,7 +25,7 @@ class Reusing(Protocol):
     batch_size: int
     executor: GraphExecutor
 
-    def plain_forward(self, images: np.ndarray) -> np.ndarray: ...
+    def plain_forward(self, images: Array) -> Array: ...
 
     def operands_unchanged(self, fault: Fault) -> bool: ...
 
@@ -39,24 +39,24 @@ class GoldenCache:
 
     def __init__(self) -> None:
         self._digest = ""
-        self._outputs: np.ndarray | None = None
+        self._outputs: Array | None = None
         self._layer = ""
         self._live: list[dict[int, Any]] = []
 
     @staticmethod
-    def _key(images: np.ndarray) -> str:
+    def _key(images: Array) -> str:
         h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
         h.update(repr(images.shape).encode())
         return h.hexdigest()
 
-    def remember(self, images: np.ndarray, outputs: np.ndarray) -> None:
+    def remember(self, images: Array, outputs: Array) -> None:
         """Keep the fault-free ``outputs`` of ``images`` (activations of other images are dropped)."""
         digest = self._key(images)
         if digest != self._digest:
             self._layer, self._live = "", []
         self._digest, self._outputs = digest, outputs
 
-    def faulty(self, engine: Reusing, images: np.ndarray, fault: Fault) -> np.ndarray:
+    def faulty(self, engine: Reusing, images: Array, fault: Fault) -> Array:
         """Outputs under ``fault`` (active in ``engine``), reusing the fault-free pass when it can."""
         if self._outputs is None or self._key(images) != self._digest:
             return engine.plain_forward(images)
@@ -71,7 +71,7 @@ class GoldenCache:
         return np.concatenate(outs)
 
     @staticmethod
-    def _prefix(engine: Reusing, images: np.ndarray, slices: list[slice], fault: Fault) -> list[dict[int, Any]]:
+    def _prefix(engine: Reusing, images: Array, slices: list[slice], fault: Fault) -> list[dict[int, Any]]:
         # the prefix does not read the faulty layer's weight, so running it under the fault is exact
         return [engine.executor.run_prefix(torch.from_numpy(np.ascontiguousarray(images[sl])), fault.layer)
                 for sl in slices]

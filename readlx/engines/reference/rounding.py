@@ -14,18 +14,20 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 
+from readlx._typing import Array
 from readlx.errors import ReadlxError
 
 FLOAT32_MANTISSA_BITS = 23
 TF32_MANTISSA_BITS = 10
 BF16_MANTISSA_BITS = 7
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ArrayT = TypeVar("ArrayT", Array, torch.Tensor)
 
 
 def _on_tensor(fn: Callable[[torch.Tensor], torch.Tensor], x: ArrayT) -> ArrayT:

@@ -24,7 +24,8 @@ MODULES = sorted(
 WITH_EXAMPLES = frozenset({
     "readlx._typing", "readlx.campaign.fingerprint", "readlx.campaign.loop",
     "readlx.campaign.runners.compare", "readlx.campaign.runners.cut", "readlx.campaign.runners.dispatch",
-    "readlx.campaign.runners.golden", "readlx.campaign.runners.keras_fast", "readlx.campaign.runners.onnxruntime_fast",
+    "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast",
+    "readlx.campaign.runners.onnxruntime_fast",
     "readlx.campaign.runners.options", "readlx.campaign.runners.reference", "readlx.campaign.runners.torch_fast",
     "readlx.campaign.scaleout", "readlx.comparisons.accessor", "readlx.comparisons.breakdown",
     "readlx.comparisons.cf", "readlx.comparisons.divergence", "readlx.comparisons.examples",

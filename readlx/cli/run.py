@@ -124,7 +124,9 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     r.add_argument("--images", type=int, help="use the first N test images")
     r.add_argument("--data", help="dataset directory (default: under the reference data)")
     r.add_argument("--weights", help="checkpoint (default: the published one)")
-    r.add_argument("--frameworks", default="torch", help="comma-separated: torch,keras,onnxruntime")
+    r.add_argument("--frameworks", default="torch",
+                   help="comma-separated runtime names: torch, keras, onnxruntime, onnxruntime-keras, "
+                        "torch[-mkldnn-off][-threadsN], reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]")
     r.add_argument("--bundle", help="converted model bundle for keras/onnxruntime")
     r.add_argument("--batch-size", type=int, default=256)
     r.add_argument("--per-image", action="store_true", help="keep each inference's outcome")

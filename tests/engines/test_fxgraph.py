@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from readlx.campaign.runners import FastUnsupported, fast_runner
 from readlx.campaign.runners.compare import bits, equal_whole
-from readlx.campaign.runners.golden import golden_batch
+from readlx.campaign.runners.golden_batch import golden_batch
 from readlx.data.synthetic import synthetic
 from readlx.engines.fxgraph import CutGraph
 from readlx.engines.torch import TorchEngine

@@ -1,13 +1,17 @@
-"""Exact fast campaigns (invariant 7 of docs/architecture.md): same outcomes as the reference loop, less work.
+"""Runners: how a campaign executes the faults of one engine, all with the block interface of
+:class:`readlx.campaign.runners.blocks.BlockRunner` (no-op handling and stored weights live there, once).
 
-A faulty run restarts from golden values cached at the faulty layer's cut (prefix reuse). On PyTorch
-(:mod:`readlx.campaign.runners.torch_fast`) it also stops as soon as its whole batch is back to golden (early
-masking; :mod:`readlx.campaign.runners.suffix` says why that is exact). On ONNX Runtime
-(:mod:`readlx.campaign.runners.onnxruntime_fast`) each layer's suffix subgraph runs in its own session, and on
-Keras (:mod:`readlx.campaign.runners.keras_fast`) each layer's sub-model in its own ``tf.function``, both checked
-bit for bit against the whole graph at start-up (:mod:`readlx.campaign.runners.cut`). No-op stuck-at
-faults are classified without inference, as in the reference loop. Campaigns select it with
-``CampaignOptions(mode="fast")``; engines without a fast path, and models a fast runner cannot run,
+:mod:`readlx.campaign.runners.reference` is the reference loop, one full inference per fault, and its
+plain one-fault form :func:`~readlx.campaign.runners.reference.run_fault`, the definition the fast
+runners are tested against. The exact fast runners (invariant 7 of docs/architecture.md) give the same
+outcomes with less work: a faulty run restarts from golden values cached at the faulty layer's cut
+(prefix reuse). On PyTorch (:mod:`readlx.campaign.runners.torch_fast`) it also stops as soon as its
+whole batch is back to golden (early masking; :mod:`readlx.campaign.runners.suffix` says why that is
+exact). On ONNX Runtime (:mod:`readlx.campaign.runners.onnxruntime_fast`) each layer's suffix subgraph
+runs in its own session, and on Keras (:mod:`readlx.campaign.runners.keras_fast`) each layer's
+sub-model in its own ``tf.function``, both checked bit for bit against the whole graph at start-up
+(:mod:`readlx.campaign.runners.cut`). A runtime names its fast runner in its registry entry
+(:data:`readlx.engines.registry.RUNTIMES`); engines without one, and models a fast runner cannot run,
 fall back to the reference loop, and the campaign's attrs say why.
 """
 from __future__ import annotations

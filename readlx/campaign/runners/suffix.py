@@ -32,7 +32,7 @@ from typing import Any, cast
 import torch
 
 from readlx.campaign.runners.compare import equal_whole
-from readlx.campaign.runners.golden import GoldenBatch
+from readlx.campaign.runners.golden_batch import GoldenBatch
 from readlx.engines.fxgraph import CutGraph, LayerSpan
 
 

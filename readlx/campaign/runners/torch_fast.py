@@ -16,7 +16,7 @@ import torch
 
 from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
-from readlx.campaign.runners.golden import GoldenBatch, as_numpy, batch_tensor, golden_batch
+from readlx.campaign.runners.golden_batch import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
 from readlx.campaign.runners.suffix import run_fault_batch
 from readlx.engines.base import Engine

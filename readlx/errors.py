@@ -53,6 +53,23 @@ class InputError(ReadlxError, ValueError):
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
+class ArgumentError(InputError):
+    """A function or command argument holds a value readlx cannot use; the message names the argument.
+
+    Examples
+    --------
+    >>> str(ArgumentError("'x.onnx' is not a zoo model", argument="model"))
+    "argument 'model': 'x.onnx' is not a zoo model"
+    """
+
+    def __init__(self, message: str, *, argument: str) -> None:
+        self.argument = argument
+        super().__init__(message, field=argument)
+
+    def _render(self) -> str:
+        return f"argument {self.field!r}: {self.message}"
+
+
 class FaultListError(InputError):
     """A fault list (file or in-memory) holds a fault that cannot be applied."""
 

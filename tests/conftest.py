@@ -47,6 +47,5 @@ def resnet20_bundle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
         return load_bundle(path)
     bench = ZOO["resnet20-cifar10"]
     data = load_dataset("cifar10", shared_data / "cifar-10-batches-py", bench.normalization).subset(500)
-    # The runtimes and PyTorch each sit ~1e-5 from a float64 forward pass at logits up to ~50, so
-    # the output bound here is a few float32 ulps of the largest logit.
-    return convert_bundle("resnet20-cifar10", path, images=data.images, labels=data.labels, tolerance=5e-5)
+    # The default bound is relative to the largest logit (tens here); the runtimes sit ~1e-5 apart.
+    return convert_bundle("resnet20-cifar10", path, images=data.images, labels=data.labels)

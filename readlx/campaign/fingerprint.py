@@ -5,7 +5,7 @@ import hashlib
 import json
 from typing import Any
 
-from readlx import __version__
+from readlx._version import __version__
 from readlx.fault_maps.faultlist import FaultList
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from readlx import __version__
 from readlx._typing import Array
+from readlx._version import __version__
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
 from readlx.campaign.runners.blocks import BlockRunner

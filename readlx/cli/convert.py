@@ -33,7 +33,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--weights", help="checkpoint (default: the published one, else seeded random weights)")
     c.add_argument("--images", type=int, help="check equivalence on the first N test images (default: 16 random)")
     c.add_argument("--data", help="dataset directory for --images")
-    c.add_argument("--tolerance", type=float, default=1e-5, help="max abs output difference vs PyTorch")
+    c.add_argument("--tolerance", type=float, default=1e-5,
+                   help="largest difference vs PyTorch, times max(1, largest |value|) of each tensor "
+                        "(default %(default)g)")
     c.add_argument("--keep-failing", action="store_true", help="write the bundle even if the check fails")
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=cmd_convert)

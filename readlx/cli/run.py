@@ -23,16 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _fault_list(args: argparse.Namespace, bench: Benchmark, table: LayerTable) -> FaultList:
-    from readlx.fault_maps import generate, load_fault_list
-    from readlx.fault_maps.select import stratified_subset
+    from readlx.api import Subject, fault_list
+    from readlx.engines.artifact import Artifact
 
-    path = args.faults or (bench.resolve(bench.fault_list, "fault list") if bench.fault_list else None)
-    if path is not None:
-        # the results name the file the faults were read from
-        fl = load_fault_list(path, table).with_source(str(path))
-    else:
-        fl = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
-    return stratified_subset(fl, args.sample, args.seed) if args.sample else fl
+    return fault_list(args.faults, Subject(args.model, Artifact(table), bench), sample=args.sample, seed=args.seed)
 
 
 def _spec(args: argparse.Namespace) -> CampaignSpec:

@@ -61,6 +61,6 @@ class ReadlxAccessor:
         """:func:`readlx.comparisons.plots.report_plots`."""
         return plots.report_plots(self._ds, directory)
 
-    def html(self, file: str | Path, reference: FaultList | None = None) -> Path:
+    def html(self, file: str | Path, published: FaultList | None = None) -> Path:
         """:func:`readlx.comparisons.html.report_html`."""
-        return html.report_html(self._ds, file, reference)
+        return html.report_html(self._ds, file, published)

@@ -194,7 +194,7 @@ def convert_bundle(
         Inputs of the equivalence check (default: 16 standard-normal images, seed 0), and optional
         labels for top-1.
     tolerance
-        Largest max-abs difference at the output that counts as equivalent.
+        Largest max-abs difference that passes, times ``max(1, largest |value|)`` of PyTorch's tensor.
     require_equivalent
         Raise :class:`ConversionError` (and write nothing) when a runtime fails the check.
     overwrite
@@ -238,7 +238,8 @@ def _write_bundle(source: _Source, out: Path, timeout_s: float, require_equivale
         report = check(partial)
         if require_equivalent and not report.ok:
             raise ConversionError(
-                "the converted models are not equivalent (a looser bound is tolerance=...):\n"
+                "the converted models are not equivalent (a looser bound: --tolerance on the command line, "
+                "tolerance= in Python):\n"
                 + report.format()
             )
         if out.exists():

@@ -150,7 +150,7 @@ class EquivalenceReport:
         """A text table: one row per runtime and tensor, then top-1 and timing."""
         head = (
             f"{self.model}: runtimes vs PyTorch on {self.n_images} images (layers on "
-            f"{self.n_layer_images}), inputs {self.inputs}, output tolerance {self.tolerance:g} abs"
+            f"{self.n_layer_images}), inputs {self.inputs}, tolerance {self.tolerance:g} x max(1, largest |value|)"
         )
         rows = [
             f"{'runtime':<18} {'tensor':<20} {'name':<34} {'max abs':>10} {'max rel':>10} "
@@ -224,8 +224,9 @@ def check_equivalence(
     runtimes
         Runtimes to compare (names of :data:`readlx.engines.registry.RUNTIMES` with an activation probe).
     tolerance
-        Largest max-abs difference at the output that passes; per layer it is scaled by the layer's
-        largest magnitude when that exceeds 1.
+        Largest max-abs difference that passes, relative to the tensor's scale: at the output and at
+        each layer the bound is ``tolerance * max(1, largest |value|)`` of PyTorch's tensor, so logits
+        of tens pass with a few float32 ulps of difference.
     layer_images
         How many of the first images the per-layer comparison uses.
     batch_size
@@ -261,7 +262,7 @@ def _runtime_report(engine: Engine, images: Array, labels: Array | None, base_ou
     out, seconds = _timed(engine.infer, images)
     return RuntimeReport(
         framework=engine.framework,
-        output=compare(OUTPUT, OUTPUT, out, base_out, tolerance),
+        output=compare(OUTPUT, OUTPUT, out, base_out, tolerance, scaled=True),
         layers=_layer_differences(engine, probe[0], probe[1], tolerance, batch_size),
         top1=None if labels is None else _top1(out, labels),
         top1_agreement=None if labels is None else _agreement(out, base_out),

@@ -159,3 +159,19 @@ def _rows(path: Path) -> list[tuple[str, tuple[int, ...], int]]:
             (row["Layer"], tuple(int(i) for i in row["TensorIndex"].strip("()").split(",")), int(row["Bit"]))
             for row in csv.DictReader(f)
         ]
+
+
+def test_the_output_bound_is_relative_to_the_logits() -> None:
+    logits = np.linspace(-40.0, 40.0, 50, dtype=np.float32).reshape(5, 10)
+    near = logits + np.float32(1.4e-5)  # a few float32 ulps of the largest logit, as ResNet20 differs
+    assert compare("output", "output", near, logits, 1e-5, scaled=True).ok
+    assert not compare("output", "output", logits + np.float32(1e-3), logits, 1e-5, scaled=True).ok
+    small = logits / 100  # below 1 the bound stays absolute
+    assert not compare("output", "output", small + np.float32(2e-5), small, 1e-5, scaled=True).ok
+
+
+@pytest.mark.slow
+def test_a_failed_check_names_the_tolerance_option(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="--tolerance on the command line"):
+        convert_bundle("democnn-synthetic10", tmp_path / "b", tolerance=1e-30)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()

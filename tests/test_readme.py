@@ -1,0 +1,30 @@
+"""The README's Python example runs as written."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_the_readme_has_a_python_example() -> None:
+    assert len(_python_blocks()) >= 1
+
+
+@pytest.mark.parametrize("code", _python_blocks())
+def test_python_example_runs(code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # whatever the example writes lands here
+    try:
+        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "torch SDC-1" in out and "reference-im2col-tf32 SDC-1" in out

@@ -1,6 +1,7 @@
 """Child process of :func:`readlx.converters.to_keras.torch_to_keras`.
 
-Run as ``python -m readlx.converters._nobuco_worker REQUEST.json``. It unpickles the model, converts
+Run as ``python -I -m readlx.converters._nobuco_worker REQUEST.json``. It unpickles the model (pickled by
+:func:`readlx.converters.to_keras.pickle_by_value`: the caller's own classes travel by value), converts
 it with nobuco to a Keras model taking NHWC input, saves it as a SavedModel, exports that model to
 ONNX and writes timings and versions to the request's result file. It imports nobuco, which patches
 PyTorch for the whole process; that is why it is a process of its own. Keras numbers layer names with
@@ -9,71 +10,16 @@ per-process counters, so a fresh process also gives the names of the published K
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
 import sys
 import time
-from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-_ALIAS_PREFIX = "_readlx_model_source_"
-
-
-class _SourceUnpickler(pickle.Unpickler):
-    """Finds classes in modules that were loaded from their source files."""
-
-    def __init__(self, file: Any, modules: Mapping[str, ModuleType]) -> None:
-        super().__init__(file)
-        self._modules = modules
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in self._modules:
-            target: Any = self._modules[module]
-            for part in name.split("."):
-                target = getattr(target, part)
-            return target
-        return super().find_class(module, name)
-
-
-def load_pickled_model(path: str | Path, sources: Mapping[str, str]) -> Any:
-    """Unpickle a model whose classes may live in files that are not importable by name."""
-    modules = {
-        name: _load_source(name, file, k)
-        for k, (name, file) in enumerate(sorted(sources.items()))
-        if not _importable_as(name, file)
-    }
-    with open(path, "rb") as f:
-        return _SourceUnpickler(f, modules).load()
-
-
-def _importable_as(name: str, file: str) -> bool:
-    if name == "__main__":
-        return False
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return False
-    return spec is not None and spec.origin is not None and Path(spec.origin).resolve() == Path(file)
-
-
-def _load_source(name: str, file: str, k: int) -> ModuleType:
-    # A script's own name is __main__; loading it under another name keeps its main guard closed.
-    alias = f"{_ALIAS_PREFIX}{k}" if name == "__main__" else name
-    spec = importlib.util.spec_from_file_location(alias, file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load module {name!r} from {file!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def register_missing_converters() -> None:
     """Converters for ops nobuco traces but does not convert: ``torch.relu`` and ``Tensor.relu``.
@@ -135,7 +81,8 @@ def main(argv: list[str]) -> int:
     from readlx.converters.to_onnx import keras_to_onnx
 
     request = json.loads(Path(argv[0]).read_text())
-    model = load_pickled_model(request["model"], request["sources"])
+    with open(request["model"], "rb") as f:  # a cloudpickle written by readlx for this process
+        model = pickle.load(f)
     shape = tuple(int(s) for s in request["input_shape"])
     start = time.perf_counter()
     keras_model = convert(model, shape, Path(request["savedmodel"]))

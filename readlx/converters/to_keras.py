@@ -1,22 +1,26 @@
 """PyTorch -> Keras SavedModel (nobuco) and Keras -> ONNX, in a separate process.
 
 Importing nobuco patches PyTorch for the whole process (every module's forward is wrapped and the
-JIT is disabled), so the conversion runs in a child process (:mod:`readlx.converters._nobuco_worker`).
-The model travels as a pickle; the source files of its classes travel with it so that classes defined
-in scripts or test modules can be rebuilt in the child.
+JIT is disabled), so the conversion runs in a child process (:mod:`readlx.converters._nobuco_worker`,
+started by :func:`readlx.converters.isolated.run_isolated`). The model travels as a cloudpickle in
+which the classes and functions of code that is not an installed package (a script, a notebook, a test
+module) are pickled by value: the child never imports the caller's ``__main__`` or modules, so their
+top-level code does not run again there.
 """
 from __future__ import annotations
 
 import json
 import os
 import pickle
-import subprocess
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
+from readlx.converters.isolated import python_module_command, run_isolated
 from readlx.errors import ConversionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 WORKER = "readlx.converters._nobuco_worker"
 DEFAULT_TIMEOUT_S = 900.0
-_LOG_TAIL = 4000
 
 
 @dataclass(frozen=True)
@@ -82,16 +85,9 @@ def _write_request(
     onnx_path: str | Path,
     input_shape: tuple[int, ...],
 ) -> Path:
-    try:
-        blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError) as e:
-        raise ConversionError(
-            f"model {type(model).__name__} cannot be pickled for the conversion process: {e}"
-        ) from e
-    (work / "model.pkl").write_bytes(blob)
+    (work / "model.pkl").write_bytes(pickle_by_value(model))
     request = {
         "model": str(work / "model.pkl"),
-        "sources": class_sources(model),
         "input_shape": [int(s) for s in input_shape],
         "savedmodel": str(Path(savedmodel_dir).resolve()),
         "onnx": str(Path(onnx_path).resolve()),
@@ -102,48 +98,53 @@ def _write_request(
     return path
 
 
-def class_sources(model: nn.Module) -> dict[str, str]:
-    """Module name -> source file of the class of every submodule of ``model``.
+def pickle_by_value(model: nn.Module) -> bytes:
+    """``model`` as a cloudpickle whose classes from outside installed packages travel by value."""
+    import cloudpickle
 
-    >>> import torch.nn as nn
-    >>> sorted(class_sources(nn.Sequential(nn.ReLU())))
-    ['torch.nn.modules.activation', 'torch.nn.modules.container']
+    local = [m for m in _class_modules(model) if not _installed(m)]
+    for module in local:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return bytes(cloudpickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise ConversionError(f"model {type(model).__name__} cannot be pickled for the conversion process: {e}") from e
+    finally:
+        for module in local:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _class_modules(model: nn.Module) -> list[ModuleType]:
+    """The modules defining the classes of ``model``'s submodules, except ``__main__`` (cloudpickle
+    pickles what ``__main__`` defines by value anyway)."""
+    names = dict.fromkeys(type(m).__module__ for m in model.modules())
+    return [sys.modules[n] for n in names if n in sys.modules and n != "__main__"]
+
+
+def _installed(module: ModuleType) -> bool:
+    """Is ``module`` part of the interpreter, an installed package or readlx itself, which the
+    conversion process imports by name?
+
+    >>> import json, torch.nn
+    >>> _installed(json), _installed(torch.nn)
+    (True, True)
     """
-    sources: dict[str, str] = {}
-    for module in model.modules():
-        name = type(module).__module__
-        file = getattr(sys.modules.get(name), "__file__", None)
-        if file is not None:
-            sources[name] = str(Path(file).resolve())
-    return sources
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return module.__name__ in sys.builtin_module_names
+    path = Path(file).resolve()
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(str(Path(__file__).resolve().parents[1]))  # readlx's own package directory
+    return any(path.is_relative_to(Path(root).resolve()) for root in roots)
 
 
 def _run_worker(request: Path, timeout_s: float) -> str:
-    command = [sys.executable, "-m", WORKER, str(request)]
-    try:
-        done = subprocess.run(
-            command,
-            env=_worker_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise ConversionError(f"the Keras conversion process ran past {timeout_s} s") from e
-    log = done.stdout.decode(errors="replace")
-    if done.returncode != 0:
-        raise ConversionError(
-            f"the Keras conversion process failed (exit status {done.returncode}); its output ends "
-            f"with:\n{log[-_LOG_TAIL:]}"
-        )
-    return log
+    return run_isolated(python_module_command(WORKER, str(request)), _worker_env(), timeout_s,
+                        "the Keras conversion process")
 
 
-def _worker_env() -> dict[str, Any]:
+def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["TF_CPP_MIN_LOG_LEVEL"] = env.get("TF_CPP_MIN_LOG_LEVEL", "2")
     # The conversion needs no accelerator; keeping TensorFlow off the GPU leaves its memory to others.
     env["CUDA_VISIBLE_DEVICES"] = ""

@@ -94,9 +94,17 @@ def test_existing_bundle_is_not_overwritten(demo_bundle: Bundle, tmp_path: Path)
         convert_bundle("democnn-synthetic10", demo_bundle.path)
 
 
+class _CopiedNotPickled:
+    def __deepcopy__(self, memo: dict[int, object]) -> _CopiedNotPickled:
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("this object refuses to be pickled")
+
+
 def test_failed_conversion_leaves_nothing(tmp_path: Path) -> None:
     model = nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten(), nn.Linear(8, 2))
-    model.not_picklable = lambda x: x  # the conversion process receives the model as a pickle
+    model.not_picklable = _CopiedNotPickled()  # the conversion process receives the model as a pickle
     out = tmp_path / "broken"
     with pytest.raises(ConversionError, match="cannot be pickled"):
         convert_bundle(model, out, input_shape=(3, 2, 2))

@@ -54,7 +54,7 @@ def run_shard(spec: CampaignSpec, faults: FaultList, index: int, count: int,
               options: CampaignOptions | None = None) -> xr.Dataset:
     """Run shard ``index`` of ``count``; its Dataset records the shard for :func:`merge`."""
     part = faults.subset(list(shard_positions(len(faults), index, count)))
-    ds = run_campaign(spec.engines(), part, spec.dataset(), model=spec.model, options=options)
+    ds = run_campaign(spec.engines(), part, spec.dataset(), model=spec.model_name(), options=options)
     ds.attrs.update({"shard_index": index, "shard_count": count})
     return ds
 
@@ -93,7 +93,7 @@ def merge_files(paths: Sequence[str | Path], out: str | Path) -> xr.Dataset:
 
 
 def _dask_task(spec: CampaignSpec, faults: FaultList, options: dict[str, Any]) -> xr.Dataset:
-    return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model,
+    return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model_name(),
                         options=CampaignOptions(**options))
 
 

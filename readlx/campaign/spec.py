@@ -9,18 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from readlx.data.imageset import ImageSet
+from readlx.campaign.inputs import Subject, image_data, subject
 from readlx.engines import RUNTIMES, Artifact, Engine
 from readlx.errors import ReadlxError
+from readlx.outcomes.tasks import ImageData
 
 
 @dataclass(frozen=True)
 class CampaignSpec:
     """Everything needed to rebuild a campaign's engines and image set.
 
-    ``frameworks`` are runtime names of :data:`readlx.engines.registry.RUNTIMES`. Without ``bundle``
-    the runtimes that need only the PyTorch module run the zoo model with ``weights``; with a bundle
-    every runtime (PyTorch too) runs the bundle's weights. ``threads`` fixes PyTorch's intra-op
+    ``model`` is a zoo name or a bundle directory (:func:`readlx.campaign.inputs.subject`), ``data`` what
+    :func:`readlx.campaign.inputs.image_data` takes. ``frameworks`` are runtime names of
+    :data:`readlx.engines.registry.RUNTIMES`. Without a bundle the runtimes that need only the PyTorch
+    module run the zoo model with ``weights``; with a bundle every runtime (PyTorch too) runs the
+    bundle's weights. ``threads`` fixes PyTorch's intra-op
     thread count (None keeps the process default); reductions split over a different number of
     threads may round differently.
     """
@@ -34,10 +37,9 @@ class CampaignSpec:
     bundle: str | None = None
     threads: int | None = None
 
-    def dataset(self) -> ImageSet:
-        from readlx.zoo import ZOO
-
-        return ZOO[self.model].load_data(self.data, self.images)
+    def dataset(self) -> ImageData:
+        """The images: the model's test set, a dataset name or directory, or an ``.npz`` file."""
+        return image_data(self.data, self.subject(), self.images)
 
     def engines(self) -> list[Engine]:
         import torch
@@ -47,7 +49,7 @@ class CampaignSpec:
         runtimes = [RUNTIMES[fw] for fw in self.frameworks]  # unknown names fail here, listing the known
         artifact = self.artifact()
         for runtime in runtimes:
-            if any(key != "torch" for key in runtime.needs) and self.bundle is None:
+            if any(key != "torch" for key in runtime.needs) and not artifact.files:
                 raise ReadlxError(
                     f"framework {runtime.name!r} runs a converted model: pass --bundle DIR "
                     f"(made by `readlx convert {self.model} --out DIR`)"
@@ -56,13 +58,17 @@ class CampaignSpec:
 
     def artifact(self) -> Artifact:
         """The model the engines run: the bundle, or the zoo model with ``weights``."""
-        from readlx.zoo import ZOO, load_model
+        return self.subject().artifact
 
+    def model_name(self) -> str:
+        """The model's name on the results' model axis (a bundle's zoo name or model name)."""
+        return self.subject().name
+
+    def subject(self) -> Subject:
+        """The model: a zoo name (with ``weights``) or a bundle directory, or ``bundle`` for a zoo name."""
         if self.bundle is None:
-            return Artifact(ZOO[self.model].layer_table(), lambda: load_model(self.model, self.weights))
-        from readlx.converters.bundle import load_bundle
-
-        bundle = load_bundle(Path(self.bundle))
-        if bundle.benchmark not in (None, self.model):
-            raise ReadlxError(f"bundle {self.bundle!r} holds {bundle.benchmark!r}, not {self.model!r}")
-        return bundle.artifact()
+            return subject(self.model, weights=self.weights)
+        converted = subject(Path(self.bundle))
+        if converted.benchmark is not None and converted.benchmark.name != self.model:
+            raise ReadlxError(f"bundle {self.bundle!r} holds {converted.benchmark.name!r}, not {self.model!r}")
+        return converted

@@ -15,18 +15,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from readlx.campaign import CampaignOptions
+    from readlx.campaign.inputs import Subject
     from readlx.campaign.runners import FastOptions
     from readlx.campaign.spec import CampaignSpec
     from readlx.fault_maps.faultlist import FaultList
-    from readlx.graph import LayerTable
-    from readlx.zoo.registry import Benchmark
 
 
-def _fault_list(args: argparse.Namespace, bench: Benchmark, table: LayerTable) -> FaultList:
-    from readlx.api import Subject, fault_list
-    from readlx.engines.artifact import Artifact
+def _fault_list(args: argparse.Namespace, model: Subject) -> FaultList:
+    from readlx.campaign.inputs import fault_list
 
-    return fault_list(args.faults, Subject(args.model, Artifact(table), bench), sample=args.sample, seed=args.seed)
+    return fault_list(args.faults, model, sample=args.sample, seed=args.seed)
 
 
 def _spec(args: argparse.Namespace) -> CampaignSpec:
@@ -62,7 +60,7 @@ def _execute(args: argparse.Namespace, spec: CampaignSpec, faults: FaultList, op
     if args.shard:
         index, count = parse_shard(args.shard)
         return run_shard(spec, faults, index, count, opts)
-    return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model, options=opts)
+    return run_campaign(spec.engines(), faults, spec.dataset(), model=spec.model_name(), options=opts)
 
 
 def _fast_options(args: argparse.Namespace) -> FastOptions:
@@ -74,19 +72,18 @@ def _fast_options(args: argparse.Namespace) -> FastOptions:
 def cmd_run(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
     from readlx.results import write_netcdf
-    from readlx.zoo import ZOO
-
-    bench = ZOO[args.model]
     spec = _spec(args)
-    faults = _fault_list(args, bench, bench.layer_table())
-    out = Path(args.out or f"runs/{args.model}.nc")
+    model = spec.subject()
+    faults = _fault_list(args, model)
+    out = Path(args.out or f"runs/{model.name}.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".partial")
     update, close = progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
-                           resume=args.resume, progress=update, attrs=bench.characterization(),
+                           resume=args.resume, progress=update,
+                           attrs=model.benchmark.characterization() if model.benchmark else {},
                            flush_seconds=args.flush_seconds, mode=args.mode, fast=_fast_options(args))
-    print(f"{args.model}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
+    print(f"{model.name}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
     try:
@@ -111,12 +108,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``run``."""
     r = sub.add_parser("run", help="run a fault campaign")
-    r.add_argument("model")
+    r.add_argument("model", help="zoo model (readlx zoo list) or bundle directory (readlx convert)")
     r.add_argument("--faults", help="fault list (default: the model's published list, else a generated one)")
     r.add_argument("--sample", type=int, help="run a stratified subset of this many faults")
     r.add_argument("--seed", type=int, default=0, help="seed of the subset / generated list")
     r.add_argument("--images", type=int, help="use the first N test images")
-    r.add_argument("--data", help="dataset directory (default: under the reference data)")
+    r.add_argument("--data", help="dataset directory or name, or an .npz file with normalized float32 images and "
+                                   "labels (default: the model's test set under the reference data)")
     r.add_argument("--weights", help="checkpoint (default: the published one)")
     r.add_argument("--frameworks", default="torch",
                    help="comma-separated runtime names: torch, keras, onnxruntime, onnxruntime-keras, "

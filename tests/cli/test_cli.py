@@ -128,3 +128,13 @@ def test_convert_then_three_runtime_run(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["run", "resnet20-cifar10", "--faults", str(other), "--frameworks", "keras", "--bundle",
                  str(bundle), "-o", str(tmp_path / "x.nc")]) == 2
     assert "holds 'democnn-synthetic10', not 'resnet20-cifar10'" in capsys.readouterr().err
+    # The bundle directory itself as the model, on images of one's own in an .npz file.
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "mine.npz", images=rng.standard_normal((10, 3, 16, 16)).astype(np.float32),
+             labels=rng.integers(0, 10, 10))
+    own = tmp_path / "own.nc"
+    assert main(["run", str(bundle), "--data", str(tmp_path / "mine.npz"), "--sample", "4", "--frameworks",
+                 "onnxruntime,torch", "-o", str(own)]) == 0
+    ds = read_netcdf(own)
+    assert ds.model.values.tolist() == [MODEL] and ds.attrs["n_images"] == 10
+    assert ds.attrs["dataset_source"] == str(tmp_path / "mine.npz")

@@ -1,0 +1,110 @@
+"""What a campaign runs on, from the forms a researcher has at hand: a model (:func:`subject`), images
+(:func:`image_data`) and faults (:func:`fault_list`), each resolved once into what the campaign core
+takes. :func:`readlx.run`, the command line and :class:`~readlx.campaign.spec.CampaignSpec` resolve
+their arguments here, so all three accept the same forms with the same defaults.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+from readlx._typing import Array
+from readlx.data.arrays import from_arrays, read_npz
+from readlx.data.loaders import DATASETS, load_dataset
+from readlx.engines import Artifact
+from readlx.errors import ArgumentError
+from readlx.fault_maps import generate, load_fault_list
+from readlx.fault_maps.faultlist import FaultList
+from readlx.fault_maps.select import stratified_subset
+from readlx.graph import LayerTable
+from readlx.outcomes.tasks import ImageData
+from readlx.zoo import ZOO, load_model
+from readlx.zoo.registry import Benchmark
+
+DEFAULT_MARGIN = 0.05
+"""Error margin of the network-wise list drawn when a model has no published list (as ``readlx run``)."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A model as :func:`run` resolved it: its name, the artifact the runtimes take, its zoo card."""
+
+    name: str
+    artifact: Artifact
+    benchmark: Benchmark | None = None
+
+
+def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: str | Path | None = None) -> Subject:
+    """Resolve ``model``: a zoo name (with ``weights``: another checkpoint), a bundle directory written
+    by ``readlx convert``, or a ``torch.nn.Module`` (its injectable layers are its Conv2d and Linear
+    weights; it is copied, never changed).
+
+    Examples
+    --------
+    >>> s = subject("democnn-synthetic10")
+    >>> s.name, s.artifact.table.names[:2]
+    ('democnn-synthetic10', ['conv1', 'dwconv'])
+    >>> subject("no-such-model")
+    Traceback (most recent call last):
+    ...
+    readlx.errors.ArgumentError: argument 'model': 'no-such-model' is neither a zoo model
+    (see `readlx zoo list`) nor a bundle directory
+    """
+    if isinstance(model, nn.Module):
+        label = name or type(model).__name__
+        return Subject(label, Artifact.of_module(model, LayerTable.from_torch(model, label)))
+    if isinstance(model, str) and model in ZOO:
+        bench = ZOO[model]
+        return Subject(model, Artifact(bench.layer_table(), lambda: load_model(bench.name, weights)), bench)
+    path = Path(model)
+    if (path / "bundle.json").is_file():
+        from readlx.converters.bundle import load_bundle
+
+        bundle = load_bundle(path)
+        card = ZOO[bundle.benchmark] if bundle.benchmark is not None and bundle.benchmark in ZOO else None
+        return Subject(name or bundle.benchmark or bundle.table.model, bundle.artifact(), card)
+    raise ArgumentError(f"{str(model)!r} is neither a zoo model (see `readlx zoo list`) nor a bundle directory",
+                        argument="model")
+
+
+def image_data(data: str | Path | ImageData | tuple[Array, Array] | None, model: Subject,
+               images: int | None = None) -> ImageData:
+    """Resolve ``data``: None (the zoo model's test set), a dataset name, a dataset directory of the zoo
+    model's dataset, an ``.npz`` file with ``images`` and ``labels``, a tuple ``(images, labels)`` of
+    normalized float32 NCHW images and integer labels, or an image set; its first ``images`` images.
+    """
+    if isinstance(data, tuple):
+        return from_arrays(*data).subset(images)
+    if data is None or (isinstance(data, (str, Path)) and Path(data).is_dir()):
+        if model.benchmark is None:
+            raise ArgumentError("a model from outside the zoo needs its data: an .npz file, (images, labels) "
+                                "arrays or a dataset name", argument="data")
+        return model.benchmark.load_data(data, images)
+    if isinstance(data, str) and data in DATASETS:
+        return load_dataset(data, limit=images)
+    if isinstance(data, (str, Path)):
+        if Path(data).suffix != ".npz":
+            raise ArgumentError(f"{str(data)!r} is no dataset name ({', '.join(DATASETS)}), directory or "
+                                ".npz file", argument="data")
+        return read_npz(data).subset(images)
+    return data.subset(images)
+
+
+def fault_list(faults: str | Path | FaultList | None, model: Subject, *, sample: int | None = None,
+               seed: int = 0) -> FaultList:
+    """Resolve ``faults``: None (the zoo model's published list, else a network-wise list drawn with
+    ``seed``), a fault-list file in any format, or a fault list; then a stratified subset of ``sample``
+    faults, drawn with ``seed``. The defaults of ``readlx run``.
+    """
+    table = model.artifact.table
+    if faults is None and model.benchmark is not None and model.benchmark.fault_list:
+        faults = model.benchmark.resolve(model.benchmark.fault_list, "fault list")
+    if faults is None:
+        fl = generate(table, margin=DEFAULT_MARGIN, seed=seed, mode="network-wise")
+    elif isinstance(faults, FaultList):
+        fl = faults
+    else:  # the results name the file the faults were read from
+        fl = load_fault_list(faults, table).with_source(str(faults))
+    return stratified_subset(fl, sample, seed) if sample else fl

@@ -29,16 +29,19 @@ DEFAULT_MARGIN = 0.05
 
 @dataclass(frozen=True)
 class Subject:
-    """A model as :func:`run` resolved it: its name, the artifact the runtimes take, its zoo card."""
+    """A model as resolved: its name, the artifact the runtimes take, its zoo card, and the shape
+    ``(C, H, W)`` of one input where the model states it."""
 
     name: str
     artifact: Artifact
     benchmark: Benchmark | None = None
+    input_shape: tuple[int, ...] | None = None
 
 
 def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: str | Path | None = None) -> Subject:
     """Resolve ``model``: a zoo name (with ``weights``: another checkpoint), a bundle directory written
-    by ``readlx convert``, or a ``torch.nn.Module`` (its injectable layers are its Conv2d and Linear
+    by ``readlx convert``, an ``.onnx`` file (its stored Conv and Gemm/MatMul weights are the layers; it
+    runs on ``onnxruntime``), or a ``torch.nn.Module`` (its injectable layers are its Conv2d and Linear
     weights; it is copied, never changed).
 
     Examples
@@ -59,6 +62,8 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
         bench = ZOO[model]
         return Subject(model, Artifact(bench.layer_table(), lambda: load_model(bench.name, weights)), bench)
     path = Path(model)
+    if path.suffix == ".onnx":
+        return _onnx_subject(path, name)
     if (path / "bundle.json").is_file():
         from readlx.converters.bundle import load_bundle
 
@@ -69,12 +74,34 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
                         argument="model")
 
 
+def _onnx_subject(path: Path, name: str | None) -> Subject:
+    from readlx.converters.from_onnx import BINDINGS, load_onnx, onnx_table
+
+    proto = load_onnx(path)
+    label = name or path.stem
+    inits = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in inits]
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in inputs[0].type.tensor_type.shape.dim
+            ] if inputs else []
+    shape = tuple(dims[1:]) if len(dims) == 4 and all(dims[1:]) else None
+    return Subject(label, Artifact(onnx_table(proto, label), files={BINDINGS: path}), input_shape=shape)
+
+
 def image_data(data: str | Path | ImageData | tuple[Array, Array] | None, model: Subject,
                images: int | None = None) -> ImageData:
     """Resolve ``data``: None (the zoo model's test set), a dataset name, a dataset directory of the zoo
     model's dataset, an ``.npz`` file with ``images`` and ``labels``, a tuple ``(images, labels)`` of
     normalized float32 NCHW images and integer labels, or an image set; its first ``images`` images.
     """
+    found = _images(data, model, images)
+    want, have = model.input_shape, tuple(found.images.shape[1:])
+    if want is not None and want != have:
+        raise ArgumentError(f"the images are {have} (C, H, W) each, the model takes {want}", argument="data")
+    return found
+
+
+def _images(data: str | Path | ImageData | tuple[Array, Array] | None, model: Subject,
+            images: int | None) -> ImageData:
     if isinstance(data, tuple):
         return from_arrays(*data).subset(images)
     if data is None or (isinstance(data, (str, Path)) and Path(data).is_dir()):

@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from readlx.graph import LayerTable
+
+
+def _table(model: str) -> LayerTable:
+    """The layer table of a zoo model, a bundle directory or an ONNX file."""
+    from readlx.campaign.inputs import subject
+
+    return subject(model).artifact.table
 
 
 def cmd_faults_generate(args: argparse.Namespace) -> int:
     from readlx.fault_maps import generate, save_fault_list
-    from readlx.zoo import ZOO
 
-    table = ZOO[args.model].layer_table()
+    table = _table(args.model)
     fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode)
     save_fault_list(fl, args.out, format=args.format)
     s = fl.sampling
@@ -20,9 +30,8 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
 
 def cmd_faults_import(args: argparse.Namespace) -> int:
     from readlx.fault_maps import load_fault_list, save_fault_list
-    from readlx.zoo import ZOO
 
-    fl = load_fault_list(args.file, ZOO[args.model].layer_table())
+    fl = load_fault_list(args.file, _table(args.model))
     save_fault_list(fl, args.out, format="readlx")
     print(f"{len(fl)} faults of {args.file} validated against {args.model} -> {args.out}")
     return 0
@@ -32,9 +41,8 @@ def cmd_faults_show(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from readlx.fault_maps import load_fault_list
-    from readlx.zoo import ZOO
 
-    table = ZOO[args.model].layer_table() if args.model else None
+    table = _table(args.model) if args.model else None
     fl = load_fault_list(args.file, table)
     print(f"{args.file}: {len(fl)} faults of model {fl.model!r}"
           + (", with published outcome counts" if fl.published is not None else ""))

@@ -97,6 +97,7 @@ class OnnxRuntimeEngine:
         self._variables = {layer.name: table.binding(bindings, layer.name).variable for layer in table}
         self._input = _image_input(proto)
         fed, self._weights = _feed_weights(proto, set(self._variables.values()))
+        _free_batch_axis(fed, self._input)
         self.proto = fed
         self.session = self.session_for(fed)
 
@@ -202,6 +203,15 @@ def _feed_weights(
     del fed.graph.initializer[:]
     fed.graph.initializer.extend(kept)
     return fed, weights
+
+
+def _free_batch_axis(proto: onnx.ModelProto, image_input: str) -> None:
+    """Let the image input and the outputs take any batch size (an export with the default arguments
+    fixes it to the example's); the engine runs its own fixed batch layout."""
+    for value in [*(i for i in proto.graph.input if i.name == image_input), *proto.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
 
 
 def _image_input(proto: onnx.ModelProto) -> str:

@@ -32,6 +32,7 @@ def run(
     seed: int = 0,
     images: int | None = None,
     mode: str = "fast",
+    device: str = "cpu",
     per_image: bool = False,
     batch_size: int = 256,
     checkpoint: str | Path | None = None,
@@ -54,6 +55,9 @@ def run(
     mode
         ``"fast"`` (exact fast runners where a runtime has one) or ``"reference"`` (one full inference
         per fault); the outcomes are the same.
+    device
+        ``"cpu"`` or ``"cuda"`` (PyTorch, ONNX Runtime's CUDA provider, TensorFlow's first GPU); a
+        device that is not usable here is an error before any work, never a quiet fallback.
     per_image, batch_size
         Keep every inference's outcome code; images per engine call.
     checkpoint, resume
@@ -73,7 +77,7 @@ def run(
     resolved = subject(model)
     inputs = image_data(data, resolved, images)
     fl = fault_list(faults, resolved, sample=sample, seed=seed)
-    engines = _engines(resolved, frameworks, batch_size)
+    engines = _engines(resolved, frameworks, batch_size, device)
     opts = CampaignOptions(per_image=per_image, mode=mode, resume=resume, progress=_progress(progress),
                            checkpoint=None if checkpoint is None else Path(checkpoint),
                            attrs=resolved.benchmark.characterization() if resolved.benchmark else {})
@@ -84,11 +88,11 @@ def run(
             opts.progress.close()
 
 
-def _engines(model: Subject, frameworks: Sequence[str], batch_size: int) -> list[Engine]:
+def _engines(model: Subject, frameworks: Sequence[str], batch_size: int, device: str) -> list[Engine]:
     names = [frameworks] if isinstance(frameworks, str) else list(frameworks)
     for fw in names:
         RUNTIMES[fw]  # an unknown name fails before any work, listing the known ones
-    return [RUNTIMES.build(fw, model.artifact, batch_size=batch_size) for fw in names]
+    return [RUNTIMES.build(fw, model.artifact, batch_size=batch_size, device=device) for fw in names]
 
 
 class _Bars:

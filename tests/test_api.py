@@ -91,7 +91,8 @@ def test_the_zoo_test_set_is_the_default(arrays: tuple[np.ndarray, np.ndarray]) 
 
 
 @pytest.mark.parametrize(("call", "error", "message"), [
-    (lambda a: readlx.run("model.onnx", a), ArgumentError, "argument 'model': 'model.onnx' is neither a zoo"),
+    (lambda a: readlx.run("model.pt", a), ArgumentError, "argument 'model': 'model.pt' is no zoo model"),
+    (lambda a: readlx.run("missing.onnx", a), InputError, "missing.onnx: no such ONNX file"),
     (lambda a: readlx.run(MODEL, "images.csv"), ArgumentError, "argument 'data': 'images.csv' is no dataset"),
     (lambda a: readlx.run(Small(), None), ArgumentError, "argument 'data': a model from outside the zoo"),
     (lambda a: readlx.run(MODEL, (a[0], a[1][:5])), InputError, "5 labels for 12 images"),
@@ -129,3 +130,11 @@ def test_import_readlx_registers_the_accessor_and_starts_no_framework() -> None:
             "print(sorted(m for m in ('torch', 'tensorflow', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_where_there_is_none_fails_before_any_work(arrays: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(ReadlxError, match="device 'cuda' asked for, but PyTorch finds no usable CUDA device"):
+        readlx.run(MODEL, arrays, device="cuda")
+    with pytest.raises(ArgumentError, match="runs on cpu, not 'cuda'"):
+        readlx.run(MODEL, arrays, frameworks=("reference-direct-float32",), device="cuda")

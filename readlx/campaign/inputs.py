@@ -52,8 +52,8 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
     >>> subject("no-such-model")
     Traceback (most recent call last):
     ...
-    readlx.errors.ArgumentError: argument 'model': 'no-such-model' is neither a zoo model
-    (see `readlx zoo list`) nor a bundle directory
+    readlx.errors.ArgumentError: argument 'model': 'no-such-model' is no zoo model
+    (see `readlx zoo list`), bundle directory or .onnx file
     """
     if isinstance(model, nn.Module):
         label = name or type(model).__name__
@@ -70,8 +70,8 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
         bundle = load_bundle(path)
         card = ZOO[bundle.benchmark] if bundle.benchmark is not None and bundle.benchmark in ZOO else None
         return Subject(name or bundle.benchmark or bundle.table.model, bundle.artifact(), card)
-    raise ArgumentError(f"{str(model)!r} is neither a zoo model (see `readlx zoo list`) nor a bundle directory",
-                        argument="model")
+    raise ArgumentError(f"{str(model)!r} is no zoo model (see `readlx zoo list`), bundle directory or .onnx "
+                        "file", argument="model")
 
 
 def _onnx_subject(path: Path, name: str | None) -> Subject:

@@ -25,7 +25,8 @@ class CampaignSpec:
     module run the zoo model with ``weights``; with a bundle every runtime (PyTorch too) runs the
     bundle's weights. ``threads`` fixes PyTorch's intra-op
     thread count (None keeps the process default); reductions split over a different number of
-    threads may round differently.
+    threads may round differently. ``device`` is ``"cpu"`` or ``"cuda"`` for every runtime that runs
+    on it (PyTorch, ONNX Runtime, Keras).
     """
 
     model: str
@@ -36,6 +37,7 @@ class CampaignSpec:
     batch_size: int = 256
     bundle: str | None = None
     threads: int | None = None
+    device: str = "cpu"
 
     def dataset(self) -> ImageData:
         """The images: the model's test set, a dataset name or directory, or an ``.npz`` file."""
@@ -54,7 +56,7 @@ class CampaignSpec:
                     f"framework {runtime.name!r} runs a converted model: pass --bundle DIR "
                     f"(made by `readlx convert {self.model} --out DIR`)"
                 )
-        return [RUNTIMES.build(r.name, artifact, batch_size=self.batch_size) for r in runtimes]
+        return [RUNTIMES.build(r.name, artifact, batch_size=self.batch_size, device=self.device) for r in runtimes]
 
     def artifact(self) -> Artifact:
         """The model the engines run: the bundle, or the zoo model with ``weights``."""

@@ -41,6 +41,7 @@ def _spec(args: argparse.Namespace) -> CampaignSpec:
         batch_size=args.batch_size,
         bundle=args.bundle,
         threads=args.threads or torch.get_num_threads(),
+        device=args.device,
     )
 
 
@@ -134,6 +135,8 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    help="fast mode: faults per pass over the images (results are checkpointed per block)")
     r.add_argument("--cache-mib", type=int, default=512, help="fast mode: bound on cached golden activations")
     r.add_argument("--threads", type=int, help="PyTorch threads (default: this process's)")
+    r.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where PyTorch, ONNX Runtime and Keras run (default cpu); cuda fails where unusable")
     r.add_argument("--shard", help="run shard i/N of the fault list (merge the results with `readlx merge`)")
     r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
     r.add_argument("--workers", type=int, help="run on a local Dask cluster of this many worker processes")

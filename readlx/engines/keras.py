@@ -173,9 +173,15 @@ def load_keras_model(path: str | Path) -> Any:
     return tf.keras.models.load_model(str(path), compile=False)
 
 
-def build(artifact: Artifact, *, batch_size: int = 256, device: str = "/CPU:0") -> KerasEngine:
-    """The Keras engine on the artifact's SavedModel."""
-    return KerasEngine(artifact.file(BINDINGS), artifact.table, batch_size=batch_size, device=device)
+TF_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0"}
+
+
+def build(artifact: Artifact, *, batch_size: int = 256, device: str = "cpu") -> KerasEngine:
+    """The Keras engine on the artifact's SavedModel, on ``"cpu"`` or ``"cuda"`` (TensorFlow's first GPU)."""
+    if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+        raise ReadlxError("device 'cuda' asked for, but TensorFlow finds no GPU here")
+    tf_device = TF_DEVICES.get(device, device)
+    return KerasEngine(artifact.file(BINDINGS), artifact.table, batch_size=batch_size, device=tf_device)
 
 
 def activations(engine: KerasEngine, images: Array, batch_size: int) -> dict[str, Array]:
@@ -206,5 +212,5 @@ def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: A
 
 RUNTIMES.register(Runtime(
     "keras", build, "TensorFlow/Keras on the converted SavedModel (NHWC)", needs=(BINDINGS,),
-    engine_type=KerasEngine, fast=fast_runner, activations=activations,
+    engine_type=KerasEngine, devices=("cpu", "cuda"), fast=fast_runner, activations=activations,
 ))

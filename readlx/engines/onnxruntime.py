@@ -230,13 +230,23 @@ def _choice(value: str, valid: dict[str, Any], what: str) -> str:
 
 def build(artifact: Artifact, *, batch_size: int = 256, **options: Any) -> OnnxRuntimeEngine:
     """ONNX Runtime on the ONNX export of the PyTorch model (options: optimization, device, threads)."""
-    return OnnxRuntimeEngine(artifact.file("onnxruntime"), artifact.table, batch_size, **options)
+    return _on_device(OnnxRuntimeEngine(artifact.file("onnxruntime"), artifact.table, batch_size, **options))
 
 
 def build_keras_export(artifact: Artifact, *, batch_size: int = 256, **options: Any) -> OnnxRuntimeEngine:
     """ONNX Runtime on the ONNX export of the Keras model (NHWC input, ``"onnx-keras"`` bindings)."""
-    return OnnxRuntimeEngine(artifact.file("onnx-keras"), artifact.table, batch_size, bindings="onnx-keras",
-                             input_layout="NHWC", framework="onnxruntime-keras", **options)
+    return _on_device(OnnxRuntimeEngine(artifact.file("onnx-keras"), artifact.table, batch_size,
+                                        bindings="onnx-keras", input_layout="NHWC", framework="onnxruntime-keras",
+                                        **options))
+
+
+def _on_device(engine: OnnxRuntimeEngine) -> OnnxRuntimeEngine:
+    """The engine, unless it asked for CUDA and its session fell back to the CPU (ONNX Runtime does so
+    quietly): a campaign asked to run on a GPU does not run on the CPU instead."""
+    used = engine.session.get_providers()
+    if engine.device == "cuda" and used[0] != PROVIDERS["cuda"][0]:
+        raise ReadlxError(f"device 'cuda' asked for, but ONNX Runtime runs {used[0]} here (no usable CUDA device)")
+    return engine
 
 
 def activations(engine: OnnxRuntimeEngine, images: Array, batch_size: int) -> dict[str, Array]:
@@ -295,9 +305,10 @@ def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: A
 
 RUNTIMES.register(Runtime(
     "onnxruntime", build, "ONNX Runtime on the ONNX export of the PyTorch model", needs=("onnxruntime",),
-    engine_type=OnnxRuntimeEngine, fast=fast_runner, activations=activations,
+    engine_type=OnnxRuntimeEngine, devices=("cpu", "cuda"), fast=fast_runner, activations=activations,
 ))
 RUNTIMES.register(Runtime(
     "onnxruntime-keras", build_keras_export, "ONNX Runtime on the ONNX export of the Keras model (NHWC)",
-    needs=("onnx-keras",), engine_type=OnnxRuntimeEngine, fast=fast_runner, activations=activations,
+    needs=("onnx-keras",), engine_type=OnnxRuntimeEngine, devices=("cpu", "cuda"), fast=fast_runner,
+    activations=activations,
 ))

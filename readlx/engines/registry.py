@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from readlx._typing import Array
-from readlx.errors import ReadlxError, RegistryError
+from readlx.errors import ArgumentError, ReadlxError, RegistryError
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.engines.artifact import Artifact
@@ -66,6 +66,9 @@ class Runtime:
         Keys of the artifact files the engine reads (none: the PyTorch module alone).
     engine_type
         The engine class ``build`` returns; the fast runner is used only for engines of this type.
+    devices
+        The devices ``build`` takes as ``device=`` (``"cpu"``, ``"cuda"``); it raises a
+        :class:`~readlx.errors.ReadlxError` when the device asked for is not usable here.
     fast
         The exact fast runner, or None: campaigns then use the reference loop.
     activations
@@ -77,6 +80,7 @@ class Runtime:
     summary: str
     needs: tuple[str, ...] = ()
     engine_type: type | None = None
+    devices: tuple[str, ...] = ("cpu",)
     fast: FastFactory | None = None
     activations: Activations | None = None
 
@@ -155,10 +159,16 @@ class RuntimeRegistry:
         """Every exact name and each family's example members: one of each kind of engine."""
         return [*self.names(), *(e for f in self._families for e in f.examples)]
 
-    def build(self, name: str, artifact: Artifact, *, batch_size: int = 256, **options: Any) -> Engine:
-        """The engine of runtime ``name`` on ``artifact``."""
+    def build(self, name: str, artifact: Artifact, *, batch_size: int = 256, device: str = "cpu",
+              **options: Any) -> Engine:
+        """The engine of runtime ``name`` on ``artifact``, on ``device`` (one of the runtime's devices)."""
         runtime = self[name]
+        if device not in runtime.devices:
+            raise ArgumentError(f"runtime {runtime.name!r} runs on {', '.join(runtime.devices)}, not {device!r}",
+                                argument="device")
         artifact.require(runtime.needs, runtime.name)
+        if device != "cpu":
+            options["device"] = device
         return runtime.build(artifact, batch_size=batch_size, **options)
 
 

@@ -108,7 +108,9 @@ class TorchEngine:
 
 
 def build(artifact: Artifact, *, batch_size: int = 256, device: str = "cpu") -> TorchEngine:
-    """The PyTorch engine on the artifact's module (a fresh copy of it)."""
+    """The PyTorch engine on the artifact's module (a fresh copy of it), on ``"cpu"`` or ``"cuda"``."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ReadlxError("device 'cuda' asked for, but PyTorch finds no usable CUDA device here")
     return TorchEngine(artifact.torch_module(), artifact.table, batch_size=batch_size, device=device)
 
 
@@ -145,5 +147,5 @@ def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: A
 
 RUNTIMES.register(Runtime(
     "torch", build, "PyTorch (the canonical runtime: names and layouts are its own)", needs=("torch",),
-    engine_type=TorchEngine, fast=fast_runner, activations=activations,
+    engine_type=TorchEngine, devices=("cpu", "cuda"), fast=fast_runner, activations=activations,
 ))

@@ -80,5 +80,5 @@ def make_engine(spec: str, model: nn.Module, table: LayerTable, batch_size: int 
     'reference-fft-bf16'
     """
     kind, _ = parse_variant(spec)
-    options = {"reuse_golden": reuse_golden} if kind == "reference" else {}
+    options: dict[str, Any] = {"reuse_golden": reuse_golden} if kind == "reference" else {}
     return RUNTIMES.build(spec.strip(), Artifact.of_module(model, table), batch_size=batch_size, **options)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from engines.contract import BATCH, N_IMAGES, EngineContract, bits
 
 from readlx.converters import Bundle
@@ -59,7 +60,10 @@ def test_onnxruntime_levels_keep_faults_and_golden_path(
 
 
 def test_onnxruntime_records_the_providers_in_use(demo_bundle: Bundle) -> None:
-    engine = demo_bundle.engine("onnxruntime", batch_size=BATCH, device="cuda")
+    from readlx.engines.onnxruntime import OnnxRuntimeEngine
+
+    # The engine itself records what ONNX Runtime gave it; the runtime's builder refuses a fallback.
+    engine = OnnxRuntimeEngine(demo_bundle.artifact().file("onnxruntime"), demo_bundle.table, BATCH, device="cuda")
     settings = engine.describe()
     assert settings["requested_providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert settings["providers"] == engine.session.get_providers()
@@ -67,9 +71,44 @@ def test_onnxruntime_records_the_providers_in_use(demo_bundle: Bundle) -> None:
 
 
 def test_onnxruntime_rejects_unknown_options(demo_bundle: Bundle) -> None:
-    from readlx.errors import ReadlxError
+    from readlx.engines.onnxruntime import OnnxRuntimeEngine
+    from readlx.errors import ArgumentError, ReadlxError
 
     with pytest.raises(ReadlxError, match="unknown optimization level 'max'; valid: disabled, basic"):
         demo_bundle.engine("onnxruntime", optimization="max")
-    with pytest.raises(ReadlxError, match="unknown device 'tpu'; valid: cpu, cuda"):
+    with pytest.raises(ArgumentError, match="argument 'device': runtime 'onnxruntime' runs on cpu, cuda, not 'tpu'"):
         demo_bundle.engine("onnxruntime", device="tpu")
+    with pytest.raises(ReadlxError, match="unknown device 'tpu'; valid: cpu, cuda"):
+        OnnxRuntimeEngine(demo_bundle.artifact().file("onnxruntime"), demo_bundle.table, BATCH, device="tpu")
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(CUDA, reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime", "keras"])
+def test_cuda_where_there_is_none_is_an_error_not_a_fallback(demo_bundle: Bundle, runtime: str) -> None:
+    from readlx.errors import ReadlxError
+
+    with pytest.raises(ReadlxError, match="device 'cuda' asked for, but"):
+        demo_bundle.engine(runtime, batch_size=BATCH, device="cuda")
+
+
+def test_cpu_only_runtimes_refuse_cuda(demo_bundle: Bundle) -> None:
+    from readlx.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="'reference-im2col-tf32' runs on cpu, not 'cuda'"):
+        demo_bundle.engine("reference-im2col-tf32", device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine")
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_a_runtime_on_cuda_keeps_the_contract(demo_bundle: Bundle, images: np.ndarray, runtime: str) -> None:
+    engine = demo_bundle.engine(runtime, batch_size=BATCH, device="cuda")
+    golden = engine.infer(images)
+    assert bits(engine.infer(images)).tobytes() == bits(golden).tobytes()
+    weight = bits(engine.weight("conv2"))
+    stored = int(weight[1, 2, 0, 0] >> 20 & 1)
+    with engine.inject(Fault("conv2", (1, 2, 0, 0), 20, FaultKind.STUCK_AT_1 if stored else FaultKind.STUCK_AT_0)):
+        assert bits(engine.infer(images)).tobytes() == bits(golden).tobytes()

@@ -15,7 +15,7 @@ from readlx.converters import Bundle
 from readlx.data.arrays import from_arrays
 from readlx.engines import RUNTIMES
 from readlx.errors import ArgumentError, InputError, ReadlxError, RegistryError
-from readlx.fault_maps import generate, save_fault_list
+from readlx.fault_maps import Fault, FaultKind, FaultList, generate, save_fault_list
 from readlx.fault_maps.select import stratified_subset
 from readlx.zoo import ZOO
 
@@ -98,7 +98,7 @@ def test_the_zoo_test_set_is_the_default(arrays: tuple[np.ndarray, np.ndarray]) 
     (lambda a: readlx.run(MODEL, (a[0], a[1][:5])), InputError, "5 labels for 12 images"),
     (lambda a: readlx.run(MODEL, (a[0], a[1].astype(float))), InputError, "integer array"),
     (lambda a: readlx.run(MODEL, a, frameworks=("tensorrt",)), RegistryError, "unknown runtime 'tensorrt'"),
-    (lambda a: readlx.run(Small(), a, frameworks=("keras",)), ReadlxError, "no converted 'keras' file"),
+    (lambda a: readlx.run("missing.onnx", a, frameworks=("keras",)), InputError, "no such ONNX file"),
     (lambda a: readlx.run(MODEL, a, progress="yes"), ArgumentError, "argument 'progress'"),
 ])
 def test_bad_arguments_are_named_errors(arrays: tuple[np.ndarray, np.ndarray], call, error, message) -> None:  # type: ignore[no-untyped-def]  # parametrized lambdas
@@ -138,3 +138,29 @@ def test_cuda_where_there_is_none_fails_before_any_work(arrays: tuple[np.ndarray
         readlx.run(MODEL, arrays, device="cuda")
     with pytest.raises(ArgumentError, match="runs on cpu, not 'cuda'"):
         readlx.run(MODEL, arrays, frameworks=("reference-direct-float32",), device="cuda")
+
+
+@pytest.mark.slow
+def test_a_module_runs_on_three_runtimes_converted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READLX_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(5)
+    data = (rng.standard_normal((16, 3, 8, 8)).astype(np.float32), rng.integers(0, 5, 16))
+    frameworks = ("torch", "keras", "onnxruntime")
+    first = readlx.run(Small().eval(), data, frameworks=frameworks, sample=6, per_image=True)
+    bundles = list((tmp_path / "cache" / "bundles").iterdir())
+    assert len(bundles) == 1 and (bundles[0] / "bundle.json").is_file()
+    started = (bundles[0] / "bundle.json").stat().st_mtime_ns
+    again = readlx.run(Small().eval(), data, frameworks=frameworks, sample=6, per_image=True)
+    assert (bundles[0] / "bundle.json").stat().st_mtime_ns == started  # the same content: not converted again
+    assert list(first.framework.values) == list(frameworks)
+    for name in ("masked", "non_critical", "critical", "outcome"):
+        assert np.array_equal(first[name].values, again[name].values), name
+    noop = readlx.run(Small().eval(), data, _noop_control(Small().eval(), "Small"), frameworks=frameworks,
+                      force_noop=True)
+    assert bool((noop.masked == 16).all())  # forced through inference on every runtime
+
+
+def _noop_control(model: nn.Module, name: str) -> FaultList:
+    word = int(model.conv.weight.detach().numpy()[0, 0, 0, 0:1].view(np.uint32)[0])
+    kind = FaultKind.STUCK_AT_1 if word >> 30 & 1 else FaultKind.STUCK_AT_0
+    return FaultList.from_faults(name, (Fault("conv", (0, 0, 0, 0), 30, kind),))

@@ -5,7 +5,8 @@ their arguments here, so all three accept the same forms with the same defaults.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch.nn as nn
@@ -13,7 +14,7 @@ import torch.nn as nn
 from readlx._typing import Array
 from readlx.data.arrays import from_arrays, read_npz
 from readlx.data.loaders import DATASETS, load_dataset
-from readlx.engines import Artifact
+from readlx.engines import RUNTIMES, Artifact
 from readlx.errors import ArgumentError
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
@@ -85,6 +86,19 @@ def _onnx_subject(path: Path, name: str | None) -> Subject:
             ] if inputs else []
     shape = tuple(dims[1:]) if len(dims) == 4 and all(dims[1:]) else None
     return Subject(label, Artifact(onnx_table(proto, label), files={BINDINGS: path}), input_shape=shape)
+
+
+def converted(model: Subject, frameworks: Sequence[str], input_shape: tuple[int, ...]) -> Subject:
+    """``model`` with converted files when a runtime of ``frameworks`` needs them: a module (or zoo
+    model) is converted once per content and kept (:func:`readlx.converters.cache.cached_bundle`)."""
+    needs = any(key != "torch" for fw in frameworks for key in RUNTIMES[fw].needs)
+    if not needs or model.artifact.files or model.artifact.module is None:
+        return model
+    from readlx.converters.cache import cached_bundle
+
+    module = model.artifact.torch_module()
+    bundle = cached_bundle(module, model.artifact.table, input_shape)
+    return replace(model, artifact=bundle.artifact(module), input_shape=input_shape)
 
 
 def image_data(data: str | Path | ImageData | tuple[Array, Array] | None, model: Subject,

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole test suite."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,26 @@ if TYPE_CHECKING:
     from readlx.converters import Bundle
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TESTS = Path(__file__).resolve().parent
+ONE_THREAD = ("engines/reference", "comparisons/numerics")
+"""Test directories of the numerics, whose networks are tiny."""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread_for_numerics(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The numerics tests run on one intra-op thread: their networks are tiny, and on a busy machine
+    thread synchronisation costs far more than the arithmetic."""
+    if Path(request.path).parent.relative_to(TESTS).as_posix() not in ONE_THREAD:
+        yield
+        return
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="session")

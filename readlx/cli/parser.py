@@ -9,7 +9,8 @@ import argparse
 
 from readlx.cli import convert, demo, faults, numerics, report, run, zoo
 
-DESCRIPTION = "The ``readlx`` command line. The only place in readlx that prints."
+DESCRIPTION = ("Run the same hardware faults through PyTorch, TensorFlow/Keras and ONNX Runtime, classify every "
+               "inference with one classifier, and compare the runtimes. Start with `readlx demo`.")
 
 # In this order in ``readlx --help``.
 _SUBCOMMANDS = (zoo.add_parser, faults.add_parser, run.add_run_parser, convert.add_parser,

@@ -15,14 +15,16 @@ from readlx.fault_maps import Fault, FaultList
 WORKER = "readlx.converters._nobuco_worker"
 """Imports nobuco, which patches PyTorch process-wide: it runs in its own process, tested there."""
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(readlx.__path__, "readlx.")
-    if m.name != WORKER and not m.name.endswith("__main__")
+    ["readlx", *(m.name for m in pkgutil.walk_packages(readlx.__path__, "readlx.")
+                 if m.name != WORKER and not m.name.endswith("__main__"))]
 )
 # Converted bundles take a conversion process to make, so the examples of readlx.converters,
 # .converters.bundle, .engines.keras and .engines.onnxruntime are shown but skipped; the tests of
 # those modules run the same calls on a converted bundle.
 WITH_EXAMPLES = frozenset({
-    "readlx._typing", "readlx.campaign.fingerprint", "readlx.campaign.loop",
+    "readlx", "readlx._typing", "readlx.api", "readlx.campaign.fingerprint", "readlx.campaign.inputs",
+    "readlx.campaign.loop", "readlx.converters.cache", "readlx.converters.from_onnx", "readlx.converters.isolated",
+    "readlx.data.arrays",
     "readlx.campaign.runners.compare", "readlx.campaign.runners.cut", "readlx.campaign.runners.dispatch",
     "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast",
     "readlx.campaign.runners.onnxruntime_fast",

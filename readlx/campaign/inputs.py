@@ -37,6 +37,8 @@ class Subject:
     artifact: Artifact
     benchmark: Benchmark | None = None
     input_shape: tuple[int, ...] | None = None
+    weights: str | Path | None = None
+    """The checkpoint of a zoo model, when not its own."""
 
 
 def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: str | Path | None = None) -> Subject:
@@ -61,7 +63,8 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
         return Subject(label, Artifact.of_module(model, LayerTable.from_torch(model, label)))
     if isinstance(model, str) and model in ZOO:
         bench = ZOO[model]
-        return Subject(model, Artifact(bench.layer_table(), lambda: load_model(bench.name, weights)), bench)
+        return Subject(model, Artifact(bench.layer_table(), lambda: load_model(bench.name, weights)), bench,
+                       weights=weights)
     path = Path(model)
     if path.suffix == ".onnx":
         return _onnx_subject(path, name)
@@ -94,8 +97,10 @@ def converted(model: Subject, frameworks: Sequence[str], input_shape: tuple[int,
     needs = any(key != "torch" for fw in frameworks for key in RUNTIMES[fw].needs)
     if not needs or model.artifact.files or model.artifact.module is None:
         return model
-    from readlx.converters.cache import cached_bundle
+    from readlx.converters.cache import cached_bundle, cached_zoo_bundle
 
+    if model.benchmark is not None:
+        return replace(model, artifact=cached_zoo_bundle(model.benchmark.name, model.weights).artifact())
     module = model.artifact.torch_module()
     bundle = cached_bundle(module, model.artifact.table, input_shape)
     return replace(model, artifact=bundle.artifact(module), input_shape=input_shape)

@@ -70,10 +70,29 @@ def _fast_options(args: argparse.Namespace) -> FastOptions:
     return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20)
 
 
+def _converted(spec: CampaignSpec) -> CampaignSpec:
+    """A zoo model asked for on a runtime that needs converted files, without ``--bundle``: its bundle
+    from the conversion cache, converted here once, before any shard or Dask worker starts."""
+    from dataclasses import replace
+
+    from readlx.engines import RUNTIMES
+    from readlx.zoo import ZOO
+
+    needs = any(key != "torch" for fw in spec.frameworks for key in RUNTIMES[fw].needs)
+    if spec.bundle is not None or not needs or spec.model not in ZOO:
+        return spec
+    from readlx.converters.cache import cached_zoo_bundle
+
+    bundle = cached_zoo_bundle(spec.model, spec.weights)
+    print(f"{spec.model}: converted model from {bundle.path}", file=sys.stderr)
+    return replace(spec, bundle=str(bundle.path))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
     from readlx.results import write_netcdf
-    spec = _spec(args)
+
+    spec = _converted(_spec(args))
     model = spec.subject()
     faults = _fault_list(args, model)
     out = Path(args.out or f"runs/{model.name}.nc")
@@ -120,7 +139,8 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     r.add_argument("--frameworks", default="torch",
                    help="comma-separated runtime names: torch, keras, onnxruntime, onnxruntime-keras, "
                         "torch[-mkldnn-off][-threadsN], reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]")
-    r.add_argument("--bundle", help="converted model bundle for keras/onnxruntime")
+    r.add_argument("--bundle", help="converted model bundle for keras/onnxruntime (default: a zoo model is "
+                                     "converted once and kept under $READLX_CACHE, ~/.cache/readlx)")
     r.add_argument("--batch-size", type=int, default=256)
     r.add_argument("--per-image", action="store_true", help="keep each inference's outcome")
     r.add_argument("--force-noop", action="store_true", help="run no-op stuck-at faults through inference")

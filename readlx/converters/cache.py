@@ -44,6 +44,19 @@ def content_key(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     return h.hexdigest()
 
 
+def cached_zoo_bundle(name: str, weights: str | Path | None = None) -> Bundle:
+    """The bundle of zoo model ``name`` with ``weights`` (default: its own) from the cache, converted
+    from the zoo on first use, so it keeps the zoo's name and card."""
+    from readlx.zoo import ZOO, load_model
+
+    bench = ZOO[name]
+    path = cache_root() / "bundles" / content_key(load_model(name, weights), bench.input_shape)
+    if (path / "bundle.json").is_file():
+        return load_bundle(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return convert_bundle(name, path, checkpoint=weights)
+
+
 def cached_bundle(model: nn.Module, table: LayerTable, input_shape: tuple[int, ...]) -> Bundle:
     """The bundle of ``model`` from the cache, converted (and its equivalence checked) on first use.
 

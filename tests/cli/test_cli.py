@@ -138,3 +138,17 @@ def test_convert_then_three_runtime_run(tmp_path: Path, capsys: pytest.CaptureFi
     ds = read_netcdf(own)
     assert ds.model.values.tolist() == [MODEL] and ds.attrs["n_images"] == 10
     assert ds.attrs["dataset_source"] == str(tmp_path / "mine.npz")
+
+
+@pytest.mark.slow
+def test_a_zoo_model_on_keras_without_a_bundle_is_converted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("READLX_CACHE", str(tmp_path / "cache"))
+    args = ["run", MODEL, "--sample", "3", "--images", "16", "--frameworks", "torch,keras,onnxruntime"]
+    assert main([*args, "-o", str(tmp_path / "a.nc")]) == 0
+    assert main([*args, "-o", str(tmp_path / "b.nc")]) == 0
+    assert len(list((tmp_path / "cache" / "bundles").iterdir())) == 1  # converted the first time only
+    first, second = read_netcdf(tmp_path / "a.nc"), read_netcdf(tmp_path / "b.nc")
+    assert first.framework.values.tolist() == ["torch", "keras", "onnxruntime"]
+    assert np.array_equal(first.critical.values, second.critical.values)
+    assert capsys.readouterr().err.count("converted model from") == 2

@@ -32,7 +32,7 @@ def run(model: str | Path | nn.Module, data: str | Path | ImageData | tuple[Arra
     Parameters
     ----------
     model
-        A zoo name, a bundle directory (``readlx convert``), or a ``torch.nn.Module``.
+        A zoo name, a bundle directory (``readlx convert``), an ``.onnx`` file, or a ``torch.nn.Module``.
     data
         See :func:`~readlx.campaign.inputs.image_data`; ``images`` keeps the first N.
     faults

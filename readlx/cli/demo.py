@@ -22,11 +22,11 @@ MODEL = "democnn-synthetic10"
 
 def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
     from readlx.data.synthetic import synthetic
-    from readlx.engines.torch import TorchEngine
+    from readlx.engines import RUNTIMES, Artifact
     from readlx.zoo import ZOO, load_model
 
-    bench = ZOO[MODEL]
-    engines: list[Engine] = [TorchEngine(load_model(MODEL), bench.layer_table(), batch_size=64)]
+    shipped = Artifact(ZOO[MODEL].layer_table(), lambda: load_model(MODEL))  # PyTorch runs the shipped weights
+    engines: list[Engine] = [RUNTIMES.build("torch", shipped, batch_size=64)]
     others = [f for f in frameworks if f != "torch"]
     if others:
         from readlx.converters.bundle import convert_bundle

@@ -23,7 +23,8 @@ MODULES = sorted(
 # those modules run the same calls on a converted bundle.
 WITH_EXAMPLES = frozenset({
     "readlx", "readlx._typing", "readlx.api", "readlx.campaign.fingerprint", "readlx.campaign.inputs",
-    "readlx.campaign.loop", "readlx.converters.cache", "readlx.converters.from_onnx", "readlx.converters.isolated",
+    "readlx.campaign.loop", "readlx.converters.sources", "readlx.converters.from_onnx", "readlx.converters.isolated",
+    "readlx.converters.from_keras", "readlx.converters.onnx_torch",
     "readlx.data.arrays",
     "readlx.campaign.runners.compare", "readlx.campaign.runners.cut", "readlx.campaign.runners.dispatch",
     "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast",

@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch.nn as nn
 
 from readlx._typing import Array
 from readlx.data.arrays import from_arrays, read_npz
 from readlx.data.loaders import DATASETS, load_dataset
 from readlx.engines import RUNTIMES, Artifact
+from readlx.engines.keras_files import FORMATS as KERAS_FORMATS
 from readlx.errors import ArgumentError
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
@@ -24,8 +27,14 @@ from readlx.outcomes.tasks import ImageData
 from readlx.zoo import ZOO, load_model
 from readlx.zoo.registry import Benchmark
 
+if TYPE_CHECKING:  # pragma: no cover
+    from readlx.converters.bundle import Bundle
+
 DEFAULT_MARGIN = 0.05
 """Error margin of the network-wise list drawn when a model has no published list (as ``readlx run``)."""
+GENERATION_SEED = 42
+"""Seed of that list, the default of ``readlx faults generate``: the list is the model's, whatever
+subset a campaign then draws from it."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,18 @@ class Subject:
     input_shape: tuple[int, ...] | None = None
     weights: str | Path | None = None
     """The checkpoint of a zoo model, when not its own."""
+    original: Any = None
+    """The ONNX graph or Keras model a conversion starts from, for a model that arrived as one."""
 
 
-def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: str | Path | None = None) -> Subject:
+def subject(model: str | Path | nn.Module | Any, *, name: str | None = None, weights: str | Path | None = None,
+            input_shape: tuple[int, ...] | None = None) -> Subject:
     """Resolve ``model``: a zoo name (with ``weights``: another checkpoint), a bundle directory written
-    by ``readlx convert``, an ``.onnx`` file (its stored Conv and Gemm/MatMul weights are the layers; it
-    runs on ``onnxruntime``), or a ``torch.nn.Module`` (its injectable layers are its Conv2d and Linear
-    weights; it is copied, never changed).
+    by ``readlx convert``, an ``.onnx`` file (its stored Conv and Gemm/MatMul weights are the layers),
+    a Keras model, SavedModel directory, ``.keras`` or ``.h5`` file (its Conv2D, DepthwiseConv2D and
+    Dense kernels are the layers, named as Keras names them), or a ``torch.nn.Module`` (its Conv2d and
+    Linear weights; it is copied, never changed) taking images of ``input_shape`` ``(C, H, W)``, which
+    the data are checked against.
 
     Examples
     --------
@@ -56,11 +70,17 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
     Traceback (most recent call last):
     ...
     readlx.errors.ArgumentError: argument 'model': 'no-such-model' is no zoo model
-    (see `readlx zoo list`), bundle directory or .onnx file
+    (see `readlx zoo list`), bundle directory, .onnx file or Keras model
+    (a SavedModel directory, a .keras file or an .h5 file)
     """
+    from readlx.converters.from_keras import is_keras_model
+
     if isinstance(model, nn.Module):
         label = name or type(model).__name__
-        return Subject(label, Artifact.of_module(model, LayerTable.from_torch(model, label)))
+        shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        return Subject(label, Artifact.of_module(model, LayerTable.from_torch(model, label)), input_shape=shape)
+    if is_keras_model(model):
+        return _keras_subject(model, name)
     if isinstance(model, str) and model in ZOO:
         bench = ZOO[model]
         return Subject(model, Artifact(bench.layer_table(), lambda: load_model(bench.name, weights)), bench,
@@ -68,42 +88,75 @@ def subject(model: str | Path | nn.Module, *, name: str | None = None, weights: 
     path = Path(model)
     if path.suffix == ".onnx":
         return _onnx_subject(path, name)
+    if path.suffix in (".keras", ".h5") or (path / "saved_model.pb").is_file():
+        from readlx.engines.keras_files import load_keras_model
+
+        return _keras_subject(load_keras_model(path), name or path.stem)
     if (path / "bundle.json").is_file():
         from readlx.converters.bundle import load_bundle
 
         bundle = load_bundle(path)
         card = ZOO[bundle.benchmark] if bundle.benchmark is not None and bundle.benchmark in ZOO else None
         return Subject(name or bundle.benchmark or bundle.table.model, bundle.artifact(), card)
-    raise ArgumentError(f"{str(model)!r} is no zoo model (see `readlx zoo list`), bundle directory or .onnx "
-                        "file", argument="model")
+    raise ArgumentError(f"{str(model)!r} is no zoo model (see `readlx zoo list`), bundle directory, .onnx file "
+                        f"or Keras model ({KERAS_FORMATS})", argument="model")
 
 
 def _onnx_subject(path: Path, name: str | None) -> Subject:
-    from readlx.converters.from_onnx import BINDINGS, load_onnx, onnx_table
+    from readlx.converters.from_onnx import BINDINGS, load_onnx, onnx_input_shape, onnx_table
 
     proto = load_onnx(path)
     label = name or path.stem
-    inits = {t.name for t in proto.graph.initializer}
-    inputs = [i for i in proto.graph.input if i.name not in inits]
-    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in inputs[0].type.tensor_type.shape.dim
-            ] if inputs else []
-    shape = tuple(dims[1:]) if len(dims) == 4 and all(dims[1:]) else None
-    return Subject(label, Artifact(onnx_table(proto, label), files={BINDINGS: path}), input_shape=shape)
+    artifact = Artifact(onnx_table(proto, label), files={BINDINGS: path})  # no injectable layer: the first error
+    return Subject(label, artifact, input_shape=onnx_input_shape(proto, label), original=proto)
+
+
+def _keras_subject(model: Any, name: str | None) -> Subject:
+    from readlx.converters.from_keras import keras_input_shape, keras_table
+
+    label = name or str(model.name)
+    return Subject(label, Artifact(keras_table(model, label)), input_shape=keras_input_shape(model), original=model)
 
 
 def converted(model: Subject, frameworks: Sequence[str], input_shape: tuple[int, ...]) -> Subject:
-    """``model`` with converted files when a runtime of ``frameworks`` needs them: a module (or zoo
-    model) is converted once per content and kept (:func:`readlx.converters.cache.cached_bundle`)."""
-    needs = any(key != "torch" for fw in frameworks for key in RUNTIMES[fw].needs)
-    if not needs or model.artifact.files or model.artifact.module is None:
+    """``model`` with converted files when a runtime of ``frameworks`` needs what its artifact lacks: a
+    zoo model, module, ONNX graph or Keras model is converted once per content, its equivalence checked,
+    and kept (:mod:`readlx.converters.cache`)."""
+    bundle = converted_bundle(model, frameworks, input_shape)
+    if bundle is None:
         return model
-    from readlx.converters.cache import cached_bundle, cached_zoo_bundle
+    module = None if model.benchmark is not None or model.original is not None else model.artifact.torch_module()
+    return replace(model, artifact=bundle.artifact(module), input_shape=input_shape)
+
+
+def converted_bundle(model: Subject, frameworks: Sequence[str], input_shape: tuple[int, ...]) -> Bundle | None:
+    """The cached bundle :func:`converted` uses, or None when the artifact has all ``frameworks`` need."""
+    missing = [key for fw in frameworks for key in RUNTIMES[fw].needs if not model.artifact.has(key)]
+    if not missing:
+        return None
+    from readlx.converters.cache import cached_bundle, cached_model_bundle, cached_zoo_bundle
 
     if model.benchmark is not None:
-        return replace(model, artifact=cached_zoo_bundle(model.benchmark.name, model.weights).artifact())
-    module = model.artifact.torch_module()
-    bundle = cached_bundle(module, model.artifact.table, input_shape)
-    return replace(model, artifact=bundle.artifact(module), input_shape=input_shape)
+        return cached_zoo_bundle(model.benchmark.name, model.weights)
+    if model.original is not None:
+        return cached_model_bundle(model.original, model.name, input_shape)
+    return cached_bundle(model.artifact.torch_module(), model.artifact.table, input_shape)
+
+
+def check_forward(model: Subject, images: ImageData) -> None:
+    """Run a module of one's own on two of the images before any work, so that a forward pass that
+    fails at this input shape is an :class:`ArgumentError` naming the shape, not a traceback mid-campaign."""
+    import torch
+
+    if model.original is not None or model.benchmark is not None or model.artifact.module is None:
+        return
+    batch = torch.from_numpy(np.ascontiguousarray(images.images[:2]))
+    try:
+        with torch.no_grad():
+            model.artifact.torch_module().eval()(batch)
+    except Exception as e:  # whatever the caller's forward raises
+        raise ArgumentError(f"{model.name}'s forward pass fails on images of shape {tuple(batch.shape)} "
+                            f"(N, C, H, W): {type(e).__name__}: {e}", argument="model") from e
 
 
 def image_data(data: str | Path | ImageData | tuple[Array, Array] | None, model: Subject,
@@ -140,15 +193,16 @@ def _images(data: str | Path | ImageData | tuple[Array, Array] | None, model: Su
 
 def fault_list(faults: str | Path | FaultList | None, model: Subject, *, sample: int | None = None,
                seed: int = 0) -> FaultList:
-    """Resolve ``faults``: None (the zoo model's published list, else a network-wise list drawn with
-    ``seed``), a fault-list file in any format, or a fault list; then a stratified subset of ``sample``
-    faults, drawn with ``seed``. The defaults of ``readlx run``.
+    """Resolve ``faults``: None (the zoo model's published list, else its network-wise list, the paper's
+    formula at margin :data:`DEFAULT_MARGIN`, drawn with seed :data:`GENERATION_SEED`), a fault-list
+    file in any format, or a fault list; then a stratified subset of ``sample`` faults, drawn with
+    ``seed``. The defaults of ``readlx run``.
     """
     table = model.artifact.table
     if faults is None and model.benchmark is not None and model.benchmark.fault_list:
         faults = model.benchmark.resolve(model.benchmark.fault_list, "fault list")
     if faults is None:
-        fl = generate(table, margin=DEFAULT_MARGIN, seed=seed, mode="network-wise")
+        fl = generate(table, margin=DEFAULT_MARGIN, seed=GENERATION_SEED, mode="network-wise")
     elif isinstance(faults, FaultList):
         fl = faults
     else:  # the results name the file the faults were read from

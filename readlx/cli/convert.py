@@ -1,23 +1,29 @@
-"""``readlx convert MODEL --out DIR``: a zoo model converted to Keras and ONNX, with its equivalence report."""
+"""``readlx convert MODEL --out DIR``: a zoo model, ONNX file or Keras model converted to every runtime,
+with its equivalence report."""
 from __future__ import annotations
 
 import argparse
 import time
 
+from readlx.errors import ArgumentError
+
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from readlx.converters.bundle import convert_bundle
-    from readlx.zoo import ZOO
+    from readlx.campaign.inputs import image_data, subject
+    from readlx.converters.conversion import convert_bundle
 
-    bench = ZOO[args.model]
+    model = subject(args.model, weights=args.weights)
     images = labels = None
-    if args.images:
-        data = bench.load_data(args.data, args.images)
+    if args.images or args.data:
+        data = image_data(args.data, model, args.images)
         images, labels = data.images, data.labels
+    source = args.model if model.benchmark is not None else model.original
+    if source is None:
+        raise ArgumentError(f"{args.model!r} is converted already (a bundle directory)", argument="model")
     t0 = time.perf_counter()
-    bundle = convert_bundle(args.model, args.out, checkpoint=args.weights, images=images, labels=labels,
-                            tolerance=args.tolerance, require_equivalent=not args.keep_failing,
-                            overwrite=args.overwrite)
+    bundle = convert_bundle(source, args.out, table=model.artifact.table, checkpoint=args.weights, images=images,
+                            labels=labels, input_shape=model.input_shape, tolerance=args.tolerance,
+                            require_equivalent=not args.keep_failing, overwrite=args.overwrite)
     report = bundle.report
     assert report is not None  # a bundle just converted holds its equivalence report
     print(report.format())
@@ -27,12 +33,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``convert``."""
-    c = sub.add_parser("convert", help="convert a zoo model to Keras and ONNX, with an equivalence report")
-    c.add_argument("model")
+    c = sub.add_parser("convert", help="convert a model to every runtime, with an equivalence report")
+    c.add_argument("model", help="zoo name, .onnx file, or Keras SavedModel directory, .keras or .h5 file")
     c.add_argument("--out", required=True, help="bundle directory")
     c.add_argument("--weights", help="checkpoint (default: the published one, else seeded random weights)")
-    c.add_argument("--images", type=int, help="check equivalence on the first N test images (default: 16 random)")
-    c.add_argument("--data", help="dataset directory for --images")
+    c.add_argument("--images", type=int, help="check equivalence on the first N images (default: 16 random)")
+    c.add_argument("--data", help="images of the check: dataset name or directory, or .npz file (default: the "
+                                  "zoo model's test set)")
     c.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest difference vs PyTorch, times max(1, largest |value|) of each tensor "
                         "(default %(default)g)")

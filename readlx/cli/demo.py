@@ -29,7 +29,7 @@ def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
     engines: list[Engine] = [RUNTIMES.build("torch", shipped, batch_size=64)]
     others = [f for f in frameworks if f != "torch"]
     if others:
-        from readlx.converters.bundle import convert_bundle
+        from readlx.converters.conversion import convert_bundle
 
         t0 = time.perf_counter()
         bundle = convert_bundle(MODEL, out / "bundle", images=synthetic(min(n_images, 64)).images)

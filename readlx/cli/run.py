@@ -71,20 +71,21 @@ def _fast_options(args: argparse.Namespace) -> FastOptions:
 
 
 def _converted(spec: CampaignSpec) -> CampaignSpec:
-    """A zoo model asked for on a runtime that needs converted files, without ``--bundle``: its bundle
-    from the conversion cache, converted here once, before any shard or Dask worker starts."""
+    """A model asked for on a runtime that needs what it is not (a zoo model on Keras, an ONNX file on
+    PyTorch, ...), without ``--bundle``: its bundle from the conversion cache, converted here once,
+    before any shard or Dask worker starts."""
     from dataclasses import replace
 
-    from readlx.engines import RUNTIMES
-    from readlx.zoo import ZOO
+    from readlx.campaign.inputs import converted_bundle
 
-    needs = any(key != "torch" for fw in spec.frameworks for key in RUNTIMES[fw].needs)
-    if spec.bundle is not None or not needs or spec.model not in ZOO:
+    if spec.bundle is not None:
         return spec
-    from readlx.converters.cache import cached_zoo_bundle
-
-    bundle = cached_zoo_bundle(spec.model, spec.weights)
-    print(f"{spec.model}: converted model from {bundle.path}", file=sys.stderr)
+    model = spec.subject()
+    shape = model.input_shape or (model.benchmark.input_shape if model.benchmark else None)
+    bundle = converted_bundle(model, spec.frameworks, shape or tuple(spec.dataset().images.shape[1:]))
+    if bundle is None:
+        return spec
+    print(f"{model.name}: converted model from {bundle.path}", file=sys.stderr)
     return replace(spec, bundle=str(bundle.path))
 
 

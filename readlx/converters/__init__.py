@@ -1,4 +1,5 @@
-"""Converters: PyTorch -> Keras (nobuco) and -> ONNX, name maps from the weights, equivalence checks.
+"""Converters: a PyTorch, ONNX or Keras model to every runtime (ONNX as the hub), name maps from the
+weights, equivalence checks.
 
 The entry point is :func:`convert_bundle`, which writes every artifact the engines need into one
 directory; :func:`load_bundle` reads it back.
@@ -11,7 +12,8 @@ Examples
 """
 from __future__ import annotations
 
-from readlx.converters.bundle import Bundle, convert_bundle, load_bundle
+from readlx.converters.bundle import Bundle, load_bundle
+from readlx.converters.conversion import convert_bundle
 from readlx.converters.equivalence import EquivalenceReport, check_equivalence
 
 __all__ = ["Bundle", "EquivalenceReport", "check_equivalence", "convert_bundle", "load_bundle"]

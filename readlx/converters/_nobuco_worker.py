@@ -22,10 +22,13 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def register_missing_converters() -> None:
-    """Converters for ops nobuco traces but does not convert: ``torch.relu`` and ``Tensor.relu``.
+    """Converters nobuco lacks or gets wrong: ``torch.relu``, ``Tensor.relu``, torchvision's StochasticDepth."""
+    _register_relu()
+    _register_stochastic_depth()
 
-    nobuco converts ``F.relu`` and the in-place ``relu_`` only; GoogLeNet's blocks call ``torch.relu``.
-    """
+
+def _register_relu() -> None:
+    """nobuco converts ``F.relu`` and the in-place ``relu_`` only; GoogLeNet's blocks call ``torch.relu``."""
     import nobuco
     import tensorflow as tf
     import torch
@@ -42,6 +45,24 @@ def register_missing_converters() -> None:
         *missing, channel_ordering_strategy=ChannelOrderingStrategy.MINIMUM_TRANSPOSITIONS)
     def converter_relu(input: Any) -> Any:
         return lambda input: tf.nn.relu(input)
+
+
+def _register_stochastic_depth() -> None:
+    """torchvision's StochasticDepth (EfficientNet, ConvNeXt) as the identity it is in eval mode.
+
+    nobuco maps it to Keras' ConvNeXt ``StochasticDepth`` layer, whose training branch takes
+    ``len(tf.shape(x))``; saving the SavedModel traces that branch with a free batch axis and fails
+    ("len is not well defined for a symbolic Tensor"). :func:`convert` converts the model in eval
+    mode, where ``torchvision.ops.stochastic_depth`` returns its input unchanged.
+    """
+    import nobuco
+    import torchvision.ops
+    from nobuco import ChannelOrderingStrategy
+
+    @nobuco.converter(  # type: ignore[untyped-decorator]  # nobuco is untyped
+        torchvision.ops.StochasticDepth, channel_ordering_strategy=ChannelOrderingStrategy.MINIMUM_TRANSPOSITIONS)
+    def converter_stochastic_depth(self: Any, input: Any) -> Any:
+        return lambda input: input
 
 
 def convert(model: Any, input_shape: tuple[int, ...], savedmodel: Path) -> Any:

@@ -2,14 +2,19 @@
 
 Layout of a bundle directory::
 
-    bundle.json            model, benchmark, input shape, timings, versions
+    bundle.json            model, benchmark, origin, input shape, timings, versions
     torch_state_dict.npz   the PyTorch weights (tensors only)
-    keras_savedmodel/      Keras SavedModel taking NHWC input (nobuco)
-    model_torch.onnx       ONNX export of the PyTorch model
+    keras_savedmodel/      Keras SavedModel taking NHWC input (nobuco; a Keras model's own)
+    model_torch.onnx       ONNX export of the PyTorch model (an ONNX model's own file)
     model_keras.onnx       ONNX export of the Keras model (tf2onnx)
     graph.json             canonical layer table with keras / onnxruntime / onnx-keras bindings
     equivalence.json       per-layer and output differences of every runtime against PyTorch
     conversion.log         output of the conversion process
+
+The ``origin`` says what the model arrived as. A PyTorch model (``"torch"``) is converted to Keras
+and to ONNX. An ONNX model (``"onnx"``) keeps its file as ``model_torch.onnx``, and its PyTorch module
+is rebuilt from that file. A Keras model (``"keras"``) keeps its SavedModel, and its PyTorch module
+is rebuilt from its ONNX export. The runtime of the origin always runs the model as given.
 
 A bundle is written into ``<name>.partial`` beside its destination and renamed when complete, so an
 interrupted conversion leaves no half bundle under the final name.
@@ -18,33 +23,18 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import torch.nn as nn
 
 from readlx._typing import Array
-from readlx.converters.equivalence import DEFAULT_TOLERANCE, EquivalenceReport, check_equivalence
-from readlx.converters.namemaps import (
-    KERAS,
-    ONNX_KERAS,
-    ONNX_TORCH,
-    derive_bindings,
-    executed_modules,
-    torch_execution_order,
-    torch_weights,
-)
-from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, torch_to_keras
-from readlx.converters.to_onnx import count_ops, torch_to_onnx
+from readlx.converters.equivalence import EquivalenceReport
+from readlx.converters.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH
 from readlx.engines import RUNTIMES, Artifact, Engine
-from readlx.engines.keras import load_keras_model
-from readlx.errors import ConversionError, InputError, ReadlxError
+from readlx.errors import InputError, ReadlxError
 from readlx.graph import LayerTable
 
 SCHEMA_VERSION = 1
@@ -80,6 +70,12 @@ class Bundle:
         return self.meta.get("benchmark")
 
     @property
+    def origin(self) -> str:
+        """What the model arrived as: ``"torch"``, ``"onnx"`` or ``"keras"``
+        (:data:`readlx.converters.sources.ORIGINS`)."""
+        return str(self.meta.get("origin", "torch"))
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.meta["input_shape"])
 
@@ -100,13 +96,16 @@ class Bundle:
     def torch_model(self, model: nn.Module | None = None) -> nn.Module:
         """The PyTorch model with the bundle's weights.
 
-        Zoo models are rebuilt from the zoo; for others pass the architecture as ``model`` (a copy is
-        made and the bundle's weights are loaded into it).
+        Zoo models are rebuilt from the zoo, models that arrived as ONNX or Keras from the bundle's
+        ONNX file (:mod:`readlx.converters.onnx_torch`); for other modules pass the architecture as
+        ``model`` (a copy is made). The bundle's weights are loaded into it either way.
         """
         from readlx.zoo import ZOO
         from readlx.zoo.checkpoints import read_npz
 
-        if model is None:
+        if model is None and self.origin != "torch":
+            model = self._from_onnx()
+        elif model is None:
             if self.benchmark is None:
                 raise ReadlxError(
                     f"bundle {str(self.path)!r} holds {self.table.model!r}, which is not in the zoo; "
@@ -116,6 +115,17 @@ class Bundle:
         else:
             model = copy.deepcopy(model)
         return read_npz(model, self.path / STATE)
+
+    def _from_onnx(self) -> nn.Module:
+        import onnx
+
+        from readlx.converters.from_keras import nchw_input
+        from readlx.converters.onnx_torch import onnx_to_torch, onnx_weights
+
+        if self.origin == "onnx":
+            return onnx_to_torch(onnx.load(str(self.onnx_path(ONNX_TORCH))), self.table)
+        proto = onnx.load(str(self.onnx_path(ONNX_KERAS)))
+        return onnx_to_torch(nchw_input(proto), self.table, onnx_weights(proto, self.table, ONNX_KERAS))
 
     def artifact(self, model: nn.Module | None = None) -> Artifact:
         """The bundle as the runtimes take it (``model``: the architecture of a model outside the zoo)."""
@@ -151,225 +161,4 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path, table, meta, report)
 
 
-# -- conversion ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Source:
-    model: nn.Module
-    table: LayerTable
-    input_shape: tuple[int, ...]
-    benchmark: str | None
-
-
-def convert_bundle(
-    model: str | nn.Module,
-    out_dir: str | Path,
-    *,
-    table: LayerTable | None = None,
-    checkpoint: str | Path | None = None,
-    input_shape: tuple[int, ...] | None = None,
-    images: Array | None = None,
-    labels: Array | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    require_equivalent: bool = True,
-    overwrite: bool = False,
-    batch_size: int = 256,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    inputs: str | None = None,
-) -> Bundle:
-    """Convert a PyTorch model to Keras and ONNX, bind the names, check equivalence, write a bundle.
-
-    Parameters
-    ----------
-    model
-        A zoo name (``"resnet20-cifar10"``) or a PyTorch model (copied, never changed).
-    out_dir
-        The bundle directory to create.
-    table
-        Canonical layers of a model given as a module (default: all its Conv2d/Linear weights).
-    checkpoint
-        Weights for a zoo model (default: the published checkpoint; the shipped ones for the demo).
-    input_shape
-        ``(C, H, W)`` of a model given as a module, when no ``images`` are given.
-    images, labels
-        Inputs of the equivalence check (default: 16 standard-normal images, seed 0), and optional
-        labels for top-1.
-    tolerance
-        Largest max-abs difference that passes, times ``max(1, largest |value|)`` of PyTorch's tensor.
-    require_equivalent
-        Raise :class:`ConversionError` (and write nothing) when a runtime fails the check.
-    overwrite
-        Replace an existing bundle at ``out_dir``.
-    batch_size
-        Batch size of the equivalence check.
-    timeout_s
-        Limit for the Keras conversion process.
-    inputs
-        How the report describes ``images`` (default: their sha256).
-
-    Examples
-    --------
-    >>> convert_bundle("democnn-synthetic10", "bundles/demo").report.ok  # doctest: +SKIP
-    True
-    """
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise ConversionError(f"bundle directory {str(out)!r} exists; pass overwrite=True to replace it")
-    source = _resolve(model, table, checkpoint, input_shape, images)
-    if images is None:
-        images, inputs = _random_images(source.input_shape)
-    _write_bundle(source, out, timeout_s, require_equivalent,
-                  lambda where: _check(source, where, images, labels, tolerance, batch_size, inputs))
-    return load_bundle(out)
-
-
-def _random_images(input_shape: tuple[int, ...]) -> tuple[Array, str]:
-    images = np.random.default_rng(0).standard_normal((_RANDOM_IMAGES, *input_shape)).astype(np.float32)
-    return images, f"{_RANDOM_IMAGES} standard-normal images (seed 0)"
-
-
-def _write_bundle(source: _Source, out: Path, timeout_s: float, require_equivalent: bool,
-                  check: Callable[[Path], EquivalenceReport]) -> None:
-    """Write the artifacts into ``<out>.partial``, check them, and rename the directory to ``out``."""
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # left by a conversion that was killed
-    partial.mkdir(parents=True)
-    try:
-        _write_artifacts(source, partial, timeout_s)
-        report = check(partial)
-        if require_equivalent and not report.ok:
-            raise ConversionError(
-                "the converted models are not equivalent (a looser bound: --tolerance on the command line, "
-                "tolerance= in Python):\n"
-                + report.format()
-            )
-        if out.exists():
-            shutil.rmtree(out)
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-
-
-def _check(
-    source: _Source,
-    where: Path,
-    images: Array,
-    labels: Array | None,
-    tolerance: float,
-    batch_size: int,
-    inputs: str | None,
-) -> EquivalenceReport:
-    start = time.perf_counter()
-    report = check_equivalence(load_bundle(where).artifact(source.model), images, labels=labels,
-                               tolerance=tolerance, batch_size=batch_size, inputs=inputs)
-    _record_seconds(where, "equivalence", time.perf_counter() - start)
-    (where / EQUIVALENCE).write_text(json.dumps(report.to_dict(), indent=1))
-    return report
-
-
-def _resolve(
-    model: str | nn.Module,
-    table: LayerTable | None,
-    checkpoint: str | Path | None,
-    input_shape: tuple[int, ...] | None,
-    images: Array | None,
-) -> _Source:
-    if isinstance(model, str):
-        from readlx.zoo import ZOO, load_model
-
-        bench = ZOO[model]
-        net = load_model(model, checkpoint)
-        return _Source(net.eval(), table or bench.layer_table(), bench.input_shape, model)
-    if not isinstance(model, nn.Module):
-        raise ConversionError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
-    if checkpoint is not None:
-        raise ConversionError("checkpoint= applies to zoo models; load the weights into the module instead")
-    shape = input_shape or (None if images is None else tuple(images.shape[1:]))
-    if shape is None:
-        raise ConversionError("a model given as a module needs input_shape=(C, H, W) or images=")
-    # The conversion process and the ONNX exporter trace on the CPU.
-    net = copy.deepcopy(model).eval().cpu()
-    return _Source(net, table or LayerTable.from_torch(net, type(model).__name__), tuple(shape), None)
-
-
-def _write_artifacts(source: _Source, where: Path, timeout_s: float) -> None:
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    state = {k: v.detach().cpu().numpy() for k, v in source.model.state_dict().items()}
-    np.savez(where / STATE, **state)
-    torch_to_onnx(source.model, where / ONNX_FILES[ONNX_TORCH], source.input_shape)
-    seconds["onnx_torch"] = time.perf_counter() - start
-    keras = torch_to_keras(
-        source.model, where / KERAS_DIR, where / ONNX_FILES[ONNX_KERAS], source.input_shape,
-        timeout_s=timeout_s,
-    )
-    (where / LOG).write_text(keras.log)
-    seconds.update(keras.seconds)
-    start = time.perf_counter()
-    table = _bind(source, where)
-    table.save(where / GRAPH)
-    seconds["bindings"] = time.perf_counter() - start
-    meta = {
-        "schema": SCHEMA_VERSION,
-        "model": source.table.model,
-        "benchmark": source.benchmark,
-        "input_shape": list(source.input_shape),
-        "files": {"state": STATE, "keras": KERAS_DIR, "onnx": ONNX_FILES, "graph": GRAPH},
-        "seconds": seconds,
-        "versions": {**keras.versions, **_versions()},
-    }
-    (where / META).write_text(json.dumps(meta, indent=1))
-
-
-def _bind(source: _Source, where: Path) -> LayerTable:
-    import onnx
-
-    keras_model = load_keras_model(where / KERAS_DIR)
-    protos = {key: onnx.load(str(where / name)) for key, name in ONNX_FILES.items()}
-    example = torch.from_numpy(np.zeros((1, *source.input_shape), dtype=np.float32))
-    _check_batchnorm_kept(source.model, keras_model, protos, example)
-    return derive_bindings(
-        source.table,
-        torch_weights(source.model, source.table),
-        order=torch_execution_order(source.model, source.table, example),
-        keras_model=keras_model,
-        onnx_torch=protos[ONNX_TORCH],
-        onnx_keras=protos[ONNX_KERAS],
-    )
-
-
-def _check_batchnorm_kept(model: nn.Module, keras_model: Any, protos: Mapping[str, Any],
-                          example: torch.Tensor) -> None:
-    """Every artifact must keep each BatchNorm the forward pass runs separate, or the injected tensor
-    is not the weight. BatchNorms the pass never calls (an auxiliary head) are in no artifact."""
-    import tensorflow as tf
-
-    norms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    expected = len(executed_modules(model, norms, example))
-    found = {
-        KERAS: sum(isinstance(m, tf.keras.layers.BatchNormalization) for m in keras_model.submodules),
-        **{key: count_ops(proto, "BatchNormalization") for key, proto in protos.items()},
-    }
-    wrong = {key: n for key, n in found.items() if n != expected}
-    if wrong:
-        raise ConversionError(
-            f"the PyTorch model has {expected} BatchNorm layers but the converted artifacts have "
-            f"{wrong}: a BatchNorm was folded into a weight"
-        )
-
-
-def _record_seconds(where: Path, step: str, seconds: float) -> None:
-    meta_path = where / META
-    meta = json.loads(meta_path.read_text())
-    meta["seconds"][step] = seconds
-    meta_path.write_text(json.dumps(meta, indent=1))
-
-
-def _versions() -> dict[str, str]:
-    import onnxruntime
-    from onnx.version import version as onnx_version  # what onnx.__version__ is
-
-    return {"torch": torch.__version__, "onnx": onnx_version, "onnxruntime": onnxruntime.__version__}
-
-
-__all__ = ["Bundle", "convert_bundle", "load_bundle"]
+__all__ = ["Bundle", "load_bundle"]

@@ -1,21 +1,29 @@
 """Converted models kept by content, so a campaign on Keras or ONNX Runtime needs no separate step.
 
-A model is converted once per content: the key is the sha256 of its architecture (the module's
-``repr``), its state (every tensor's name, dtype, shape and bytes), the input shape and readlx's
-version. Bundles live under ``$READLX_CACHE`` (default ``~/.cache/readlx``) in ``bundles/<key>``, a
-directory readlx owns: it writes only there, and never deletes a bundle it did not write there.
+A model is converted once per content: the key (:meth:`readlx.converters.sources.Source.key`) is the
+sha256 of the original model's graph and weights (a module's ``repr`` and state, an ONNX file's
+graph, a Keras model's configuration and weights), the input shape and readlx's version. Bundles live
+under ``$READLX_CACHE`` (default ``~/.cache/readlx``) in ``bundles/<key>``, a directory readlx owns: it
+writes only there, and never deletes a bundle it did not write there.
+
+Processes share the cache: a conversion holds an exclusive lock on ``bundles/<key>.lock`` while it
+looks for and writes the bundle, so two processes asking for the same model at the same moment
+convert it once, the second one waiting for the first and reading its bundle.
 """
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch.nn as nn
 
-from readlx._version import __version__
-from readlx.converters.bundle import Bundle, convert_bundle, load_bundle
+from readlx.converters.bundle import META, Bundle, load_bundle
+from readlx.converters.sources import Source, module_source, resolve, zoo_source
+from readlx.errors import ConversionError
 from readlx.graph import LayerTable
 
 ENV_VAR = "READLX_CACHE"
@@ -27,44 +35,45 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "readlx"
 
 
-def content_key(model: nn.Module, input_shape: tuple[int, ...]) -> str:
-    """sha256 of what a conversion depends on: architecture, weights and buffers, input shape, readlx.
+def cached(source: Source) -> Bundle:
+    """The bundle of ``source`` from the cache, converted (and its equivalence checked) on first use."""
+    from readlx.converters.conversion import convert_source
 
-    >>> import torch
-    >>> torch.manual_seed(0); a = nn.Linear(3, 2)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> content_key(a, (3,)) == content_key(a, (3,)), content_key(a, (3,)) == content_key(nn.Linear(3, 2), (3,))
-    (True, False)
-    """
-    h = hashlib.sha256(f"readlx {__version__}\n{input_shape}\n{model!r}\n".encode())
-    for name, tensor in model.state_dict().items():
-        array = np.ascontiguousarray(tensor.detach().cpu().numpy())
-        h.update(f"{name}|{array.dtype}|{array.shape}\n".encode())
-        h.update(array.tobytes())
-    return h.hexdigest()
+    bundles = cache_root() / "bundles"
+    path = bundles / source.key()
+    bundles.mkdir(parents=True, exist_ok=True)
+    with _locked(bundles / f"{path.name}.lock"):
+        if (path / META).is_file():
+            return load_bundle(path)
+        return convert_source(source, path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created, never followed if it is a symlink), released in ``finally``."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise ConversionError(f"cannot lock the conversion cache at {str(path)!r}: {e}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def cached_zoo_bundle(name: str, weights: str | Path | None = None) -> Bundle:
-    """The bundle of zoo model ``name`` with ``weights`` (default: its own) from the cache, converted
-    from the zoo on first use, so it keeps the zoo's name and card."""
-    from readlx.zoo import ZOO, load_model
-
-    bench = ZOO[name]
-    path = cache_root() / "bundles" / content_key(load_model(name, weights), bench.input_shape)
-    if (path / "bundle.json").is_file():
-        return load_bundle(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return convert_bundle(name, path, checkpoint=weights)
+    """The bundle of zoo model ``name`` with ``weights`` (default: its own), so it keeps the zoo's name
+    and card."""
+    return cached(zoo_source(name, weights))
 
 
 def cached_bundle(model: nn.Module, table: LayerTable, input_shape: tuple[int, ...]) -> Bundle:
-    """The bundle of ``model`` from the cache, converted (and its equivalence checked) on first use.
+    """The bundle of a module (not changed; the bundle's PyTorch runtime needs it again as the
+    architecture, :meth:`~readlx.converters.bundle.Bundle.artifact`)."""
+    return cached(module_source(model, table, input_shape))
 
-    ``model`` is not changed; the bundle's PyTorch runtime needs it again as the architecture
-    (:meth:`~readlx.converters.bundle.Bundle.artifact`).
-    """
-    path = cache_root() / "bundles" / content_key(model, input_shape)
-    if (path / "bundle.json").is_file():
-        return load_bundle(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return convert_bundle(model, path, table=table, input_shape=input_shape)
+
+def cached_model_bundle(model: Any, name: str, input_shape: tuple[int, ...] | None = None) -> Bundle:
+    """The bundle of an ``onnx.ModelProto`` or a Keras model."""
+    return cached(resolve(model, None, None, input_shape, name))

@@ -92,7 +92,7 @@ def keras_candidates(model: Any) -> list[Candidate]:
     import tensorflow as tf
 
     out: list[Candidate] = []
-    for position, layer in enumerate(_keras_layers(model)):
+    for position, layer in enumerate(keras_layers(model)):
         if isinstance(layer, tf.keras.layers.Conv2DTranspose):  # a Conv2D subclass, not a conv weight
             continue
         if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
@@ -109,10 +109,11 @@ def keras_candidates(model: Any) -> list[Candidate]:
     return out
 
 
-def _keras_layers(model: Any) -> Iterable[Any]:
+def keras_layers(model: Any) -> Iterable[Any]:
+    """The layers of a Keras model, those of nested models in their place."""
     for layer in model.layers:
         if hasattr(layer, "layers"):  # a nested model keeps its own layers
-            yield from _keras_layers(layer)
+            yield from keras_layers(layer)
         else:
             yield layer
 

@@ -3,14 +3,16 @@
 Both exports keep BatchNorm as a separate node (invariant 2 of docs/architecture.md) and one initializer per
 weight: the PyTorch one uses the TorchScript exporter without constant folding and without its merging
 of equal initializers, the Keras one runs tf2onnx without its Conv +
-BatchNormalization fusion and without merging identical constants (two layers holding equal weights
-must stay two initializers).
+BatchNormalization fusion, without merging identical constants (two layers holding equal weights
+must stay two initializers) and without any rewrite that multiplies a constant into a convolution's
+weight (TensorFlow grappler's constant folding, tf2onnx's Transpose + Mul push-down): a weight in the
+ONNX file must equal the Keras weight bit for bit.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,8 @@ OUTPUT_NAME = "output"
 # tf2onnx optimizers that would change which tensor holds a weight.
 _KERAS_SKIPPED_OPTIMIZERS = ("merge_duplication",)
 _CONV_BN_FUSION = ("Conv", "BatchNormalization")
+# tf2onnx's grappler optimizers for TensorFlow 2, without 'constfold'.
+_GRAPPLER_OPTIMIZERS = ("function", "dependency")
 
 
 def torch_to_onnx(
@@ -60,6 +64,8 @@ def torch_to_onnx(
             # The legacy exporter announces its deprecation and notes skipped constant folding.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", UserWarning)
+            # onnx2torch's modules read constant axes as Python values (TracerWarning); they stay constant.
+            warnings.filterwarnings("ignore", module="onnx2torch")
             torch.onnx.export(
                 model,
                 (example,),
@@ -95,7 +101,7 @@ def _initializers_not_inputs(path: Path) -> None:
 def keras_to_onnx(
     model: Any, path: str | Path, input_shape_nhwc: tuple[int, ...], *, opset: int = OPSET
 ) -> Path:
-    """Export a Keras model taking NHWC input to ONNX, with BatchNorm left unfused.
+    """Export a Keras model taking NHWC input to ONNX, with BatchNorm left unfused and weights as stored.
 
     Parameters
     ----------
@@ -120,13 +126,84 @@ def keras_to_onnx(
         if name not in _KERAS_SKIPPED_OPTIMIZERS
     }
     try:
-        with _without_conv_bn_fusion():
+        with _weights_kept_as_stored():
             proto, _ = tf2onnx.convert.from_keras(
                 model, input_signature=spec, opset=opset, optimizers=optimizers, output_path=str(path)
             )
     except Exception as e:  # tf2onnx raises many unrelated types
         raise ConversionError(f"Keras -> ONNX export of {model.name!r} failed: {e}") from e
     return path
+
+
+@contextmanager
+def _weights_kept_as_stored() -> Iterator[None]:
+    """Every tf2onnx rewrite that would change a weight's values switched off for one export."""
+    with ExitStack() as stack:
+        stack.enter_context(_without_conv_bn_fusion())
+        stack.enter_context(_grappler_without_constfold())
+        stack.enter_context(_without_conv_mul_fusion())
+        yield
+
+
+@contextmanager
+def _grappler_without_constfold() -> Iterator[None]:
+    """Run tf2onnx's grappler pass without constant folding for the duration of one export.
+
+    Grappler's constant folding multiplies a constant Mul or RealDiv next to a convolution into the
+    convolution's weight (its MulConvPushDown rewrite), so that weight no longer equals the Keras
+    variable. tf2onnx hard-codes the optimizer list; its function is restored in ``finally``.
+    """
+    from tf2onnx import tf_loader
+
+    original = tf_loader.tf_optimize_grappler
+    tf_loader.tf_optimize_grappler = _optimize_grappler_without_constfold
+    try:
+        yield
+    finally:
+        tf_loader.tf_optimize_grappler = original
+
+
+def _optimize_grappler_without_constfold(input_names: list[str], output_names: list[str], graph_def: Any) -> Any:
+    """tf2onnx's grappler pass for TensorFlow 2 (function inlining, dependency pruning), less 'constfold'."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    config = config_pb2.ConfigProto()
+    config.graph_options.infer_shapes = True
+    rewrite_options = config.graph_options.rewrite_options
+    rewrite_options.optimizers[:] = list(_GRAPPLER_OPTIMIZERS)
+    rewrite_options.experimental_disable_folding_quantization_emulation = True
+    meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph_def)
+    fetch = meta_graph_pb2.CollectionDef()
+    fetch.node_list.value.extend(input_names + output_names)
+    meta_graph.collection_def["train_op"].CopyFrom(fetch)
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+@contextmanager
+def _without_conv_mul_fusion() -> Iterator[None]:
+    """Keep tf2onnx's transpose optimizer from multiplying a constant Mul into a Conv's weight.
+
+    Its Mul handler folds ``Mul(Transpose(Conv(x, W)), c)`` into ``Conv(x, W * c)`` when the Conv has
+    no bias; there the wrapper leaves the Transpose in place instead. The class attribute is restored
+    in ``finally`` (each export builds its optimizers, and so their handler tables, afresh).
+    """
+    from tf2onnx.optimizer.transpose_optimizer import TransposeOptimizer
+
+    original = TransposeOptimizer.__dict__["_mul_handler"]
+
+    def mul_handler(self: Any, trans: Any, node: Any) -> Any:
+        conv = trans.inputs[0]
+        if conv.type == "Conv" and len(conv.input) == 2 and any(i.is_const() for i in node.inputs if i is not trans):
+            return False
+        return original(self, trans, node)
+
+    TransposeOptimizer._mul_handler = mul_handler
+    try:
+        yield
+    finally:
+        TransposeOptimizer._mul_handler = original
 
 
 @contextmanager

@@ -71,6 +71,10 @@ class Artifact:
             )
         return self.files[key]
 
+    def has(self, key: str) -> bool:
+        """Does this artifact hold what binding ``key`` needs (``"torch"``: the PyTorch module)?"""
+        return self.module is not None if key == "torch" else key in self.files
+
     def require(self, keys: tuple[str, ...], runtime: str) -> None:
         """Raise before any work when runtime ``runtime`` needs files this artifact lacks."""
         for key in keys:

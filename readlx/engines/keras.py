@@ -17,6 +17,7 @@ import numpy as np
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
+from readlx.engines.keras_files import load_keras_model
 from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
@@ -163,14 +164,6 @@ def _keras_version() -> str:
 
 def _load(model: str | Path | Any) -> Any:
     return load_keras_model(model) if isinstance(model, (str, Path)) else model
-
-
-def load_keras_model(path: str | Path) -> Any:
-    """Load a Keras SavedModel directory (uncompiled: inference only)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ReadlxError(f"Keras SavedModel directory {str(path)!r} does not exist")
-    return tf.keras.models.load_model(str(path), compile=False)
 
 
 TF_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0"}

@@ -19,7 +19,7 @@ import numpy as np
 
 from readlx._typing import Array
 from readlx.engines import RUNTIMES, Artifact, Engine
-from readlx.errors import InputError
+from readlx.errors import ConversionError, InputError, ReadlxError
 
 BASELINE = "torch"
 """The runtime every other one is compared with."""
@@ -279,6 +279,19 @@ def _check_inputs(images: Array, labels: Array | None) -> None:
 
 
 def _timed(fn: Callable[[Array], Array], images: Array) -> tuple[Array, float]:
+    """``fn(images)`` and its seconds; a runtime that cannot run the converted model is a
+    :class:`ConversionError` naming it (its engine's own error is chained)."""
+    try:
+        return _timed_run(fn, images)
+    except ReadlxError:
+        raise
+    except Exception as e:  # a runtime's own error type (RuntimeError, InvalidArgument, ...)
+        owner = getattr(getattr(fn, "__self__", None), "framework", "a runtime")
+        raise ConversionError(f"{owner} cannot run the converted model on {tuple(images.shape)} images: "
+                              f"{type(e).__name__}: {str(e)[:500]}") from e
+
+
+def _timed_run(fn: Callable[[Array], Array], images: Array) -> tuple[Array, float]:
     start = time.perf_counter()
     out = fn(images)
     return out, time.perf_counter() - start

@@ -4,6 +4,8 @@ onnx2torch builds a ``torch.fx.GraphModule`` with one submodule per ONNX node, n
 readlx then makes its canonical layers addressable the PyTorch way (invariant 1 of
 docs/architecture.md):
 
+- the children of an ``nn.Sequential`` (an asymmetric ``Pad`` and its ``Conv2d``) are called one by
+  one, so every ``Conv2d`` is a node of its own;
 - a ``MatMul`` by a stored ``(in, out)`` matrix becomes an ``nn.Linear`` without bias holding the
   transposed matrix (the same numbers, bit for bit), so that every canonical layer is a ``Conv2d`` or
   ``Linear`` module with a ``weight``;
@@ -74,6 +76,7 @@ def onnx_to_torch(proto: onnx.ModelProto, table: LayerTable, weights: Mapping[st
     True
     """
     graph_module = _convert(proto)
+    _inline_sequentials(graph_module)
     _matmuls_as_linear(graph_module)
     names = _module_names(graph_module, table, weights if weights is not None else onnx_weights(proto, table))
     return _renamed(graph_module, names)
@@ -103,6 +106,24 @@ def onnx_weights(proto: onnx.ModelProto, table: LayerTable, bindings: str = "onn
         stored = numpy_helper.to_array(inits[binding.variable])
         weights[layer.name] = np.ascontiguousarray(stored.transpose(inverse_permutation(binding.permutation)))
     return weights
+
+
+def _inline_sequentials(graph_module: fx.GraphModule) -> None:
+    """Call the children of each ``nn.Sequential`` one by one (onnx2torch puts an asymmetric ``Pad``
+    and its ``Conv2d`` in one), so that every ``Conv2d`` is a node of its own."""
+    import torch.nn as nn
+
+    for node in list(graph_module.graph.nodes):
+        chain = graph_module.get_submodule(str(node.target)) if node.op == "call_module" else None
+        if not isinstance(chain, nn.Sequential):
+            continue
+        value = node.args[0]
+        with graph_module.graph.inserting_before(node):
+            for k in range(len(chain)):
+                value = graph_module.graph.call_module(f"{node.target}.{k}", (value,))
+        node.replace_all_uses_with(value)
+        graph_module.graph.erase_node(node)
+    graph_module.recompile()
 
 
 def _matmuls_as_linear(graph_module: fx.GraphModule) -> None:

@@ -36,7 +36,7 @@ class Net(nn.Module):
 def keras_cnn() -> Any:
     tf.keras.utils.set_random_seed(4)
     x = tf.keras.Input((8, 8, 3))
-    y = tf.keras.layers.Conv2D(6, 3, padding="same", name="stem")(x)
+    y = tf.keras.layers.Conv2D(6, 3, strides=2, padding="same", name="stem")(x)  # padded asymmetrically
     y = tf.keras.layers.BatchNormalization(name="stem_bn")(y)
     y = tf.keras.layers.ReLU()(y)
     y = tf.keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(y)

@@ -87,12 +87,35 @@ def _convert(proto: onnx.ModelProto) -> fx.GraphModule:
 
     try:
         with newer_opsets():
-            module: fx.GraphModule = convert(copy.deepcopy(proto))
+            module: fx.GraphModule = convert(_identities_materialized(proto))
         return module
     except NotImplementedError as e:  # onnx2torch's way of saying it lacks an operator's converter
         raise ConversionError(f"ONNX -> PyTorch: {e}; this operator cannot run on the torch runtime") from e
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise ConversionError(f"ONNX -> PyTorch conversion failed: {type(e).__name__}: {e}") from e
+
+
+def _identities_materialized(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``proto`` in which each ``Identity`` of an initializer is a copy of that initializer.
+
+    The exporter's constant folding shares equal tensors (e.g. the zero biases of folded BatchNorms)
+    through ``Identity`` nodes, and onnx2torch reads a Conv's bias only from an initializer.
+    """
+    out = copy.deepcopy(proto)
+    inits = {t.name: t for t in out.graph.initializer}
+    outputs = {o.name for o in out.graph.output}
+    kept = []
+    for node in out.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits and node.output[0] not in {*inits, *outputs}:
+            tensor = copy.deepcopy(inits[node.input[0]])
+            tensor.name = node.output[0]
+            out.graph.initializer.append(tensor)
+            inits[tensor.name] = tensor
+        else:
+            kept.append(node)
+    del out.graph.node[:]
+    out.graph.node.extend(kept)
+    return out
 
 
 def onnx_weights(proto: onnx.ModelProto, table: LayerTable, bindings: str = "onnxruntime") -> dict[str, Array]:

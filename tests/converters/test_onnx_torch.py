@@ -110,3 +110,17 @@ def test_a_layer_no_module_holds_is_an_error() -> None:
     table = onnx_table(proto, "m")
     with pytest.raises(ConversionError, match="no tensor equals the weight of canonical layer 'dense.kernel'"):
         onnx_to_torch(proto, table, {"dense.kernel": np.zeros((4, 6), np.float32)})
+
+
+def test_biases_the_exporter_shares_through_identities(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3, bias=False),
+                        nn.BatchNorm2d(4)).eval()
+    path = tmp_path / "shared.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False)  # two folded zero biases: one tensor
+    proto = onnx.load(str(path))
+    assert any(node.op_type == "Identity" for node in proto.graph.node)
+    module = onnx_to_torch(proto, onnx_table(proto, "shared"))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(module(x), net(x), atol=1e-5)

@@ -114,7 +114,7 @@ class _Bars:
 
         bar = self.bars.get(framework)
         if bar is None:
-            bar = self.bars[framework] = tqdm(total=total, initial=done - 1, desc=framework, unit="fault")
+            bar = self.bars[framework] = tqdm(total=total, initial=done, desc=framework, unit="fault", smoothing=0)
         bar.update(done - bar.n)
 
     def close(self) -> None:

@@ -15,6 +15,14 @@ Segmentation campaigns (attr ``classifier = "segmentation"``, :mod:`readlx.outco
 labelled pixels, and float64 ``faulty_pixel_accuracy``, ``faulty_miou`` (model, fault, framework) and
 ``golden_pixel_accuracy``, ``golden_miou`` (model, framework) are added. Label maps and golden label
 maps are not stored.
+
+Coordinates: ``model``, ``fault`` (the fault's id in its list), ``layer``, ``bit``, ``kind``,
+``tensor_index``, ``framework``, ``framework_layer`` and the positions ``axis`` and ``image``, each
+with ``long_name`` and ``comment`` (:data:`COORDINATE_ATTRS`). Attrs: the task's, the sampling and
+subset, the data set, where and when it ran (:mod:`readlx.provenance`) and the caller's.
+
+In the NetCDF file (CF-1.10) a dimension coordinate that CF does not allow as one (strings, or ids
+out of order) is stored as the auxiliary coordinate ``<dim>_label``; :func:`read_netcdf` restores it.
 """
 from __future__ import annotations
 
@@ -27,14 +35,47 @@ import numpy as np
 import xarray as xr
 
 from readlx._typing import Array
+from readlx._version import __version__
 from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
 from readlx.outcomes.tasks import CLASSIFICATION, Task
+from readlx.provenance import run_facts, subset_attrs
 
 COUNT_VARS = COUNT_FIELDS
 MAX_RANK = 4
 SCHEMA = "readlx-campaign-1"
+CONVENTIONS = "CF-1.10"
+LABEL_SUFFIX = "_label"
+COUNT_UNITS = {"images": "count", "pixels": "count"}
+"""Units of the tasks' counts as UDUNITS spells them: what is counted is in each ``description``."""
+COORDINATE_ATTRS: dict[str, dict[str, Any]] = {
+    "model": {"long_name": "model", "comment": "name of the model: its zoo card, file or class"},
+    "fault": {"long_name": "fault id", "comment": "id of the fault in its fault list (the Injection column of "
+              "the published lists)"},
+    "layer": {"long_name": "canonical layer of the fault", "comment": "name of the weight's layer in the "
+              "canonical layer table (the PyTorch module path)"},
+    "bit": {"long_name": "faulty bit of the float32 value", "units": "1",
+            "valid_range": np.array([0, 31], np.int8),
+            "comment": "IEEE-754 binary32 bit position: 0-22 mantissa (0 = least significant), 23-30 exponent, "
+                       "31 sign"},
+    "kind": {"long_name": "fault model", "comment": "bit-flip: the bit is inverted; stuck-at-0 / stuck-at-1: "
+             "the bit is forced to 0 / 1 (a no-op when it already holds that value)"},
+    "tensor_index": {"long_name": "index of the faulty weight in canonical layout", "valid_min": np.int32(0),
+                     "comment": "axes (O, I, kH, kW) for a convolution, (O, I) for a linear layer; indices of "
+                                "rank below 4 are padded with -1, below valid_min: read as missing (no such axis)"},
+    "axis": {"long_name": "axis of tensor_index", "units": "1", "comment": "0 = output channel O, 1 = input "
+             "channel I, 2 = kernel row kH, 3 = kernel column kW"},
+    "framework": {"long_name": "runtime", "comment": "runtime name as readlx's registry knows it "
+                  "(readlx.engines.registry.RUNTIMES); its version, device and threads are in the runtimes attr"},
+    "framework_layer": {"long_name": "layer of the fault as the runtime names it", "comment": "PyTorch module, "
+                        "Keras variable or ONNX initializer the canonical layer maps to (by weight equality)"},
+    "image": {"long_name": "position of the image in the data set", "units": "1",
+              "comment": "0-based, in the order the images were read (the first N with --images)"},
+}
+"""CF attributes of every campaign coordinate."""
+
+
 def _padded_indices(faults: FaultList) -> Array:
     out = np.full((len(faults), MAX_RANK), -1, dtype=np.int32)
     for row, fault in enumerate(faults.faults):
@@ -83,7 +124,10 @@ def make_dataset(
     task
         The task whose classifier made the codes (:mod:`readlx.outcomes.tasks`).
     attrs
-        Sampling parameters, dataset, versions, device, characterization axes...
+        Sampling parameters, dataset, engines, the card's characterization...; they override what is
+        recorded here: where and when the Dataset was made (:func:`readlx.provenance.run_facts`, with
+        ``command_line`` as the first ``history`` step when given) and the subset ``faults`` records
+        (:func:`readlx.provenance.subset_attrs`).
     """
     fw = list(records)
     runs = [records[k] for k in fw]
@@ -101,10 +145,22 @@ def make_dataset(
     data.update(_quality(runs, [golden[k] for k in fw], task))
     data.update(_per_image(runs, [golden[k] for k in fw], task))
     ds = xr.Dataset(data, coords=_coords(model, faults, fw, layer_names))
-    ds.attrs = {"schema": SCHEMA, "n_images": int(len(labels)), **task.attrs()}
-    ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
+    if "image" in ds.dims:
+        ds = ds.assign_coords(image=np.arange(ds.sizes["image"], dtype=np.int64))
+    ds.attrs = _global_attrs(f"{model} on {', '.join(fw)}", int(len(labels)), task, faults, dict(attrs or {}))
     _describe(ds, task)
     return ds
+
+
+def _global_attrs(what: str, n_images: int, task: Task, faults: FaultList, given: dict[str, Any]) -> dict[str, Any]:
+    """CF's global attributes, the schema, the task's, where and when it ran, the subset, then ``given``."""
+    engines = given.get("engines")
+    out = {"Conventions": CONVENTIONS, "title": f"readlx fault campaign: {what}", "source": f"readlx {__version__}",
+           "schema": SCHEMA, "n_images": n_images, **task.attrs(),
+           **run_facts(engines if isinstance(engines, Mapping) else None, given.get("command_line")),
+           **subset_attrs(faults)}
+    out.update({k: _attr_value(v) for k, v in given.items()})
+    return out
 
 
 def _quality(runs: list[FaultRecords], golden: list[GoldenRecord], task: Task) -> dict[str, Any]:
@@ -137,6 +193,7 @@ def _coords(model: str, faults: FaultList, fw: list[str], layer_names: Mapping[s
         "framework": np.array(fw, dtype=object),
         "layer": ("fault", np.array([f.layer for f in faults.faults], dtype=object)),
         "tensor_index": (("fault", "axis"), _padded_indices(faults)),
+        "axis": np.arange(MAX_RANK, dtype=np.int8),
         "bit": ("fault", np.array([f.bit for f in faults.faults], dtype=np.int8)),
         "kind": ("fault", np.array([f.kind.value for f in faults.faults], dtype=object)),
         "framework_layer": (
@@ -152,23 +209,62 @@ def _describe(ds: xr.Dataset, task: Task) -> None:
     """CF-style attributes of every variable, in the words of ``task``."""
     for name, (text, units) in task.variables().items():
         if name in ds:
-            ds[name].attrs.update({"long_name": name.replace("_", " "), "description": text, "units": units})
+            ds[name].attrs.update({"long_name": name.replace("_", " "), "description": text,
+                                   "units": COUNT_UNITS.get(units, units)})
     if "outcome" in ds:
         ds["outcome"].attrs.update(
-            {"flag_values": [0, 1, 2, 4, 5, 6], "flag_meanings": " ".join(
+            {"flag_values": np.array([0, 1, 2, 4, 5, 6], np.int8), "flag_meanings": " ".join(
                 [*task.outcome_names, *(f"{n}_nonfinite" for n in task.outcome_names)])}
         )
+    for name, meta in COORDINATE_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(meta)
+
+
+def _cf_coordinate(var: xr.DataArray) -> bool:
+    """Whether CF allows ``var`` as a coordinate variable: numeric, strictly monotonic, no missing value."""
+    values = np.asarray(var.values)
+    if values.dtype.kind not in "iuf" or (values.dtype.kind == "f" and np.isnan(values).any()):
+        return False
+    steps = np.diff(values.astype(np.float64))
+    return bool((steps > 0).all() or (steps < 0).all())
+
+
+def cf_encoded(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` as a CF file holds it: each dimension coordinate that is no CF coordinate variable
+    (strings, ids out of order) becomes the auxiliary coordinate ``<dim>_label``.
+
+    >>> cf_encoded(xr.Dataset(coords={"framework": ["torch", "keras"], "bit": [0, 1]})).framework_label.dims
+    ('framework',)
+    """
+    moved = {str(d): ds[d].variable for d in ds.dims if d in ds.coords and not _cf_coordinate(ds[d])}
+    if not moved:
+        return ds
+    out = ds.drop_vars(list(moved))
+    return out.assign_coords({f"{d}{LABEL_SUFFIX}": xr.Variable((d,), v.values, v.attrs) for d, v in moved.items()})
+
+
+def cf_decoded(ds: xr.Dataset) -> xr.Dataset:
+    """The inverse of :func:`cf_encoded`: ``<dim>_label`` back as the dimension coordinate ``dim``."""
+    labels = {str(n)[: -len(LABEL_SUFFIX)]: ds[n].variable for n in ds.coords
+              if str(n).endswith(LABEL_SUFFIX) and ds[n].dims == (str(n)[: -len(LABEL_SUFFIX)],)
+              and str(n)[: -len(LABEL_SUFFIX)] not in ds.coords}
+    if not labels:
+        return ds
+    out = ds.drop_vars([f"{d}{LABEL_SUFFIX}" for d in labels])
+    return out.assign_coords({d: xr.Variable((d,), v.values, v.attrs) for d, v in labels.items()})
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write NetCDF4 atomically (temp file + rename); per-image outcomes zlib-compressed."""
+    """Write NetCDF4 atomically (temp file + rename), CF-encoded (:func:`cf_encoded`); per-image outcomes
+    zlib-compressed."""
     path = Path(path)
     encoding: dict[str, dict[str, Any]] = {}
     for name in ("outcome", "golden_top1"):
         if name in ds:
             encoding[name] = {"zlib": True, "complevel": 4}
     tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    cf_encoded(ds).to_netcdf(tmp, engine="netcdf4", encoding=encoding)
     tmp.replace(path)
     return path
 
@@ -190,7 +286,7 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
         raise ResultFileError("result file not found", path=path)
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
-            loaded = ds.load()
+            loaded = cf_decoded(ds.load())
     except (OSError, ValueError) as e:
         raise ResultFileError(f"not a NetCDF file readable by xarray: {e}", path=path) from e
     if loaded.attrs.get("schema") != SCHEMA:

@@ -16,6 +16,15 @@ ONE_THREAD = ("engines/reference", "comparisons/numerics")
 """Test directories of the numerics, whose networks are tiny."""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fixed_clock() -> Iterator[None]:
+    """Results are stamped with the time they were made (readlx.provenance); a fixed SOURCE_DATE_EPOCH,
+    inherited by the subprocesses tests start, makes two runs of one campaign identical Datasets."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01T00:00:00Z
+        yield
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread_for_numerics(request: pytest.FixtureRequest) -> Iterator[None]:
     """The numerics tests run on one intra-op thread: their networks are tiny, and on a busy machine

@@ -51,7 +51,7 @@ def test_run_equals_the_campaign_built_by_hand(arrays: tuple[np.ndarray, np.ndar
     engines = [RUNTIMES.build(fw, artifact, batch_size=8) for fw in ("torch", "reference-direct-float32")]
     by_hand = run_campaign(engines, faults, from_arrays(*arrays), model=MODEL, options=CampaignOptions(mode="fast"))
     assert np.array_equal(_counts(ds), _counts(by_hand))
-    assert list(ds.fault.values) == list(faults.ids) and ds.attrs["mode_torch"] == "fast"
+    assert list(ds.fault.values) == list(faults.ids) and ds.attrs["mode"] == "fast"
     assert ds.attrs["task"] == ZOO[MODEL].characterization()["task"]
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -91,6 +92,28 @@ def test_cf_attributes_present(tmp_path: Path) -> None:
     ds = make_dataset(model="m", faults=fl, layer_names={"torch": ["conv1"]},
                       records={"torch": FaultRecords.from_codes(np.zeros((1, 1), np.int8))},
                       golden={"torch": GoldenRecord(1, np.zeros(0), np.array([0]))}, labels=np.array([0]))
-    assert ds.critical.attrs["units"] == "images"
+    assert ds.critical.attrs["units"] == "count"  # of images, as UDUNITS spells a count
     assert "SDC-1" in ds.critical.attrs["description"]
     assert ds.tensor_index.values.tolist() == [[0, 0, 0, 0]]
+
+
+def test_every_coordinate_is_described_and_the_padding_documented(tmp_path: Path) -> None:
+    faults = (Fault("conv1", (0, 1, 2, 0), 31), Fault("fc", (3, 4), 0, FaultKind.STUCK_AT_1), Fault("fc", (0, 0), 9))
+    fl = FaultList.from_faults("m", faults, ids=(7, 2, 9))  # ids out of order: no CF coordinate variable
+    names = {"torch": ["conv1", "fc", "fc"], "keras": ["c:0", "d:0", "d:0"]}
+    ds = make_dataset(model="m", faults=fl, layer_names=names,
+                      records={fw: FaultRecords.from_codes(np.zeros((3, 3), np.int8)) for fw in ("torch", "keras")},
+                      golden={fw: GoldenRecord(3, np.zeros(0), np.zeros(3, np.int16)) for fw in ("torch", "keras")},
+                      labels=np.zeros(3, np.int64))
+    for name in ("model", "fault", "layer", "bit", "kind", "tensor_index", "axis", "framework", "framework_layer",
+                 "image"):
+        assert ds[name].attrs["long_name"], name
+    assert "-1" in ds.tensor_index.attrs["comment"] and ds.tensor_index.attrs["valid_min"] == 0
+    assert ds.outcome.attrs["flag_values"].dtype == ds.outcome.dtype
+    path = write_netcdf(ds, tmp_path / "r.nc")
+    with netCDF4.Dataset(path) as raw:
+        assert {"model_label", "framework_label", "fault_label"} <= set(raw.variables)
+        assert not {"model", "framework", "fault"} & set(raw.variables)  # CF: coordinate variables are numeric, sorted
+        assert raw["tensor_index"][1].mask.tolist() == [False, False, True, True]  # the padding reads as missing
+        assert raw.Conventions == "CF-1.10"
+    xr.testing.assert_identical(read_netcdf(path), ds)

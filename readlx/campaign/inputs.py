@@ -21,9 +21,9 @@ from readlx.engines.keras_files import FORMATS as KERAS_FORMATS
 from readlx.errors import ArgumentError
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
-from readlx.fault_maps.select import stratified_subset
 from readlx.graph import LayerTable
 from readlx.outcomes.tasks import ImageData
+from readlx.provenance import recorded_subset
 from readlx.zoo import ZOO, load_model
 from readlx.zoo.registry import Benchmark
 
@@ -196,7 +196,7 @@ def fault_list(faults: str | Path | FaultList | None, model: Subject, *, sample:
     """Resolve ``faults``: None (the zoo model's published list, else its network-wise list, the paper's
     formula at margin :data:`DEFAULT_MARGIN`, drawn with seed :data:`GENERATION_SEED`), a fault-list
     file in any format, or a fault list; then a stratified subset of ``sample`` faults, drawn with
-    ``seed``. The defaults of ``readlx run``.
+    ``seed`` and recorded as one (:func:`readlx.provenance.recorded_subset`). The defaults of ``readlx run``.
     """
     table = model.artifact.table
     if faults is None and model.benchmark is not None and model.benchmark.fault_list:
@@ -207,4 +207,4 @@ def fault_list(faults: str | Path | FaultList | None, model: Subject, *, sample:
         fl = faults
     else:  # the results name the file the faults were read from
         fl = load_fault_list(faults, table).with_source(str(faults))
-    return stratified_subset(fl, sample, seed) if sample else fl
+    return recorded_subset(fl, sample, seed) if sample else fl

@@ -24,7 +24,8 @@ from readlx._version import __version__
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
 from readlx.campaign.runners.blocks import BlockRunner
-from readlx.campaign.runners.dispatch import fast_runner
+from readlx.campaign.runners.choice import ChoosingRunner, chosen_mode
+from readlx.campaign.runners.dispatch import fast_factory
 from readlx.campaign.runners.options import FastOptions
 from readlx.campaign.runners.reference import ReferenceRunner
 from readlx.engines.base import Engine
@@ -38,9 +39,11 @@ from readlx.results import make_dataset
 __all__ = ["MODES", "CampaignOptions", "Progress", "noop_control", "run_campaign"]
 
 Progress = Callable[[str, int, int], None]
-"""Called as ``progress(framework, faults_done, faults_total)`` after each fault."""
+"""Called as ``progress(framework, faults_done, faults_total)`` when a framework starts (before its
+golden pass and set-up; ``faults_done`` counts the faults a resumed checkpoint holds) and after each
+fault."""
 
-MODES = ("reference", "fast")
+MODES = ("reference", "fast", "fast-always")
 
 
 @dataclass
@@ -49,10 +52,17 @@ class CampaignOptions:
 
     ``skip_noop=False`` forces no-op stuck-at faults through the full inference path (the control of
     invariant 5). ``checkpoint`` is a directory; ``flush_seconds`` bounds the work a kill can lose.
-    ``mode="fast"`` runs engines that have a fast path (:mod:`readlx.campaign.runners`) with the same outcomes;
-    the others use the reference loop, and the attrs ``mode_<framework>`` record which ran. A
-    checkpoint written in one mode can be resumed in the other. ``fast`` tunes the fast path's
-    speed and memory (:class:`readlx.campaign.runners.FastOptions`).
+    ``mode`` is one of :data:`MODES`, all with the same outcomes: ``"reference"`` runs every fault
+    on the reference loop (one whole inference per fault); ``"fast"`` runs, per layer and block of
+    faults, whichever of the reference loop and the engine's exact fast runner the costs measured so
+    far say is cheaper (:mod:`readlx.campaign.runners.choice`): short campaigns on runtimes that set
+    each layer up (ONNX Runtime, Keras) stay on the reference loop, long ones go fast;
+    ``"fast-always"`` runs every fault the fast runner can on it (for tests and benchmarks of the
+    fast runners). Engines without a fast path use the reference loop. The attrs
+    ``mode_<framework>`` (``"fast"``, ``"reference"`` or ``"mixed"``) and ``mode_<framework>_detail``
+    (the measured costs and the choice per layer, or why there is no fast path) record what ran. A
+    checkpoint written in one mode can be resumed in another. ``fast`` tunes the fast path's speed
+    and memory (:class:`readlx.campaign.runners.FastOptions`).
     """
 
     per_image: bool = False
@@ -76,14 +86,19 @@ class _EngineRun:
 
 def _runner(engine: Engine, images: Array, golden: Array, opts: CampaignOptions,
             task: Task) -> tuple[BlockRunner, str, dict[str, Any]]:
-    """The runner of ``engine``, the mode it runs and how (the attrs ``mode_<framework>[_detail]``)."""
-    if opts.mode == "fast":
-        try:
-            runner = fast_runner(engine, images, golden, opts.fast, task)
-        except FastUnsupported as e:
-            return ReferenceRunner(engine, images, golden, opts.fast, task), "reference", {"fallback": str(e)}
-        return runner, "fast", runner.describe()
-    return ReferenceRunner(engine, images, golden, opts.fast, task), "reference", {}
+    """The runner of ``engine``, the mode it runs and how (the attrs ``mode_<framework>[_detail]``;
+    a :class:`ChoosingRunner` says once its faults are done, :func:`chosen_mode`)."""
+    if opts.mode == "reference":
+        return ReferenceRunner(engine, images, golden, opts.fast, task), "reference", {}
+    try:
+        build = fast_factory(engine, images, golden, opts.fast, task)
+        if opts.mode == "fast":
+            chooser = ChoosingRunner(engine, images, golden, opts.fast, task, make_fast=build)
+            return chooser, "fast", chooser.detail
+        runner = build()
+    except FastUnsupported as e:
+        return ReferenceRunner(engine, images, golden, opts.fast, task), "reference", {"fallback": str(e)}
+    return runner, "fast", runner.describe()
 
 
 def _resume(records: FaultRecords, ckpt: CheckpointDir | None, framework: str) -> int:
@@ -97,24 +112,31 @@ def _resume(records: FaultRecords, ckpt: CheckpointDir | None, framework: str) -
 
 def _run_engine(engine: Engine, faults: FaultList, data: ImageData, task: Task, opts: CampaignOptions,
                 ckpt: CheckpointDir | None) -> _EngineRun:
+    records = FaultRecords.empty(0, len(faults), task, len(data) if opts.per_image else None)
+    start = _resume(records, ckpt, engine.framework)
+    if opts.progress is not None:  # the framework starts: its golden pass and set-up come first
+        opts.progress(engine.framework, start, len(faults))
     golden = engine.infer(data.images)
     if ckpt is not None:
         ckpt.check_golden(engine.framework, golden)
-    records = FaultRecords.empty(0, len(faults), task, len(data) if opts.per_image else None)
-    start = _resume(records, ckpt, engine.framework)
     runner, mode, detail = _runner(engine, data.images, golden, opts, task)
     flushed, last_flush, done = start, time.monotonic(), start
-    for block in runner.blocks(faults.faults[start:], opts.skip_noop):
-        for i, result in enumerate(block, done):
-            records.record(i, result, task, data.labels)
-        first, done = done, done + len(block)
-        if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or done == len(faults)):
+    try:
+        for block in runner.blocks(faults.faults[start:], opts.skip_noop):
+            for i, result in enumerate(block, done):
+                records.record(i, result, task, data.labels)
+            first, done = done, done + len(block)
+            if ckpt is not None and (time.monotonic() - last_flush >= opts.flush_seconds or done == len(faults)):
+                ckpt.write_chunk(engine.framework, records.part(flushed, done))
+                flushed, last_flush = done, time.monotonic()
+            if opts.progress is not None:
+                for i in range(first, done):
+                    opts.progress(engine.framework, i + 1, len(faults))
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM made one by the CLI): keep every fault done
+        if ckpt is not None and done > flushed:
             ckpt.write_chunk(engine.framework, records.part(flushed, done))
-            flushed, last_flush = done, time.monotonic()
-        if opts.progress is not None:
-            for i in range(first, done):
-                opts.progress(engine.framework, i + 1, len(faults))
-    return _EngineRun(records, GoldenRecord.of(task, golden, data.labels), mode, detail)
+        raise
+    return _EngineRun(records, GoldenRecord.of(task, golden, data.labels), *chosen_mode(runner, mode, detail))
 
 
 def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageData, task: Task,

@@ -16,9 +16,11 @@ import xarray as xr
 from readlx.campaign import CampaignOptions, run_campaign
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
+from readlx.campaign.runners.modes import merged_modes, without_modes
 from readlx.campaign.spec import CampaignSpec
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
+from readlx.provenance import appended_history, merged_provenance, without_provenance
 from readlx.results import read_netcdf, write_netcdf
 
 SHARD_ATTRS = ("shard_index", "shard_count")
@@ -78,16 +80,37 @@ def merge(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 def _concat(parts: Sequence[xr.Dataset]) -> xr.Dataset:
+    """The pieces along ``fault``; all but where and when each was made (:mod:`readlx.provenance`) must agree."""
+    made = {**merged_provenance([p.attrs for p in parts]), **merged_modes([p.attrs for p in parts])}
     try:
-        return xr.concat(parts, dim="fault", data_vars="minimal", coords="minimal", compat="identical",
-                         combine_attrs="identical", join="exact")
+        ds = xr.concat([without_modes(without_provenance(p)) for p in parts], dim="fault", data_vars="minimal",
+                       coords="minimal", compat="identical", combine_attrs="identical", join="exact")
     except (ValueError, xr.MergeError) as e:
         raise ReadlxError(f"the pieces are not of one campaign: {e}") from e
+    merged = {**ds.attrs, **made}
+    ds.attrs = {**{k: merged[k] for k in parts[0].attrs if k in merged}, **merged}  # in the pieces' order
+    return ds
 
 
-def merge_files(paths: Sequence[str | Path], out: str | Path) -> xr.Dataset:
-    """Merge shard result files into ``out``."""
+def merge_files(paths: Sequence[str | Path], out: str | Path, command: str | None = None) -> xr.Dataset:
+    """Merge shard result files into ``out``; its ``history`` ends with the merge (``command`` when given,
+    e.g. :func:`readlx.provenance.command_line`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from readlx.comparisons.examples import toy_dataset
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     shards = [toy_dataset().isel(fault=[i]).assign_attrs(shard_index=i, shard_count=2) for i in (0, 1)]
+    ...     paths = [write_netcdf(s, os.path.join(d, f"s{i}.nc")) for i, s in enumerate(shards)]
+    ...     merged = merge_files(paths, os.path.join(d, "all.nc"))
+    >>> merged.sizes["fault"], merged.attrs["history"].splitlines()[-1].split(": ", 1)[1]
+    (2, 'merged 2 shard files (s0.nc, s1.nc) into all.nc')
+    """
     ds = merge([read_netcdf(p) for p in paths])
+    names = ", ".join(Path(p).name for p in paths)
+    what = command or f"merged {len(paths)} shard files ({names}) into {Path(out).name}"
+    ds.attrs["history"] = appended_history(ds.attrs.get("history"), what)
     write_netcdf(ds, out)
     return ds
 
@@ -124,12 +147,15 @@ def run_dask(spec: CampaignSpec, faults: FaultList, client: Any, *, chunk: int =
     }
     from distributed import as_completed
 
+    if opts.progress is not None:
+        opts.progress("dask", sum(p.sizes["fault"] for p in pieces.values()), len(faults))
+
     index_of = {f.key: i for i, f in futures.items()}
     for future in as_completed(list(futures.values())):  # type: ignore[no-untyped-call]  # unannotated in distributed
         i = index_of[future.key]
         pieces[i] = future.result()
         if checkpoint is not None:
             write_netcdf(pieces[i], checkpoint / f"chunk-{i:06d}-of-{n_chunks:06d}.nc")
-        if opts.progress is not None:
-            opts.progress("dask", len(pieces), n_chunks)
+        if opts.progress is not None:  # counted in faults (each on every runtime), not in tasks
+            opts.progress("dask", sum(p.sizes["fault"] for p in pieces.values()), len(faults))
     return _concat([pieces[i] for i in range(n_chunks)])

@@ -22,14 +22,16 @@ __all__ = ["build_parser", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``readlx`` command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit code:
     2 for a readlx error (printed as ``readlx: error: ...``), 130 when interrupted."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+    args.command_line = ["readlx", *words]  # what the results record as the command that made them
     try:
         return int(args.func(args) or 0)
     except ReadlxError as e:
         print(f"readlx: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("readlx: interrupted; rerun with --resume to continue from the checkpoint", file=sys.stderr)
+        print("readlx: interrupted", file=sys.stderr)
         return 130
 
 

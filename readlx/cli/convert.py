@@ -1,4 +1,4 @@
-"""``readlx convert MODEL --out DIR``: a zoo model, ONNX file or Keras model converted to every runtime,
+"""``readlx convert MODEL -o DIR``: a zoo model, ONNX file or Keras model converted to every runtime,
 with its equivalence report."""
 from __future__ import annotations
 
@@ -35,14 +35,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """``convert``."""
     c = sub.add_parser("convert", help="convert a model to every runtime, with an equivalence report")
     c.add_argument("model", help="zoo name, .onnx file, or Keras SavedModel directory, .keras or .h5 file")
-    c.add_argument("--out", required=True, help="bundle directory")
-    c.add_argument("--weights", help="checkpoint (default: the published one, else seeded random weights)")
-    c.add_argument("--images", type=int, help="check equivalence on the first N images (default: 16 random)")
+    c.add_argument("-o", "--out", required=True, metavar="DIR", help="bundle directory to write")
+    c.add_argument("--weights", metavar="FILE",
+                   help="weights file of a zoo model (default: its published weights, the shipped ones for the "
+                        "demo model, else seeded random weights)")
+    c.add_argument("--images", type=int, metavar="N",
+                   help="check equivalence on the first N images (default: 16 random)")
     c.add_argument("--data", help="images of the check: dataset name or directory, or .npz file (default: the "
                                   "zoo model's test set)")
     c.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest difference vs PyTorch, times max(1, largest |value|) of each tensor "
                         "(default %(default)g)")
     c.add_argument("--keep-failing", action="store_true", help="write the bundle even if the check fails")
-    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
     c.set_defaults(func=cmd_convert)

@@ -92,8 +92,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``demo``."""
     d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
-    d.add_argument("--out", default="runs/demo")
-    d.add_argument("--images", type=int, default=256)
-    d.add_argument("--margin", type=float, default=0.05)
-    d.add_argument("--frameworks", default="torch,keras,onnxruntime")
+    d.add_argument("-o", "--out", default="runs/demo", metavar="DIR",
+                   help="directory for the fault list, the converted bundle and result.nc (replaced if it exists)")
+    d.add_argument("--images", type=int, default=256, metavar="N", help="synthetic test images")
+    d.add_argument("--margin", type=float, default=0.05,
+                   help="error margin of the network-wise fault list (99 %% confidence)")
+    d.add_argument("--frameworks", default="torch,keras,onnxruntime", metavar="NAMES",
+                   help="comma-separated runtimes: %(runtimes)s")
     d.set_defaults(func=cmd_demo)

@@ -4,23 +4,74 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from readlx.fault_maps.formats import FORMATS, NATIVE, PAPER_TF
+from readlx.fault_maps.generator import MODES
+
 if TYPE_CHECKING:  # pragma: no cover
+    from readlx.campaign.inputs import Subject
+    from readlx.fault_maps.faultlist import FaultList
     from readlx.graph import LayerTable
 
+AUTO = "auto"
+MODELS = "zoo model (see `readlx zoo list`), bundle directory, .onnx file or Keras model"
+NAME_MAP = ("with --format paper-tf: PyTorch -> Keras layer names, a CSV with the header 'PT,TF' (default: the "
+            "zoo model's published map, e.g. ResNet20_match of dnn-benchmarks-converter; a bundle's or Keras "
+            "model's own Keras names)")
 
-def _table(model: str) -> LayerTable:
-    """The layer table of a zoo model, a bundle directory or an ONNX file."""
+
+def _subject(model: str) -> Subject:
     from readlx.campaign.inputs import subject
 
-    return subject(model).artifact.table
+    return subject(model)
+
+
+def _table(model: str, fmt: str = AUTO, name_map: str | None = None) -> LayerTable:
+    """The layer table of a zoo model, a bundle directory, an ONNX file or a Keras model; for
+    ``paper-tf``, with the Keras bindings that translate the published TensorFlow lists' names."""
+    s = _subject(model)
+    if fmt != PAPER_TF.name:
+        return s.artifact.table
+    return _keras_table(s, name_map)
+
+
+def _keras_table(s: Subject, name_map: str | None) -> LayerTable:
+    from readlx.errors import ArgumentError
+    from readlx.fault_maps import KERAS, read_match_file, with_keras_bindings
+
+    table = s.artifact.table
+    card = s.benchmark
+    if name_map is None and card is not None and card.match_file is not None:
+        name_map = str(card.resolve(card.match_file, "name map (PyTorch -> Keras layer names)"))
+    if name_map is not None:
+        # The published Keras models store depthwise convolutions as grouped Conv2D kernels.
+        return with_keras_bindings(table, read_match_file(name_map), depthwise="conv")
+    if KERAS in table.bindings:
+        return table
+    raise ArgumentError(f"{s.name!r} has no Keras layer names to read a TensorFlow fault list with: pass "
+                        "--name-map FILE (a CSV 'PT,TF' of PyTorch module -> Keras layer names)",
+                        argument="name-map")
+
+
+def _load(args: argparse.Namespace, table: LayerTable | None) -> FaultList:
+    """The fault list ``args.file``, with a hint at ``--format paper-tf`` when Keras names fail as PyTorch ones."""
+    from readlx.errors import FaultListError
+    from readlx.fault_maps import load_fault_list
+
+    try:
+        return load_fault_list(args.file, table, format=args.format)
+    except FaultListError as e:
+        if args.format != AUTO or e.field != "Layer" or "unknown layer" not in e.message:
+            raise
+        hint = "; a TensorFlow list (Keras layer names such as 'conv2d')? read it with --format paper-tf"
+        raise FaultListError(e.message + hint, path=e.path, line=e.line, field=e.field) from e
 
 
 def cmd_faults_generate(args: argparse.Namespace) -> int:
     from readlx.fault_maps import generate, save_fault_list
 
-    table = _table(args.model)
+    table = _table(args.model, args.format, args.name_map)
     fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode)
-    save_fault_list(fl, args.out, format=args.format)
+    save_fault_list(fl, args.out, format=args.format, table=table)
     s = fl.sampling
     assert s is not None  # a generated list records its sampling
     print(f"{len(fl)} faults for {args.model} ({s.mode}; population {s.population}, margin {s.margin}, "
@@ -29,21 +80,24 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_faults_import(args: argparse.Namespace) -> int:
-    from readlx.fault_maps import load_fault_list, save_fault_list
+    from readlx.fault_maps import save_fault_list
 
-    fl = load_fault_list(args.file, _table(args.model))
+    fl = _load(args, _table(args.model, args.format, args.name_map))
     save_fault_list(fl, args.out, format="readlx")
-    print(f"{len(fl)} faults of {args.file} validated against {args.model} -> {args.out}")
+    how = " (Keras layer names translated)" if args.format == PAPER_TF.name else ""
+    print(f"{len(fl)} faults of {args.file} validated against {args.model}{how} -> {args.out}")
     return 0
 
 
 def cmd_faults_show(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from readlx.fault_maps import load_fault_list
+    if args.format == PAPER_TF.name and not args.model:
+        from readlx.errors import ArgumentError
 
-    table = _table(args.model) if args.model else None
-    fl = load_fault_list(args.file, table)
+        raise ArgumentError("--format paper-tf needs --model: the Keras layer names are the model's", argument="model")
+    table = _table(args.model, args.format, args.name_map) if args.model else None
+    fl = _load(args, table)
     print(f"{args.file}: {len(fl)} faults of model {fl.model!r}"
           + (", with published outcome counts" if fl.published is not None else ""))
     if fl.sampling is not None:
@@ -58,25 +112,42 @@ def cmd_faults_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", default=AUTO, choices=(AUTO, *FORMATS),
+                        help="format of FILE: auto (recognized from its first line: readlx or paper-torch), or "
+                             "paper-tf for a published TensorFlow list (*_TF_FL.csv: Keras layer names and "
+                             "layouts, translated to the model's; needs --model)")
+    parser.add_argument("--name-map", metavar="FILE", help=NAME_MAP)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``faults generate``, ``faults import``, ``faults show``."""
     faults = sub.add_parser("faults", help="fault lists").add_subparsers(dest="faults_command", required=True)
     g = faults.add_parser("generate", help="draw a statistical fault list")
-    g.add_argument("model")
-    g.add_argument("-o", "--out", required=True)
-    g.add_argument("--margin", type=float, default=0.01)
-    g.add_argument("--confidence", type=float, default=0.99)
-    g.add_argument("--p", type=float, default=0.5)
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--mode", default="paper", choices=("paper", "network-wise", "layer-wise"))
-    g.add_argument("--format", default="readlx", choices=("readlx", "paper-torch"))
+    g.add_argument("model", help=MODELS)
+    g.add_argument("-o", "--out", required=True, metavar="FILE", help="fault list to write")
+    g.add_argument("--margin", type=float, default=0.01, help="error margin of the estimated outcome shares")
+    g.add_argument("--confidence", type=float, default=0.99, help="confidence level of that margin")
+    g.add_argument("--p", type=float, default=0.5, help="expected share of the outcome (0.5: the largest sample)")
+    g.add_argument("--seed", type=int, default=42, metavar="N", help="seed of the draw")
+    g.add_argument("--mode", default="paper", choices=MODES,
+                   help="paper: the published generator, draw for draw (with the default margin, confidence, p "
+                        "and seed it reproduces the published PyTorch lists); network-wise: the same sizes per "
+                        "layer, drawn by numpy without replacement; layer-wise: a sample size per layer")
+    g.add_argument("--format", default=NATIVE.name, choices=tuple(FORMATS),
+                   help="format of the written list (paper-tf: Keras layer names and layouts)")
+    g.add_argument("--name-map", metavar="FILE", help=NAME_MAP)
     g.set_defaults(func=cmd_faults_generate)
     i = faults.add_parser("import", help="validate a fault list (e.g. a published CSV) and save it in readlx's format")
-    i.add_argument("file")
-    i.add_argument("--model", required=True)
-    i.add_argument("-o", "--out", required=True)
+    i.add_argument("file", metavar="FILE",
+                   help="fault list to read (readlx, paper-torch *_FL.csv or paper-tf *_TF_FL.csv)")
+    i.add_argument("--model", required=True, help=f"validate against this model: {MODELS}")
+    i.add_argument("-o", "--out", required=True, metavar="FILE", help="fault list to write, in readlx's format")
+    _read_format(i)
     i.set_defaults(func=cmd_faults_import)
     s = faults.add_parser("show", help="summarize a fault list")
-    s.add_argument("file")
-    s.add_argument("--model", help="validate against this zoo model")
+    s.add_argument("file", metavar="FILE", help="fault list to summarize")
+    s.add_argument("--model", help=f"validate against this model: {MODELS}")
+    _read_format(s)
     s.set_defaults(func=cmd_faults_show)
+

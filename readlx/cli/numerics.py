@@ -1,4 +1,4 @@
-"""``readlx numerics MODEL`` and ``readlx numerics explain RESULT --published FILE``.
+"""``readlx numerics [study] MODEL`` and ``readlx numerics explain RESULT --published FILE``.
 
 :func:`numerics_command` and :func:`explain_command` take plain arguments, may write result files,
 and return the text the command line prints; the studies themselves are in
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readlx.cli.progress import Update, progress_bar
-from readlx.errors import ReadlxError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -106,8 +105,10 @@ def evidence_text(evidence: PublishedEvidence, published: str) -> str:
         if e.n_unknown:
             parts.append(f"{e.n_unknown} faults of the result are not in the published list and were left out")
     else:
-        parts = [f"campaign-level agreement skipped: the result ran {e.n_images} images per fault, "
-                 f"the published counts {list(e.published_images)}; run the variants over the same images"]
+        over = " or ".join(str(n) for n in e.published_images)
+        parts = [f"campaign-level agreement skipped: the result ran {e.n_images} images per fault, the published "
+                 f"counts are over {over}; run the variants over the same images (`readlx numerics MODEL "
+                 "--campaign-images all -o OUT`, then explain OUT/campaign.nc)"]
     if e.masking is not None:
         parts.append(f"weight-level evidence over all {e.n_reference} published faults (fully masked faults that "
                      "each arithmetic's operand rounding predicts: explained/contradicted by the published counts):\n"
@@ -126,11 +127,6 @@ def explain_command(result: str, published: str, *, baseline: str | None = None,
 
 
 def cmd_numerics(args: argparse.Namespace) -> int:
-    if args.model == "explain":
-        if not args.result or not args.published:
-            raise ReadlxError("usage: readlx numerics explain RESULT --published FILE")
-        print(explain_command(args.result, args.published, baseline=args.baseline, weights=args.weights))
-        return 0
     from readlx.engines.variants import split_variants
 
     update, close = progress_bar()
@@ -147,23 +143,76 @@ def cmd_numerics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_numerics_explain(args: argparse.Namespace) -> int:
+    print(explain_command(args.result, args.published, baseline=args.baseline, weights=args.weights))
+    return 0
+
+
+def image_count(text: str) -> int | None:
+    """``--images N``: a positive count, or ``all`` (None).
+
+    >>> image_count("all"), image_count("16")
+    (None, 16)
+    """
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of images >= 1 or 'all', got {text!r}")
+    return n
+
+
+def _add_study(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = group.add_parser("study", help="golden outputs of each variant versus float64, then the same faults through "
+                                       "each variant (`readlx numerics MODEL` for short)")
+    s.add_argument("model", help="zoo model (see `readlx zoo list`)")
+    s.add_argument("--variants", metavar="NAMES",
+                   help="comma-separated variants compared with float64 (default: %(golden_variants)s)")
+    s.add_argument("--campaign-variants", metavar="NAMES",
+                   help="comma-separated variants of the fault campaign (default: %(campaign_variants)s)")
+    s.add_argument("--images", type=image_count, default=1000, metavar="N",
+                   help="test images of the golden comparison, or all")
+    s.add_argument("--campaign-images", type=image_count, default=200, metavar="N",
+                   help="test images of the fault campaign, or all (what a comparison with the published counts, "
+                        "which are over the whole test set, needs)")
+    s.add_argument("--faults", metavar="FILE",
+                   help="fault list (default: the model's published list, else a generated network-wise one)")
+    s.add_argument("--sample", type=int, default=50, metavar="N",
+                   help="faults of the campaign, a stratified subset of the list (0: no campaign)")
+    s.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the subset (and of a generated list)")
+    s.add_argument("--data", help="dataset directory or name, or an .npz file (default: the model's test set "
+                                  "under the reference data)")
+    s.add_argument("--weights", metavar="FILE", help="weights file (default: the model's published or shipped weights)")
+    s.add_argument("--batch-size", type=int, default=250, metavar="N", help="images per inference")
+    s.add_argument("-o", "--out", metavar="DIR", help="write golden.nc, campaign.nc and report.html into this "
+                                                      "directory (default: nothing written)")
+    s.set_defaults(func=cmd_numerics)
+
+
+def _add_explain(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    e = group.add_parser("explain", help="which variant of a campaign result reproduces a published list's counts")
+    e.add_argument("result", metavar="RESULT", help="a campaign result with several variants (e.g. OUT/campaign.nc "
+                                                    "of `readlx numerics MODEL --campaign-images all -o OUT`)")
+    e.add_argument("--published", metavar="FILE", required=True,
+                   help="published fault list with outcome counts (e.g. the model's *_FL.csv)")
+    e.add_argument("--baseline", metavar="VARIANT", help="the variant the per-layer choices start from (default: "
+                                                         "the result's first)")
+    e.add_argument("--weights", metavar="FILE",
+                   help="weights file of the weight-level evidence (default: the model's published weights)")
+    e.set_defaults(func=cmd_numerics_explain)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``numerics MODEL``, ``numerics explain RESULT``."""
+    """``numerics [study] MODEL``, ``numerics explain RESULT --published FILE``."""
     n = sub.add_parser("numerics", help="convolution algorithms and arithmetic variants; "
-                       "`readlx numerics explain RESULT --published FILE` explains published results")
-    n.add_argument("model", help="zoo model, or 'explain'")
-    n.add_argument("result", nargs="?", help="with 'explain': a campaign result with several variants")
-    n.add_argument("--published", help="with 'explain': published fault list with outcome counts")
-    n.add_argument("--baseline", help="with 'explain': the variant to compare against")
-    n.add_argument("--variants", help="comma-separated golden variants")
-    n.add_argument("--campaign-variants", help="comma-separated variants of the fault campaign")
-    n.add_argument("--images", type=int, default=1000)
-    n.add_argument("--campaign-images", type=int, default=200)
-    n.add_argument("--faults", help="fault list (default: the published one)")
-    n.add_argument("--sample", type=int, default=50, help="faults of the campaign (0: no campaign)")
-    n.add_argument("--seed", type=int, default=0)
-    n.add_argument("--data")
-    n.add_argument("--weights")
-    n.add_argument("--batch-size", type=int, default=250)
-    n.add_argument("-o", "--out", help="directory for golden.nc, campaign.nc, report.html")
-    n.set_defaults(func=cmd_numerics)
+                       "`readlx numerics explain RESULT --published FILE` explains published results",
+                       description="Compare convolution algorithms and arithmetics (float64, TF32, BF16...) on one "
+                                   "model, or explain published counts by them. `readlx numerics MODEL ...` is short "
+                                   "for `readlx numerics study MODEL ...`.",
+                       implied_subcommand="study")
+    group = n.add_subparsers(dest="numerics_command", required=True, metavar="{study,explain}")
+    _add_study(group)
+    _add_explain(group)

@@ -15,23 +15,30 @@ def progress_bar() -> tuple[Update, Callable[[], None]]:
     from tqdm import tqdm
 
     bars: dict[str, tqdm[NoReturn]] = {}  # bars without an iterable
-    opened = time.perf_counter()
     started: dict[str, float] = {}
     finished: dict[str, float] = {}
+    closed: list[bool] = []  # close() reports once, however often it is called
 
     def update(framework: str, done: int, total: int) -> None:
         bar = bars.get(framework)
         if bar is None:
-            # Frameworks run one after the other, and the first report comes after a whole fast-mode
-            # block: a framework's clock starts when the previous one finished (its golden pass and
-            # set-up included).
-            started[framework] = max(finished.values(), default=opened)
-            bar = bars[framework] = tqdm(total=total, initial=done - 1, desc=framework, unit="fault",
-                                         file=sys.stderr, dynamic_ncols=True)
+            # Frameworks run one after the other; the first report comes when one starts, before its
+            # golden pass and set-up, which its clock and the bar's rate include.
+            started[framework] = time.perf_counter()
+            bar = bars[framework] = tqdm(total=total, initial=done, desc=framework, unit="fault", file=sys.stderr,
+                                         dynamic_ncols=True, smoothing=0, mininterval=0.5)
+            bar.set_postfix_str("golden pass and set-up")
+        elif bar.postfix:
+            bar.set_postfix_str("")
         bar.update(done - bar.n)
+        if done >= total:
+            bar.refresh()  # a finished framework's bar shows 100 %, not its last throttled state
         finished[framework] = time.perf_counter()
 
     def close() -> None:
+        if closed:
+            return
+        closed.append(True)
         for bar in bars.values():
             bar.close()
         for fw, t0 in started.items():

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from readlx.cli import invocation
 from readlx.cli.progress import progress_bar
 from readlx.cli.report import print_report
+from readlx.errors import ArgumentError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -77,10 +82,15 @@ def _converted(spec: CampaignSpec) -> CampaignSpec:
     from dataclasses import replace
 
     from readlx.campaign.inputs import converted_bundle
+    from readlx.engines import RUNTIMES
 
     if spec.bundle is not None:
         return spec
     model = spec.subject()
+    if all(model.artifact.has(key) for fw in spec.frameworks for key in RUNTIMES[fw].needs):
+        return spec
+    print(f"{model.name}: the converted model for {', '.join(spec.frameworks)} (converted once, then kept by "
+          "content under $READLX_CACHE) ...", file=sys.stderr, flush=True)
     shape = model.input_shape or (model.benchmark.input_shape if model.benchmark else None)
     bundle = converted_bundle(model, spec.frameworks, shape or tuple(spec.dataset().images.shape[1:]))
     if bundle is None:
@@ -89,26 +99,53 @@ def _converted(spec: CampaignSpec) -> CampaignSpec:
     return replace(spec, bundle=str(bundle.path))
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does (the checkpoint is flushed); the handler is restored in ``finally``."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
+    from readlx.provenance import command_line
     from readlx.results import write_netcdf
 
+    if args.resume:
+        args = invocation.resumed(args, args.run_defaults)
+    if args.model is None:
+        raise ArgumentError("name a model, or continue a run with --resume -o OUT", argument="model")
+    print(f"{args.model}: loading the model, the images and the fault list ...", file=sys.stderr, flush=True)
     spec = _converted(_spec(args))
     model = spec.subject()
     faults = _fault_list(args, model)
     out = Path(args.out or f"runs/{model.name}.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".partial")
+    ckpt = invocation.checkpoint_of(out, args.checkpoint)
+    invocation.save(ckpt, argparse.Namespace(**{**vars(args), "out": str(out)}))
     update, close = progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
                            resume=args.resume, progress=update,
-                           attrs=model.benchmark.characterization() if model.benchmark else {},
+                           attrs={**(model.benchmark.characterization() if model.benchmark else {}),
+                                  "command_line": command_line(getattr(args, "command_line", None))},
                            flush_seconds=args.flush_seconds, mode=args.mode, fast=_fast_options(args))
     print(f"{model.name}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        ds = _execute(args, spec, faults, opts)
+        with _terminate_as_interrupt():
+            ds = _execute(args, spec, faults, opts)
+    except KeyboardInterrupt:
+        close()
+        print(f"readlx: interrupted; the faults done are kept in {ckpt}; continue with:\n  "
+              f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
+        return 130
     finally:
         close()
     write_netcdf(ds, out)
@@ -120,54 +157,120 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from readlx.campaign.scaleout import merge_files
+    from readlx.provenance import command_line
 
-    ds = merge_files(args.shards, args.out)
+    ds = merge_files(args.shards, args.out, command_line(getattr(args, "command_line", None)))
     print(f"merged {len(args.shards)} shards ({ds.sizes['fault']} faults) -> {args.out}")
     return 0
+
+
+def parse_shard(text: str) -> str:
+    """``--shard I/N``, shard I of N counted from 0 (``0/8`` .. ``7/8``), checked before any model is loaded.
+
+    >>> parse_shard(" 7/8")
+    '7/8'
+    >>> parse_shard("8/8")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: shards count from 0: use 0/8 .. 7/8, got '8/8'
+    """
+    index, slash, count = text.strip().partition("/")
+    if not (slash and index.isascii() and index.isdigit() and count.isascii() and count.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected I/N, shard I of N counted from 0 (e.g. 0/8 .. 7/8), got {text!r}")
+    i, n = int(index), int(count)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"the number of shards must be at least 1, got {text!r}")
+    if i >= n:
+        raise argparse.ArgumentTypeError(f"shards count from 0: use 0/{n} .. {n - 1}/{n}, got {text!r}")
+    return f"{i}/{n}"
+
+
+def _run_inputs(r: argparse._ActionsContainer) -> None:
+    r.add_argument("model", nargs="?",
+                   help="zoo model (see `readlx zoo list`), bundle directory (`readlx convert`), .onnx file or Keras "
+                        "model; may be left out with --resume -o OUT (the checkpoint knows it)")
+    r.add_argument("--faults", metavar="FILE",
+                   help="fault list (default: the model's published list, else a generated network-wise one)")
+    r.add_argument("--sample", type=int, metavar="N", help="run a stratified subset of N faults of the list")
+    r.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the subset / generated list")
+    r.add_argument("--images", type=int, metavar="N", help="use the first N test images (default: all)")
+    r.add_argument("--data", help="dataset directory or name, or an .npz file with normalized float32 images and "
+                                   "labels (default: the model's test set under the reference data)")
+    r.add_argument("--weights", metavar="FILE",
+                   help="weights file of a zoo model (default: its published weights, the shipped ones for the "
+                        "demo model, else seeded random weights)")
+
+
+def _run_runtimes(r: argparse._ActionsContainer) -> None:
+    r.add_argument("--frameworks", default="torch", metavar="NAMES", help="comma-separated runtimes: %(runtimes)s")
+    r.add_argument("--bundle", metavar="DIR",
+                   help="converted model bundle for keras/onnxruntime (default: a zoo model is converted once and "
+                        "kept under $READLX_CACHE, ~/.cache/readlx)")
+    r.add_argument("--batch-size", type=int, metavar="N", default=256, help="images per inference")
+    r.add_argument("--threads", type=int, metavar="N", help="PyTorch threads (default: this process's)")
+    r.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where PyTorch, ONNX Runtime and Keras run (default: cpu); cuda fails where unusable")
+    r.add_argument("--mode", default="fast", choices=("reference", "fast"),
+                   help="fast (default): exact prefix reuse and early masking where the engine supports "
+                        "it, the same outcomes; reference: one full inference per fault")
+    r.add_argument("--block-faults", type=int, metavar="N", default=128,
+                   help="fast mode: faults per pass over the images (results are checkpointed per block)")
+    r.add_argument("--cache-mib", type=int, metavar="MIB", default=512,
+                   help="fast mode: bound on cached golden activations, in MiB")
+
+
+def _run_outputs(r: argparse._ActionsContainer) -> None:
+    r.add_argument("-o", "--out", metavar="FILE", help="result NetCDF (default: runs/MODEL.nc)")
+    r.add_argument("--per-image", action="store_true", help="keep each inference's outcome")
+    r.add_argument("--force-noop", action="store_true", help="run no-op stuck-at faults through inference")
+    r.add_argument("--checkpoint", metavar="DIR",
+                   help="checkpoint folder of the run, what --resume continues from (default: OUT.partial)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue a killed run from its checkpoint folder (-o OUT alone names it)")
+    r.add_argument("--flush-seconds", type=float, metavar="SECONDS", default=20.0,
+                   help="write the checkpoint at least this often")
+
+
+def _run_scaleout(r: argparse._ActionsContainer) -> None:
+    r.add_argument("--shard", metavar="I/N", type=parse_shard,
+                   help="run shard I of N of the fault list, counted from 0: 0/N .. N-1/N (e.g. 0/8 .. 7/8 for "
+                        "eight jobs); merge the results with `readlx merge`")
+    r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler (e.g. tcp://scheduler:8786)")
+    r.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of this many worker processes")
+    r.add_argument("--chunk", type=int, metavar="N", default=64, help="faults per Dask task")
 
 
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``run``."""
     r = sub.add_parser("run", help="run a fault campaign")
-    r.add_argument("model", help="zoo model (readlx zoo list) or bundle directory (readlx convert)")
-    r.add_argument("--faults", help="fault list (default: the model's published list, else a generated one)")
-    r.add_argument("--sample", type=int, help="run a stratified subset of this many faults")
-    r.add_argument("--seed", type=int, default=0, help="seed of the subset / generated list")
-    r.add_argument("--images", type=int, help="use the first N test images")
-    r.add_argument("--data", help="dataset directory or name, or an .npz file with normalized float32 images and "
-                                   "labels (default: the model's test set under the reference data)")
-    r.add_argument("--weights", help="checkpoint (default: the published one)")
-    r.add_argument("--frameworks", default="torch",
-                   help="comma-separated runtime names: torch, keras, onnxruntime, onnxruntime-keras, "
-                        "torch[-mkldnn-off][-threadsN], reference-ALGORITHM-ARITHMETIC[+PATTERN=VALUE...]")
-    r.add_argument("--bundle", help="converted model bundle for keras/onnxruntime (default: a zoo model is "
-                                     "converted once and kept under $READLX_CACHE, ~/.cache/readlx)")
-    r.add_argument("--batch-size", type=int, default=256)
-    r.add_argument("--per-image", action="store_true", help="keep each inference's outcome")
-    r.add_argument("--force-noop", action="store_true", help="run no-op stuck-at faults through inference")
-    r.add_argument("-o", "--out", help="result NetCDF (default runs/MODEL.nc)")
-    r.add_argument("--checkpoint", help="checkpoint directory (default OUT.partial)")
-    r.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
-    r.add_argument("--flush-seconds", type=float, default=20.0, help="checkpoint at least this often")
-    r.add_argument("--mode", default="fast", choices=("reference", "fast"),
-                   help="fast (default): exact prefix reuse and early masking where the engine supports "
-                        "it, the same outcomes; reference: one full inference per fault")
-    r.add_argument("--block-faults", type=int, default=128,
-                   help="fast mode: faults per pass over the images (results are checkpointed per block)")
-    r.add_argument("--cache-mib", type=int, default=512, help="fast mode: bound on cached golden activations")
-    r.add_argument("--threads", type=int, help="PyTorch threads (default: this process's)")
-    r.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="where PyTorch, ONNX Runtime and Keras run (default cpu); cuda fails where unusable")
-    r.add_argument("--shard", help="run shard i/N of the fault list (merge the results with `readlx merge`)")
-    r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler")
-    r.add_argument("--workers", type=int, help="run on a local Dask cluster of this many worker processes")
-    r.add_argument("--chunk", type=int, default=64, help="faults per Dask task")
+    for title, add in (("model, faults and images", _run_inputs), ("runtimes", _run_runtimes),
+                       ("result and checkpoint", _run_outputs), ("scale-out", _run_scaleout)):
+        add(r.add_argument_group(title))
+    # What each option is when not given: --resume takes those from the checkpoint instead.
+    r.set_defaults(run_defaults=vars(r.parse_args([])))
     r.set_defaults(func=cmd_run)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``readlx resume OUT``: ``readlx run --resume -o OUT`` with the options kept in the checkpoint."""
+    stored = invocation.stored(invocation.checkpoint_of(args.out, args.checkpoint))
+    return cmd_run(argparse.Namespace(**{**args.run_defaults, **stored, "out": args.out, "resume": True,
+                                         "checkpoint": args.checkpoint, "run_defaults": args.run_defaults,
+                                         "command_line": getattr(args, "command_line", None)}))
+
+
+def add_resume_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``resume``."""
+    r = sub.add_parser("resume", help="finish an interrupted `readlx run` from its checkpoint folder alone")
+    r.add_argument("out", metavar="OUT", help="the result file the interrupted run was writing (its -o)")
+    r.add_argument("--checkpoint", metavar="DIR", help="its checkpoint folder, if not OUT.partial")
+    defaults = sub.choices["run"].get_default("run_defaults")
+    r.set_defaults(func=cmd_resume, run_defaults=defaults)
 
 
 def add_merge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``merge``."""
     m = sub.add_parser("merge", help="merge shard results into one Dataset")
-    m.add_argument("shards", nargs="+")
-    m.add_argument("-o", "--out", required=True)
+    m.add_argument("shards", nargs="+", metavar="SHARD", help="shard results of `readlx run --shard I/N`")
+    m.add_argument("-o", "--out", required=True, metavar="FILE", help="merged result NetCDF to write")
     m.set_defaults(func=cmd_merge)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 
 
-def _weights(name: str, has_checkpoint: bool) -> str:
-    if has_checkpoint:
-        return "published checkpoint"
+def _weights(name: str, published: bool) -> str:
+    if published:
+        return "published weights"
     return "shipped weights" if name.startswith("demo") else "seeded random weights"
 
 
@@ -30,7 +30,8 @@ def cmd_zoo_show(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``zoo list``, ``zoo show``."""
     zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(dest="zoo_command", required=True)
-    zoo.add_parser("list", help="list the models").set_defaults(func=cmd_zoo_list)
+    zoo.add_parser("list", help="list the models: architecture, dataset, classes and weights").set_defaults(
+        func=cmd_zoo_list)
     show = zoo.add_parser("show", help="print a model's benchmark card")
-    show.add_argument("name")
+    show.add_argument("name", help="zoo model (see `readlx zoo list`)")
     show.set_defaults(func=cmd_zoo_show)

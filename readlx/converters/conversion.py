@@ -243,7 +243,9 @@ def _check_batchnorm_kept(model: nn.Module, keras_model: Any, protos: Mapping[st
                           example: torch.Tensor) -> None:
     """Every artifact must keep each BatchNorm the forward pass runs separate, or the injected tensor
     is not the weight. BatchNorms the pass never calls (an auxiliary head) are in no artifact."""
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     norms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     expected = len(executed_modules(model, norms, example))

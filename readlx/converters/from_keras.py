@@ -95,7 +95,9 @@ def keras_weights(model: Any, table: LayerTable) -> dict[str, Array]:
 
 
 def _groups(layer: Any, shape: tuple[int, ...]) -> int:
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
         return int(shape[0])

@@ -89,7 +89,9 @@ def keras_candidates(model: Any) -> list[Candidate]:
         For a ``DepthwiseConv2D`` with depth multiplier > 1, whose kernel is a reshape (not an axis
         permutation) of the canonical weight.
     """
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     out: list[Candidate] = []
     for position, layer in enumerate(keras_layers(model)):

@@ -114,7 +114,9 @@ def keras_to_onnx(
     opset
         ONNX opset.
     """
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
     import tf2onnx.convert
     from tf2onnx import optimizer
 
@@ -165,7 +167,9 @@ def _grappler_without_constfold() -> Iterator[None]:
 
 def _optimize_grappler_without_constfold(input_names: list[str], output_names: list[str], graph_def: Any) -> Any:
     """tf2onnx's grappler pass for TensorFlow 2 (function inlining, dependency pruning), less 'constfold'."""
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
     from tensorflow.python.grappler import tf_optimizer
 

@@ -6,7 +6,6 @@ through the table's ``"keras"`` bindings.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches
@@ -23,9 +23,7 @@ from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import Binding, LayerTable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow as tf  # after the setdefault above: its log level is read at import time
+tf: Any = LazyTensorFlow()  # imported on first use, without the CUDA plugin registration noise
 
 BINDINGS = "keras"
 NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -69,7 +67,7 @@ class KerasEngine:
         }
         self._call = self._compile()
 
-    def _variable(self, binding: Binding) -> tf.Variable:
+    def _variable(self, binding: Binding) -> Any:
         try:
             layer = self.model.get_layer(binding.name)
         except ValueError as e:
@@ -94,7 +92,7 @@ class KerasEngine:
             return tf.function(lambda x: model(x, training=False), input_signature=specs)
         return tf.function(lambda *xs: model(list(xs), training=False), input_signature=specs)
 
-    def batch_input(self, images: Array) -> tf.Tensor:
+    def batch_input(self, images: Array) -> Any:
         """One batch of NCHW images as the model's NHWC input tensor (the transposition is exact)."""
         return tf.constant(np.ascontiguousarray(np.transpose(images, NCHW_TO_NHWC)))
 

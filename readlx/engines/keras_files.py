@@ -32,7 +32,9 @@ def load_keras_model(path: str | Path) -> Any:
         For a missing path, a file of another kind, a file that is not a readable Keras model, or a
         model whose layers hold Python code (:data:`CODE_LAYERS`); nothing in the file has run then.
     """
-    import tensorflow as tf
+    from readlx._tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
 
     path = Path(path)
     _refuse_code(path, _config_of(path))

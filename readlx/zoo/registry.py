@@ -13,6 +13,9 @@ from readlx.graph import LayerTable
 from readlx.paths import data_root
 from readlx.registry import Registry
 
+PUBLISHED_AXES = ("framework", "hardware_platform", "dataset")
+"""Characterization axes of the published measurements rather than of the model."""
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -38,7 +41,18 @@ class Benchmark:
     axes: dict[str, str] = field(default_factory=dict)
 
     def characterization(self) -> dict[str, str]:
-        """The paper's characterization axes of this benchmark."""
+        """The paper's characterization axes of this benchmark, as a result's attrs record them.
+
+        The axes that say where and on what the published results were measured are named
+        ``published_*`` (:data:`PUBLISHED_AXES`): a run's own framework, machine and data are in its
+        ``runtimes``, ``host_*`` and ``dataset`` attrs. The axes of the model itself (task, training
+        process, data representation) hold for every run of it. ``axes`` use the unprefixed names.
+
+        >>> from readlx.zoo import ZOO
+        >>> axes = ZOO["resnet20-cifar10"].characterization()
+        >>> axes["published_hardware_platform"], axes["published_framework"], axes["task"]
+        ('GPU', 'PyTorch', 'image classification')
+        """
         base = {
             "framework": "PyTorch",
             "hardware_platform": "GPU",
@@ -48,7 +62,7 @@ class Benchmark:
             "data_representation": "fp32",
         }
         base.update(self.axes)
-        return base
+        return {f"published_{k}" if k in PUBLISHED_AXES else k: v for k, v in base.items()}
 
     def resolve(self, relative: str | None, what: str) -> Path:
         root = data_root()

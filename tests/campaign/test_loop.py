@@ -141,7 +141,23 @@ def test_kill_and_resume_gives_identical_dataset(tmp_path: Path, data, faults, k
     seen: list[int] = []
     resumed = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
         per_image=True, checkpoint=ckpt, resume=True, progress=lambda fw, d, t: seen.append(d)))
-    assert seen[0] == kill_after + 1  # earlier faults were not run again
+    assert seen[:2] == [kill_after, kill_after + 1]  # the start, then the first fault not run before
+    xr.testing.assert_identical(full, resumed)
+
+
+def test_an_interrupt_keeps_every_fault_done(tmp_path: Path, data, faults) -> None:
+    def interrupt(framework: str, done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the command line turns it into one
+
+    full = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
+            per_image=True, checkpoint=ckpt, flush_seconds=1e9, progress=interrupt))
+    assert [p.name for p in ckpt.glob("torch.*.npz")] == ["torch.0000000-0000005.npz"]  # flushed on the way out
+    resumed = run_campaign([_engine()], faults, data, model=MODEL, options=CampaignOptions(
+        per_image=True, checkpoint=ckpt, resume=True))
     xr.testing.assert_identical(full, resumed)
 
 

@@ -130,7 +130,8 @@ def test_segmentation_campaign_matches_slow_reference(model: TinySegNet, faults:
 def test_fast_mode_equals_reference(model: TinySegNet, faults: FaultList, data: SegmentationSet) -> None:
     opts = {"per_image": True}
     ref = run_campaign([_engine(model)], faults, data, model=MODEL, options=CampaignOptions(**opts))
-    fast = run_campaign([_engine(model)], faults, data, model=MODEL, options=CampaignOptions(**opts, mode="fast"))
+    fast = run_campaign([_engine(model)], faults, data, model=MODEL,
+                        options=CampaignOptions(**opts, mode="fast-always"))
     assert fast.attrs["mode_torch"] == "fast"
     for ds in (ref, fast):
         for key in [k for k in ds.attrs if k.startswith("mode")]:
@@ -224,6 +225,6 @@ def test_fast_blocks_are_bounded_by_the_prediction_memory(model: TinySegNet, fau
     assert [len(b) for b in runner.blocks(faults.faults[:7])] == [3, 3, 1]
     ref = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     small = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(
-        per_image=True, mode="fast", fast=FastOptions(cache_bytes=3 * per_fault + 1)))
+        per_image=True, mode="fast-always", fast=FastOptions(cache_bytes=3 * per_fault + 1)))
     np.testing.assert_array_equal(ref.outcome.values, small.outcome.values)
     np.testing.assert_array_equal(ref.faulty_miou.values, small.faulty_miou.values)

@@ -6,12 +6,13 @@ import pytest
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign
-from readlx.campaign.scaleout import merge, parse_shard, run_dask, run_shard, shard_positions
+from readlx.campaign.scaleout import merge, merge_files, parse_shard, run_dask, run_shard, shard_positions
 from readlx.campaign.spec import CampaignSpec
 from readlx.cli import main
 from readlx.errors import CheckpointError, ReadlxError
 from readlx.fault_maps import generate
-from readlx.results import read_netcdf
+from readlx.provenance import without_provenance
+from readlx.results import read_netcdf, write_netcdf
 from readlx.zoo import ZOO
 
 MODEL = "democnn-synthetic10"
@@ -72,6 +73,40 @@ def test_cli_shards_and_merge(tmp_path: Path, faults, single) -> None:
     merged = read_netcdf(tmp_path / "all.nc")
     xr.testing.assert_identical(merged.drop_attrs(), single.drop_attrs())
     assert merged.attrs["fault_list_source"] == str(fl)
+    history = merged.attrs["history"].splitlines()
+    assert history[-1].endswith(f"readlx merge {outs[0]} {outs[1]} -o {tmp_path / 'all.nc'}")  # the command typed
+    assert all("readlx run " + MODEL in line for line in history[:-1])
+
+
+def test_merge_keeps_when_and_where_each_shard_ran(tmp_path: Path, faults, single,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    shards = []
+    for i, epoch in enumerate(("1767225600", "1767229200")):  # one hour apart
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        shards.append(run_shard(SPEC, faults, i, 2, CampaignOptions(
+            per_image=True, attrs={"command_line": f"readlx run {MODEL} --shard {i}/2"})))
+    shards[1].attrs["host_cpu"] = "another CPU"  # a job array spread over other nodes
+    paths = [write_netcdf(s, tmp_path / f"s{i}.nc") for i, s in enumerate(shards)]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767232800")
+    merged = merge_files(paths, tmp_path / "all.nc")
+    xr.testing.assert_identical(read_netcdf(tmp_path / "all.nc"), merged)
+    assert merged.attrs["history"].splitlines() == [
+        f"2026-01-01T00:00:00Z: readlx run {MODEL} --shard 0/2",
+        f"2026-01-01T01:00:00Z: readlx run {MODEL} --shard 1/2",
+        "2026-01-01T02:00:00Z: merged 2 shard files (s0.nc, s1.nc) into all.nc"]
+    assert merged.attrs["date_created"] == "2026-01-01T00:00:00Z"
+    assert merged.attrs["host_cpu"] == f"{single.attrs['host_cpu']}; another CPU"
+    xr.testing.assert_identical(without_provenance(merged), without_provenance(single))
+
+
+def test_pieces_of_one_run_made_at_other_times_leave_one_history_line(faults, monkeypatch: pytest.MonkeyPatch) -> None:
+    pieces = []
+    for i, epoch in enumerate(("1767229200", "1767225600")):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        pieces.append(run_shard(SPEC, faults, i, 2))
+    merged = merge(pieces)
+    assert merged.attrs["history"].splitlines() == [
+        "2026-01-01T00:00:00Z: fault campaign run by readlx " + merged.attrs["readlx_version"] + " (Python API)"]
 
 
 @pytest.mark.slow

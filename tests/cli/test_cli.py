@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from readlx.campaign.runners.modes import without_modes
 from readlx.cli import main
 from readlx.fault_maps import load_fault_list, save_fault_list, write_paper_torch
+from readlx.provenance import without_provenance
 from readlx.results import read_netcdf
 
 MODEL = "democnn-synthetic10"
@@ -96,7 +98,8 @@ def test_sigkill_then_resume_gives_identical_result(tmp_path: Path, mode: list[s
     again = _cli(*common, "-o", str(out))
     assert again.wait() != 0  # a checkpoint exists: refuses to start over without --resume
     assert _cli(*common, "-o", str(out), "--resume").wait() == 0
-    xr.testing.assert_identical(read_netcdf(ref), read_netcdf(out))
+    # when and where each ran, and what fast mode measured and chose, may differ; nothing else may
+    xr.testing.assert_identical(*(without_modes(without_provenance(read_netcdf(p))) for p in (ref, out)))
 
 
 def test_demo_torch_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,7 +150,8 @@ def test_a_zoo_model_on_keras_without_a_bundle_is_converted_once(tmp_path: Path,
     args = ["run", MODEL, "--sample", "3", "--images", "16", "--frameworks", "torch,keras,onnxruntime"]
     assert main([*args, "-o", str(tmp_path / "a.nc")]) == 0
     assert main([*args, "-o", str(tmp_path / "b.nc")]) == 0
-    assert len(list((tmp_path / "cache" / "bundles").iterdir())) == 1  # converted the first time only
+    bundles = [p for p in (tmp_path / "cache" / "bundles").iterdir() if p.is_dir()]  # beside each: its .lock
+    assert len(bundles) == 1  # converted the first time only
     first, second = read_netcdf(tmp_path / "a.nc"), read_netcdf(tmp_path / "b.nc")
     assert first.framework.values.tolist() == ["torch", "keras", "onnxruntime"]
     assert np.array_equal(first.critical.values, second.critical.values)

@@ -6,7 +6,7 @@ import xarray as xr
 
 from readlx.cli.numerics import numerics_command
 from readlx.comparisons.cf import missing_cf
-from readlx.results import read_netcdf
+from readlx.results import cf_decoded, read_netcdf
 
 
 def test_numerics_command_on_the_demo_model(tmp_path: Path) -> None:
@@ -18,7 +18,7 @@ def test_numerics_command_on_the_demo_model(tmp_path: Path) -> None:
     assert "golden outputs versus float64 (16 images)" in text
     assert "reference-direct-bf16" in text and "5 faults per variant" in text
     assert "reference-im2col-tf32 vs torch, critical share per fault" in text
-    golden = xr.open_dataset(tmp_path / "golden.nc", engine="netcdf4").load()
+    golden = cf_decoded(xr.open_dataset(tmp_path / "golden.nc", engine="netcdf4").load())  # names as variant_label
     assert golden.variant.values.tolist() == ["torch", "reference-winograd-float32", "reference-direct-bf16"]
     assert missing_cf(golden) == []
     ds = read_netcdf(tmp_path / "campaign.nc")

@@ -18,5 +18,5 @@ def test_accessor_methods_delegate(three_runtimes, tmp_path: Path) -> None:
     xr.testing.assert_identical(acc.sdc1_differences("a", "b"), divergence.sdc1_differences(ds, "a", "b"))
     assert acc.paired_test("a", "c", "masked") == stats.paired_test(ds, "a", "c", "masked")
     assert acc.most_divergent(3) == divergence.most_divergent(ds, 3)
-    assert len(acc.plots(tmp_path / "p")) == 5
+    assert len(acc.plots(tmp_path / "p")) == 7 * 3  # seven figures, each as PNG, PDF and SVG
     assert acc.html(tmp_path / "r.html").stat().st_size > 10_000

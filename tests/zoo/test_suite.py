@@ -185,7 +185,7 @@ def test_cards_carry_paths_axes_and_training() -> None:
     axes = BENCHMARKS["googlenet-cifar100"].characterization()
     expected = "supervised: SGD, batch 128, 200 epochs, lr 0.1, x0.02 at epochs 60/120/160"
     assert axes["training_process"] == expected
-    assert axes["dataset"] == "cifar100" and axes["framework"] == "PyTorch"
+    assert axes["published_dataset"] == "cifar100" and axes["published_framework"] == "PyTorch"
     resnet = with_training_axis(ZOO["resnet32-cifar10"])
     assert resnet.characterization()["training_process"].startswith("supervised: Adam, batch 128, 200 epochs")
     assert "polynomial decay, power 0.9" in TRAINING["deeplabv3-resnet50-voc"].describe()

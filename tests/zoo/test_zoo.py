@@ -36,9 +36,9 @@ def test_demo_model_loads_shipped_weights() -> None:
     model = load_model("democnn-synthetic10")
     assert not model.training
     characterization = ZOO["democnn-synthetic10"].characterization()
-    assert characterization["dataset"] == "synthetic10"
-    assert set(characterization) == {"framework", "hardware_platform", "task", "dataset", "training_process",
-                                     "data_representation"}
+    assert characterization["published_dataset"] == "synthetic10"
+    assert set(characterization) == {"published_framework", "published_hardware_platform", "task", "published_dataset",
+                                     "training_process", "data_representation"}
 
 
 def test_checkpoint_errors(tmp_path: Path) -> None:

@@ -18,13 +18,15 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
-import tensorflow as tf
 
+from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.campaign.runners.cut import CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
 from readlx.outcomes.tasks import CLASSIFICATION, Task
+
+tf: Any = LazyTensorFlow()  # imported on first use
 
 
 def ordered_nodes(model: Any) -> list[Any]:
@@ -82,7 +84,7 @@ class KerasModelEngine(Engine, Protocol):
 
     def function_for(self, model: Any) -> Any: ...
 
-    def batch_input(self, images: Array) -> tf.Tensor: ...
+    def batch_input(self, images: Array) -> Any: ...
 
 
 

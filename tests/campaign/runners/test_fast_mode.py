@@ -64,8 +64,8 @@ def _modeless(ds: xr.Dataset) -> xr.Dataset:
 def test_fast_dataset_is_identical_to_reference(data: ImageSet, faults: FaultList, batch_size: int) -> None:
     ref = run_campaign([_engine(batch_size)], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     fast = run_campaign([_engine(batch_size)], faults, data, model=MODEL,
-                        options=CampaignOptions(per_image=True, mode="fast"))
-    assert fast.attrs["mode"] == "fast" and fast.attrs["mode_torch"] == "fast"
+                        options=CampaignOptions(per_image=True, mode="fast-always"))
+    assert fast.attrs["mode"] == "fast-always" and fast.attrs["mode_torch"] == "fast"
     assert ref.attrs["mode"] == "reference" and ref.attrs["mode_torch"] == "reference"
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
     # the list really exercises every outcome
@@ -135,19 +135,19 @@ def _kill_after(n: int):
 def test_kill_and_resume_in_fast_mode(tmp_path: Path, data: ImageSet, faults: FaultList, kill_after: int) -> None:
     small = FastOptions(block_faults=BLOCK)
     full = run_campaign([_engine(16)], faults, data, model=MODEL,
-                        options=CampaignOptions(per_image=True, mode="fast", fast=small))
+                        options=CampaignOptions(per_image=True, mode="fast-always", fast=small))
     ckpt = tmp_path / "ckpt"
     with pytest.raises(_Killed):
         run_campaign([_engine(16)], faults, data, model=MODEL, options=CampaignOptions(
-            per_image=True, mode="fast", fast=small, checkpoint=ckpt, flush_seconds=0,
+            per_image=True, mode="fast-always", fast=small, checkpoint=ckpt, flush_seconds=0,
             progress=_kill_after(kill_after)))
     saved = max(int(p.name.split(".")[1].split("-")[1]) for p in ckpt.glob("torch.*.npz"))
     assert saved == min(len(faults), -(-kill_after // BLOCK) * BLOCK)  # the killed block was written whole
     seen: list[int] = []
     resumed = run_campaign([_engine(16)], faults, data, model=MODEL, options=CampaignOptions(
-        per_image=True, mode="fast", fast=small, checkpoint=ckpt, resume=True,
+        per_image=True, mode="fast-always", fast=small, checkpoint=ckpt, resume=True,
         progress=lambda fw, d, t: seen.append(d)))
-    assert seen == list(range(saved + 1, len(faults) + 1))
+    assert seen == [saved, *range(saved + 1, len(faults) + 1)]  # the start, then each fault still to run
     xr.testing.assert_identical(full, resumed)
 
 
@@ -218,7 +218,7 @@ def test_weights_read_again_later_are_honoured(data: ImageSet, model: type[nn.Mo
     eng = _custom_engine(model())
     fl = _every_layer_every_kind(eng.table, seed=8)
     ref = run_campaign([eng], fl, data, model="custom", options=CampaignOptions(per_image=True))
-    fast = run_campaign([eng], fl, data, model="custom", options=CampaignOptions(per_image=True, mode="fast"))
+    fast = run_campaign([eng], fl, data, model="custom", options=CampaignOptions(per_image=True, mode="fast-always"))
     assert fast.attrs["mode_torch"] == "fast"
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
 

@@ -25,7 +25,8 @@ def test_resnet20_fast_equals_reference(shared_data: Path) -> None:
     data = bench.load_data(shared_data / "cifar-10-batches-py").subset(500)  # batches of 256 and 244
     engine = TorchEngine(bench.load(), table, batch_size=256)
     ref = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(per_image=True))
-    fast = run_campaign([engine], faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
+    fast = run_campaign([engine], faults, data, model=MODEL,
+                        options=CampaignOptions(per_image=True, mode="fast-always"))
     assert fast.attrs["mode_torch"] == "fast"
     assert {f.layer for f in faults.faults} == set(table.names)
     for ds in (ref, fast):
@@ -43,7 +44,7 @@ def test_resnet20_fast_equals_reference_on_the_bundle_runtimes(shared_data: Path
     data = bench.load_data(shared_data / "cifar-10-batches-py").subset(300)  # batches of 256 and 44
     engines = [resnet20_bundle.engine(name, batch_size=256) for name in ("keras", "onnxruntime", "onnxruntime-keras")]
     ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
-    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast"))
+    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast-always"))
     for engine in engines:
         assert fast.attrs[f"mode_{engine.framework}"] == "fast"
     for ds in (ref, fast):

@@ -47,7 +47,7 @@ def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle, cache_
     engines = [bundle.engine(name, batch_size=8) for name in RUNTIMES]
     ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
     fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(
-        per_image=True, mode="fast", fast=FastOptions(cache_bytes=cache_bytes)))
+        per_image=True, mode="fast-always", fast=FastOptions(cache_bytes=cache_bytes)))
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
     for name in RUNTIMES:
         assert fast.attrs[f"mode_{name}"] == "fast"

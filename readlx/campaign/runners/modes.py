@@ -1,0 +1,65 @@
+"""The attrs that say how each engine's faults ran: ``mode_<framework>`` (``"fast"``, ``"reference"``
+or ``"mixed"``) and ``mode_<framework>_detail``.
+
+In fast mode each run chooses from the costs it measures (:mod:`readlx.campaign.runners.choice`), so
+two runs of one campaign, and the shards or Dask chunks of one, may choose differently and do record
+other seconds: these attrs may differ where the outcomes may not. :func:`without_modes` leaves them
+out of a comparison; :func:`merged_modes` makes the pieces' attrs into those of the whole.
+
+Examples
+--------
+>>> merged_modes([{"mode_torch": "fast", "mode_torch_detail": '{"a": 1}'},
+...               {"mode_torch": "reference", "mode_torch_detail": '{"a": 2}'}])
+{'mode_torch': 'mixed', 'mode_torch_detail': '{"pieces": [{"a": 1}, {"a": 2}]}'}
+>>> merged_modes([{"mode_torch": "fast", "mode": "fast"}, {"mode_torch": "fast", "mode": "fast"}])
+{'mode_torch': 'fast'}
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+PREFIX = "mode_"
+DETAIL = "_detail"
+
+
+def is_mode_attr(key: str) -> bool:
+    """Is ``key`` one of the per-engine mode attrs (not ``mode``, the mode asked for)?"""
+    return key.startswith(PREFIX)
+
+
+def without_modes(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` without the per-engine mode attrs: what two runs of one campaign in fast mode agree on."""
+    out = ds.copy()
+    out.attrs = {k: v for k, v in ds.attrs.items() if not is_mode_attr(str(k))}
+    return out
+
+
+def merged_modes(attrs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The per-engine mode attrs of a result made of pieces with ``attrs``: an engine's mode is the
+    pieces' when they agree, else ``"mixed"``; its detail the pieces' when they agree, else
+    ``{"pieces": [...]}``, one per piece in order (``null`` where a piece has none)."""
+    keys = list(dict.fromkeys(str(k) for a in attrs for k in a if is_mode_attr(str(k))))
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [a.get(key) for a in attrs]
+        if all(v == values[0] for v in values):
+            out[key] = values[0]
+        elif key.endswith(DETAIL):
+            out[key] = json.dumps({"pieces": [_parsed(v) for v in values]}, sort_keys=True)
+        else:
+            out[key] = "mixed"
+    return out
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

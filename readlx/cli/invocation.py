@@ -1,0 +1,93 @@
+"""The options of a ``readlx run``, kept in its checkpoint, so that ``readlx run --resume -o OUT`` or
+``readlx resume OUT`` rebuilds the campaign from the checkpoint alone.
+
+``invocation.json`` in the checkpoint directory holds every option that decides which campaign runs
+(:data:`KEPT`). On ``--resume`` each option the command line leaves at its default takes the stored
+value; one given on the command line wins, and the checkpoint's fingerprint then says whether it is
+still the same campaign. How the run is spread (``--workers``, ``--dask``) is not kept: a run may be
+resumed on another cluster.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from readlx._version import __version__
+from readlx.errors import ArgumentError, CheckpointError
+
+FILE = "invocation.json"
+KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
+        "per_image", "force_noop", "mode", "block_faults", "cache_mib", "threads", "device", "flush_seconds",
+        "shard", "chunk", "out", "checkpoint")
+
+
+def checkpoint_of(out: str | Path, checkpoint: str | Path | None) -> Path:
+    """The checkpoint directory of a run writing ``out``: ``checkpoint``, else ``OUT.partial``."""
+    return Path(checkpoint) if checkpoint else Path(str(out) + ".partial")
+
+
+def save(checkpoint: Path, args: argparse.Namespace) -> None:
+    """Keep the options of a run starting afresh in ``checkpoint`` (created); an existing checkpoint's
+    are never replaced."""
+    path = checkpoint / FILE
+    if path.exists() or (checkpoint / "meta.json").exists():
+        return
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    options = {key: getattr(args, key, None) for key in KEPT}
+    text = json.dumps({"readlx_version": __version__, "options": options}, indent=1, sort_keys=True)
+    tmp = checkpoint / f".{FILE}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # a new file: no symlink is followed
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
+def stored(checkpoint: Path) -> dict[str, Any]:
+    """The options kept in ``checkpoint``.
+
+    Raises
+    ------
+    CheckpointError
+        When the directory holds no readable ``invocation.json``.
+    """
+    path = checkpoint / FILE
+    if not path.is_file():
+        raise CheckpointError("no campaign to resume here (invocation.json missing; was the run started by "
+                              "`readlx run` with this output?)", path=checkpoint)
+    try:
+        options = json.loads(path.read_text())["options"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"unreadable: {e}", path=path) from e
+    if not isinstance(options, dict):
+        raise CheckpointError("'options' is not a mapping", path=path, field="options")
+    return {key: options[key] for key in KEPT if key in options}
+
+
+def resumed(args: argparse.Namespace, defaults: dict[str, Any]) -> argparse.Namespace:
+    """``args`` of ``readlx run --resume`` with every option left at its default taken from the checkpoint."""
+    if args.out is None:
+        raise ArgumentError("--resume needs -o OUT, the result file of the run to continue", argument="--out")
+    checkpoint = checkpoint_of(args.out, args.checkpoint)
+    if not (checkpoint / FILE).is_file() and args.model is not None:
+        return args  # a checkpoint of an older readlx, or none yet: the command line says it all
+    merged = vars(args).copy()
+    for key, value in stored(checkpoint).items():
+        if merged.get(key) == defaults.get(key):
+            merged[key] = value
+    return argparse.Namespace(**merged)
+
+
+def resume_command(out: str | Path, checkpoint: str | Path | None) -> str:
+    """The command that continues the run writing ``out``.
+
+    >>> resume_command("runs/r 1.nc", None)
+    "readlx run --resume -o 'runs/r 1.nc'"
+    """
+    words = ["readlx", "run", "--resume", "-o", str(out)]
+    if checkpoint is not None:
+        words += ["--checkpoint", str(checkpoint)]
+    return shlex.join(words)

@@ -55,8 +55,8 @@ class CampaignOptions:
     ``mode`` is one of :data:`MODES`, all with the same outcomes: ``"reference"`` runs every fault
     on the reference loop (one whole inference per fault); ``"fast"`` runs, per layer and block of
     faults, whichever of the reference loop and the engine's exact fast runner the costs measured so
-    far say is cheaper (:mod:`readlx.campaign.runners.choice`): short campaigns on runtimes that set
-    each layer up (ONNX Runtime, Keras) stay on the reference loop, long ones go fast;
+    far say is cheaper (:mod:`readlx.campaign.runners.choice`): on runtimes that build each layer's
+    suffix (ONNX Runtime, Keras), a few faults per layer stay on the reference loop, many go fast;
     ``"fast-always"`` runs every fault the fast runner can on it (for tests and benchmarks of the
     fast runners). Engines without a fast path use the reference loop. The attrs
     ``mode_<framework>`` (``"fast"``, ``"reference"`` or ``"mixed"``) and ``mode_<framework>_detail``
@@ -93,7 +93,8 @@ def _runner(engine: Engine, images: Array, golden: Array, opts: CampaignOptions,
     try:
         build = fast_factory(engine, images, golden, opts.fast, task)
         if opts.mode == "fast":
-            chooser = ChoosingRunner(engine, images, golden, opts.fast, task, make_fast=build)
+            record = None if opts.checkpoint is None else Path(opts.checkpoint) / f"{engine.framework}.mode.json"
+            chooser = ChoosingRunner(engine, images, golden, opts.fast, task, make_fast=build, record=record)
             return chooser, "fast", chooser.detail
         runner = build()
     except FastUnsupported as e:

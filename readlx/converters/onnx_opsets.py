@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from readlx.errors import ConversionError
+
 SAME_FOR_FLOAT32 = {
     ("Constant", 19): 13, ("Constant", 21): 13, ("Identity", 19): 16, ("Identity", 21): 16,
     ("Reshape", 19): 14, ("Reshape", 21): 14, ("Shape", 19): 15, ("Shape", 21): 15,
@@ -57,9 +59,11 @@ def _reduction_18(node: Any, graph: Any) -> Any:
         try:
             axes = [int(a) for a in get_const_value(node.input_values[1], graph).tolist()]
         except KeyError as e:
-            raise NotImplementedError(f"{node.operation_type} (opset 18) with axes computed at run time") from e
+            raise ConversionError(f"ONNX -> PyTorch: {node.operation_type} (opset 18) with axes computed at run "
+                                  "time cannot run on the torch runtime") from e
     if not axes and attributes.get("noop_with_empty_axes", 0):
-        raise NotImplementedError(f"{node.operation_type} (opset 18) with noop_with_empty_axes")
+        raise ConversionError(f"ONNX -> PyTorch: {node.operation_type} (opset 18) with noop_with_empty_axes "
+                              "cannot run on the torch runtime")
     module = OnnxReduceStaticAxes(node.operation_type, axes, attributes.get("keepdims", 1))
     return OperationConverterResult(module, OnnxMapping(inputs=(node.input_values[0],),
                                                         outputs=tuple(node.output_values)))

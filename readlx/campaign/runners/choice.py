@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -33,6 +34,7 @@ from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner
 from readlx.campaign.runners.costs import CostModel, Measured, Structure, campaign_gain, gains, plan
 from readlx.campaign.runners.cut import CutRunner
+from readlx.campaign.runners.modes import merged_runs, read_runs, write_runs
 from readlx.campaign.runners.options import FastOptions
 from readlx.campaign.runners.reference import ReferenceRunner
 from readlx.engines.base import Engine
@@ -64,6 +66,10 @@ class ChoosingRunner(ReferenceRunner):
     make_fast
         Builds the fast runner (:func:`~readlx.campaign.runners.dispatch.fast_factory`); it may raise
         ``FastUnsupported``, and every fault then runs on the reference loop.
+    record
+        Where a checkpointed campaign keeps the mode and detail of each run of it
+        (:func:`~readlx.campaign.runners.modes.write_runs`), so that a resumed run says what the
+        whole campaign ran (:meth:`outcome`).
 
     Examples
     --------
@@ -81,9 +87,12 @@ class ChoosingRunner(ReferenceRunner):
     """
 
     def __init__(self, engine: Engine, images: Array, golden: Array, options: FastOptions | None = None,
-                 task: Task = CLASSIFICATION, *, make_fast: Callable[[], BlockRunner]) -> None:
+                 task: Task = CLASSIFICATION, *, make_fast: Callable[[], BlockRunner],
+                 record: Path | None = None) -> None:
         super().__init__(engine, images, golden, options, task)
         self._make_fast = make_fast
+        self._record_path = record
+        self._earlier = read_runs(record) if record is not None else []
         self.fast: BlockRunner | None = None
         self.measured = Measured()
         self.detail: dict[str, Any] = {}
@@ -102,8 +111,13 @@ class ChoosingRunner(ReferenceRunner):
         """``"fast"`` when every fault that needed an inference ran on the fast runner (those that
         timed the reference loop aside), ``"reference"`` when none did, else ``"mixed"``."""
         fast = sum(c["fast"] for c in self._ran.values())
-        reference = sum(c["reference"] for c in self._ran.values()) - self._timing_faults
+        reference = max(0, sum(c["reference"] for c in self._ran.values()) - self._timing_faults)
         return "reference" if not fast else "fast" if not reference else "mixed"
+
+    def outcome(self) -> tuple[str, dict[str, Any]]:
+        """The mode and detail of the whole campaign: this run's, after those of the runs it resumed."""
+        now = [{"mode": self.mode, "detail": self.detail}] if self._ran or not self._earlier else []
+        return merged_runs([*self._earlier, *now])
 
     def describe(self) -> dict[str, Any]:
         """How the fast runner works, when one was built (the choices are in :attr:`detail`)."""
@@ -115,10 +129,12 @@ class ChoosingRunner(ReferenceRunner):
         noop = [f.is_noop(self._stored(f)) for f in faults]
         left = Counter(f.layer for f, n in zip(faults, noop, strict=True) if not n)
         size = BlockRunner.block_size(self)
-        for lo in range(0, len(faults), size):
-            yield from self._chunk(faults[lo : lo + size], noop[lo : lo + size], left, skip_noop)
+        try:
+            for lo in range(0, len(faults), size):
+                yield from self._chunk(faults[lo : lo + size], noop[lo : lo + size], left, skip_noop)
+                self._record()
+        finally:  # also when the campaign stops early (a kill): the record holds what was handed over
             self._record()
-        self._record()
 
     def _chunk(self, chunk: list[Fault], noop: list[bool], left: Counter[str],
                skip_noop: bool) -> Iterator[list[FaultOutcome]]:
@@ -128,15 +144,17 @@ class ChoosingRunner(ReferenceRunner):
             k = todo.pop(0)
             done[k] = self._reference(chunk[k], skip_noop, left)
             self._timing_faults += 1
-        fast = self._fast(left)
+        fast, on_fast = self._fast(left), set()
         if fast is not None and todo and self._probe_state == "pending":
-            self._run_fast(fast, chunk, self._probe(fast, chunk, todo, left), done, left, skip_noop)
+            on_fast |= self._run_fast(fast, chunk, self._probe(fast, chunk, todo, left), done, left, skip_noop)
             todo = [k for k in todo if k not in done]
         if fast is not None and todo and self._probe_state == "done":
-            self._run_fast(fast, chunk, self._planned(fast, chunk, todo, left), done, left, skip_noop)
+            on_fast |= self._run_fast(fast, chunk, self._planned(fast, chunk, todo, left), done, left, skip_noop)
         for k in range(len(chunk)):
             if k not in done:
                 done[k] = self._reference(chunk[k], skip_noop, None if noop[k] else left)
+            if not noop[k]:  # counted as handed over, so that a resumed run does not count it again
+                self._ran.setdefault(chunk[k].layer, Counter())["fast" if k in on_fast else "reference"] += 1
             yield [done.pop(k)]
 
     def _reference(self, fault: Fault, skip_noop: bool, left: Counter[str] | None) -> FaultOutcome:
@@ -145,13 +163,9 @@ class ChoosingRunner(ReferenceRunner):
         outcome = self._block([fault], skip_noop)[0]
         if left is not None:
             self.measured.reference.append(time.perf_counter() - t0)
-            self._count(fault.layer, "reference", left)
+            left[fault.layer] -= 1
             self._seconds["reference"] += time.perf_counter() - t0
         return outcome
-
-    def _count(self, layer: str, path: str, left: Counter[str]) -> None:
-        self._ran.setdefault(layer, Counter())[path] += 1
-        left[layer] -= 1
 
     def _fast(self, left: Counter[str]) -> BlockRunner | None:
         """The fast runner, built once the reference loop is timed if at least two faults are left to
@@ -207,8 +221,8 @@ class ChoosingRunner(ReferenceRunner):
         return [k for k in todo if chunk[k].layer in layers]
 
     def _run_fast(self, fast: BlockRunner, chunk: list[Fault], chosen: list[int], done: dict[int, FaultOutcome],
-                  left: Counter[str], skip_noop: bool) -> None:
-        """Run the faults at ``chosen`` on the fast runner, as one block, measuring it."""
+                  left: Counter[str], skip_noop: bool) -> set[int]:
+        """Run the faults at ``chosen`` on the fast runner, as one block, measuring it; the positions run."""
         t0 = time.perf_counter()
         if isinstance(fast, CutRunner) and chosen:
             self._set_up(fast, list(dict.fromkeys(chunk[k].layer for k in chosen)))
@@ -221,8 +235,9 @@ class ChoosingRunner(ReferenceRunner):
             for k, outcome, seconds in zip(chosen, outcomes, fast.stats.fault_seconds[n:], strict=True):
                 done[k] = outcome
                 self.measured.fast.setdefault(chunk[k].layer, []).append(seconds)
-                self._count(chunk[k].layer, "fast", left)
+                left[chunk[k].layer] -= 1
         self._seconds["fast"] += time.perf_counter() - t0
+        return set(chosen)
 
     def _set_up(self, fast: CutRunner, layers: list[str]) -> None:
         """Build and check the suffixes of ``layers`` group by group, as the runner's blocks do, timed."""
@@ -264,6 +279,8 @@ class ChoosingRunner(ReferenceRunner):
             self.detail["seconds"]["reference_estimate"] = _r(ran * median(self.measured.reference))
         if self.fast is not None:
             self.detail["fast"] = self.fast.describe()
+        if self._record_path is not None and self._ran:
+            write_runs(self._record_path, [*self._earlier, {"mode": self.mode, "detail": self.detail}])
 
     def _layer(self, layer: str) -> dict[str, Any]:
         ran = self._ran[layer]
@@ -293,5 +310,5 @@ def chosen_mode(runner: BlockRunner, mode: str, detail: dict[str, Any]) -> tuple
     """The mode a runner ran in and how, once its faults are done: a :class:`ChoosingRunner` says
     what it chose; any other runner ran as it was built."""
     if isinstance(runner, ChoosingRunner):
-        return runner.mode, runner.detail
+        return runner.outcome()
     return mode, detail

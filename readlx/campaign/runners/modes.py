@@ -4,7 +4,9 @@ or ``"mixed"``) and ``mode_<framework>_detail``.
 In fast mode each run chooses from the costs it measures (:mod:`readlx.campaign.runners.choice`), so
 two runs of one campaign, and the shards or Dask chunks of one, may choose differently and do record
 other seconds: these attrs may differ where the outcomes may not. :func:`without_modes` leaves them
-out of a comparison; :func:`merged_modes` makes the pieces' attrs into those of the whole.
+out of a comparison; :func:`merged_modes` makes the pieces' attrs into those of the whole. A run
+resumed from a checkpoint is a piece after the runs before it: each run's mode and detail are kept in
+the checkpoint (:func:`write_runs`), and :func:`merged_runs` makes them the whole campaign's.
 
 Examples
 --------
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,3 +66,33 @@ def _parsed(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def read_runs(path: Path) -> list[dict[str, Any]]:
+    """The mode and detail of each earlier run of a checkpointed campaign (none when ``path`` is absent)."""
+    if not path.is_file():
+        return []
+    runs = json.loads(path.read_text()).get("runs", [])
+    return [dict(r) for r in runs if isinstance(r, Mapping) and {"mode", "detail"} <= set(r)]
+
+
+def write_runs(path: Path, runs: Sequence[Mapping[str, Any]]) -> None:
+    """Keep ``runs`` (``{"mode": ..., "detail": ...}`` each) in ``path``, replaced whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"runs": list(runs)}, sort_keys=True))
+    tmp.replace(path)
+
+
+def merged_runs(runs: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The mode and detail of a campaign run in parts, one after the other: a part's own when there
+    is one, else the parts' mode when they agree (``"mixed"`` when not) and ``{"runs": [...]}``.
+
+    >>> merged_runs([{"mode": "fast", "detail": {"a": 1}}])
+    ('fast', {'a': 1})
+    >>> merged_runs([{"mode": "reference", "detail": {"a": 1}}, {"mode": "fast", "detail": {"a": 2}}])
+    ('mixed', {'runs': [{'a': 1}, {'a': 2}]})
+    """
+    if len(runs) == 1:
+        return str(runs[0]["mode"]), dict(runs[0]["detail"])
+    modes = {str(r["mode"]) for r in runs}
+    return (modes.pop() if len(modes) == 1 else "mixed"), {"runs": [dict(r["detail"]) for r in runs]}

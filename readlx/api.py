@@ -44,8 +44,8 @@ def run(model: str | Path | nn.Module | Any, data: str | Path | ImageData | tupl
         is not (a module on ``keras``, an ONNX file on ``torch``), it is converted on first use through
         ONNX (equivalence checked) and kept under ``$READLX_CACHE`` (``~/.cache/readlx``) by content.
     mode
-        ``"fast"`` (exact fast runners where a runtime has one) or ``"reference"`` (one full inference
-        per fault); the outcomes are the same.
+        Same outcomes in each: ``"fast"``, per layer the exact fast runner where it measures cheaper than the
+        reference loop; ``"reference"``, one full inference per fault; ``"fast-always"``, the fast runner where it can.
     device
         ``"cpu"`` or ``"cuda"`` (PyTorch, ONNX Runtime's CUDA provider, TensorFlow's first GPU); a
         device that is not usable here is an error before any work, never a quiet fallback.

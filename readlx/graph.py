@@ -113,6 +113,9 @@ class LayerTable:
     model: str
     layers: tuple[Layer, ...]
     bindings: dict[str, dict[str, Binding]] = field(default_factory=dict)
+    outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Each layer's output shape without the batch axis, canonical (NCHW) layout: the addresses of
+    activation faults. Filled by :func:`readlx.fault_maps.sites.with_outputs`; empty when unknown."""
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.layers)
@@ -123,7 +126,8 @@ class LayerTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LayerTable):
             return NotImplemented
-        return (self.model, self.layers, self.bindings) == (other.model, other.layers, other.bindings)
+        return (self.model, self.layers, self.bindings, self.outputs) == (
+            other.model, other.layers, other.bindings, other.outputs)
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -171,26 +175,40 @@ class LayerTable:
             ) from e
 
     def check_fault(self, fault: Fault) -> None:
-        """Raise :class:`FaultListError` unless ``fault`` addresses an element of this model."""
+        """Raise :class:`FaultListError` unless ``fault`` addresses an element of this model.
+
+        An activation fault is checked against the layer's output shape in :attr:`outputs`; where
+        that is unknown, only its rank (3 for a conv's ``(C, H, W)``, 1 for a linear's ``(F,)``), and
+        the engine checks the index against the tensor when it injects.
+
+        >>> from readlx.fault_maps.fault import Fault, Site
+        >>> t = LayerTable("m", (Layer("fc", "linear", (2, 3)),), outputs={"fc": (2,)})
+        >>> t.check_fault(Fault("fc", (2,), 0, site=Site.ACTIVATION))
+        Traceback (most recent call last):
+        ...
+        readlx.errors.FaultListError: field 'index': index (2,) is out of range for the output of layer 'fc' ...
+        """
         if fault.layer not in self._by_name:
             raise FaultListError(
                 f"unknown layer {fault.layer!r} for model {self.model!r}; available: "
                 + ", ".join(self.names),
                 field="layer",
             )
-        shape = self._by_name[fault.layer].shape
-        if len(fault.index) != len(shape):
-            raise FaultListError(
-                f"index {fault.index} has rank {len(fault.index)}, layer {fault.layer!r} "
-                f"has shape {shape} (rank {len(shape)})",
-                field="index",
-            )
-        for i, n in zip(fault.index, shape, strict=True):
-            if not 0 <= i < n:
-                raise FaultListError(
-                    f"index {fault.index} is out of range for layer {fault.layer!r} of shape {shape}",
-                    field="index",
-                )
+        layer = self._by_name[fault.layer]
+        if fault.is_activation:
+            shape = self.outputs.get(layer.name)
+            rank = len(shape) if shape is not None else (3 if layer.kind == "conv" else 1)
+            _check_index(fault, shape, rank, f"the output of layer {layer.name!r}")
+        else:
+            _check_index(fault, layer.shape, len(layer.shape), f"layer {layer.name!r}")
+
+    def output_shape(self, layer: str) -> tuple[int, ...]:
+        """The output shape of ``layer`` (no batch axis); raises when the table does not know it."""
+        self[layer]
+        if layer not in self.outputs:
+            raise InputError(f"the output shape of layer {layer!r} of {self.model!r} is unknown: the table "
+                             "was made without running the model (readlx.fault_maps.sites.with_outputs)")
+        return self.outputs[layer]
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -228,6 +246,7 @@ class LayerTable:
             "bindings": {
                 fw: {layer: asdict(b) for layer, b in m.items()} for fw, m in self.bindings.items()
             },
+            **({"outputs": {k: list(v) for k, v in self.outputs.items()}} if self.outputs else {}),
         }
 
     def to_json(self) -> str:
@@ -247,7 +266,8 @@ class LayerTable:
                 }
                 for fw, m in data.get("bindings", {}).items()
             }
-            return cls(str(data["model"]), layers, bindings)
+            outputs = {str(k): tuple(int(n) for n in v) for k, v in data.get("outputs", {}).items()}
+            return cls(str(data["model"]), layers, bindings, outputs)
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"not a readlx layer table: {e!r}", path=path) from e
 
@@ -265,3 +285,14 @@ class LayerTable:
     @classmethod
     def load(cls, path: str | Path) -> LayerTable:
         return cls.from_json(Path(path).read_text(), path=str(path))
+
+
+def _check_index(fault: Fault, shape: tuple[int, ...] | None, rank: int, what: str) -> None:
+    if len(fault.index) != rank:
+        shown = f"shape {shape} (rank {rank})" if shape is not None else f"rank {rank}"
+        raise FaultListError(f"index {fault.index} has rank {len(fault.index)}, {what} has {shown}", field="index")
+    if shape is None:
+        return
+    for i, n in zip(fault.index, shape, strict=True):
+        if not 0 <= i < n:
+            raise FaultListError(f"index {fault.index} is out of range for {what} of shape {shape}", field="index")

@@ -58,14 +58,23 @@ COORDINATE_ATTRS: dict[str, dict[str, Any]] = {
     "bit": {"long_name": "faulty bit of the float32 value", "units": "1",
             "valid_range": np.array([0, 31], np.int8),
             "comment": "IEEE-754 binary32 bit position: 0-22 mantissa (0 = least significant), 23-30 exponent, "
-                       "31 sign"},
+                       "31 sign; of a multi-bit fault, its most significant bit (all its bits: bit_mask)"},
+    "bit_mask": {"long_name": "faulty bits of the float32 value", "units": "1",
+                 "comment": "the corrupted bits as a mask of the binary32 word (bit k = 2**k); one bit set for a "
+                            "single-bit fault"},
+    "site": {"long_name": "tensor of the fault", "comment": "weight: an element of the layer's stored weight; "
+             "activation: an element of the layer's output tensor, corrupted in every image (a permanent "
+             "neuron fault)"},
     "kind": {"long_name": "fault model", "comment": "bit-flip: the bit is inverted; stuck-at-0 / stuck-at-1: "
              "the bit is forced to 0 / 1 (a no-op when it already holds that value)"},
-    "tensor_index": {"long_name": "index of the faulty weight in canonical layout", "valid_min": np.int32(0),
-                     "comment": "axes (O, I, kH, kW) for a convolution, (O, I) for a linear layer; indices of "
-                                "rank below 4 are padded with -1, below valid_min: read as missing (no such axis)"},
+    "tensor_index": {"long_name": "index of the faulty element in canonical layout", "valid_min": np.int32(0),
+                     "comment": "weights: axes (O, I, kH, kW) for a convolution, (O, I) for a linear layer; "
+                                "activations (site): (C, H, W) of a convolution's output, (F,) of a linear "
+                                "layer's, without the batch axis; indices of rank below 4 are padded with -1, "
+                                "below valid_min: read as missing (no such axis)"},
     "axis": {"long_name": "axis of tensor_index", "units": "1", "comment": "0 = output channel O, 1 = input "
-             "channel I, 2 = kernel row kH, 3 = kernel column kW"},
+             "channel I, 2 = kernel row kH, 3 = kernel column kW (weights); 0 = channel C, 1 = row H, 2 = column "
+             "W (activations)"},
     "framework": {"long_name": "runtime", "comment": "runtime name as readlx's registry knows it "
                   "(readlx.engines.registry.RUNTIMES); its version, device and threads are in the runtimes attr"},
     "framework_layer": {"long_name": "layer of the fault as the runtime names it", "comment": "PyTorch module, "
@@ -194,8 +203,10 @@ def _coords(model: str, faults: FaultList, fw: list[str], layer_names: Mapping[s
         "layer": ("fault", np.array([f.layer for f in faults.faults], dtype=object)),
         "tensor_index": (("fault", "axis"), _padded_indices(faults)),
         "axis": np.arange(MAX_RANK, dtype=np.int8),
-        "bit": ("fault", np.array([f.bit for f in faults.faults], dtype=np.int8)),
+        "bit": ("fault", np.array([f.top_bit for f in faults.faults], dtype=np.int8)),
+        "bit_mask": ("fault", np.array([f.mask for f in faults.faults], dtype=np.uint32)),
         "kind": ("fault", np.array([f.kind.value for f in faults.faults], dtype=object)),
+        "site": ("fault", np.array([f.site.value for f in faults.faults], dtype=object)),
         "framework_layer": (
             ("fault", "framework"),
             np.array([[layer_names[k][i] for k in fw] for i in range(len(faults))], dtype=object).reshape(
@@ -296,7 +307,7 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
     missing = [v for v in COUNT_VARS if v not in loaded]
     if missing:
         raise ResultFileError(f"missing variables {missing}", path=path, field=missing[0])
-    for name in ("layer", "kind", "framework", "model", "framework_layer"):
+    for name in ("layer", "kind", "site", "framework", "model", "framework_layer"):
         if name in loaded.coords and loaded[name].dtype.kind in "SU":
             loaded[name] = loaded[name].astype(object)
     return loaded

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from readlx._version import __version__
+from readlx.fault_maps.fault import Site
 from readlx.fault_maps.faultlist import FaultList
 
 
@@ -19,7 +20,8 @@ def fault_digest(faults: FaultList) -> str:
     h = hashlib.sha256()
     for entry in faults.entries:
         f = entry.fault
-        h.update(f"{entry.id}|{f.layer}|{f.index}|{f.bit}|{f.kind.value}\n".encode())
+        site = "" if f.site is Site.WEIGHT else f"|{f.site.value}"  # weight faults keep their digests
+        h.update(f"{entry.id}|{f.layer}|{f.index}|{f.bit}|{f.kind.value}{site}\n".encode())
     return h.hexdigest()
 
 

@@ -18,7 +18,7 @@ from readlx.data.arrays import from_arrays, read_npz
 from readlx.data.loaders import DATASETS, load_dataset
 from readlx.engines import RUNTIMES, Artifact
 from readlx.engines.keras_files import FORMATS as KERAS_FORMATS
-from readlx.errors import ArgumentError
+from readlx.errors import ArgumentError, FaultListError, InputError
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import LayerTable
@@ -207,4 +207,34 @@ def fault_list(faults: str | Path | FaultList | None, model: Subject, *, sample:
         fl = faults
     else:  # the results name the file the faults were read from
         fl = load_fault_list(faults, table).with_source(str(faults))
+    if any(f.is_activation for f in fl.faults):
+        check_activations(fl, model)
     return recorded_subset(fl, sample, seed) if sample else fl
+
+
+def table_with_outputs(model: Subject) -> LayerTable:
+    """The model's layer table with the layers' output shapes (:func:`readlx.fault_maps.sites.with_outputs`),
+    found by one forward pass of its PyTorch module on a zero image."""
+    from readlx.fault_maps.sites import with_outputs
+
+    table = model.artifact.table
+    shape = model.input_shape or (model.benchmark.input_shape if model.benchmark else None)
+    if shape is None:
+        raise InputError(f"model {model.name!r} states no input shape: activation faults need one to find "
+                         "the layers' output shapes (give input_shape)")
+    return with_outputs(table, model.artifact.torch_module(), tuple(shape))
+
+
+def check_activations(fl: FaultList, model: Subject) -> None:
+    """Check every activation fault of ``fl`` against the layers' output shapes, before any work. A
+    model that has no PyTorch module before its conversion (an ONNX file, a Keras model) is checked
+    by each engine when it injects."""
+    if model.artifact.module is None:
+        return
+    table = table_with_outputs(model)
+    for entry in fl:
+        if entry.fault.is_activation:
+            try:
+                table.check_fault(entry.fault)
+            except FaultListError as e:
+                raise FaultListError(f"fault {entry.id}: {e.message}", path=fl.source, field=e.field) from e

@@ -25,6 +25,7 @@ from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import campaign_fingerprint
 from readlx.campaign.runners.blocks import BlockRunner
 from readlx.campaign.runners.choice import ChoosingRunner, chosen_mode
+from readlx.campaign.runners.costs import layer_shares
 from readlx.campaign.runners.dispatch import fast_factory
 from readlx.campaign.runners.options import FastOptions
 from readlx.campaign.runners.reference import ReferenceRunner
@@ -36,12 +37,16 @@ from readlx.outcomes.records import FaultRecords, GoldenRecord
 from readlx.outcomes.tasks import ImageData, Task, task_for
 from readlx.results import make_dataset
 
-__all__ = ["MODES", "CampaignOptions", "Progress", "noop_control", "run_campaign"]
+__all__ = ["MODES", "CampaignOptions", "Progress", "ProgressWeights", "fault_weights", "noop_control", "run_campaign"]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(framework, faults_done, faults_total)`` when a framework starts (before its
 golden pass and set-up; ``faults_done`` counts the faults a resumed checkpoint holds) and after each
 fault."""
+
+ProgressWeights = Callable[[str, list[float]], None]
+"""Called as ``progress_weights(framework, weights)`` when a framework starts, before its first
+``progress`` call: each fault's expected cost relative to the others (:func:`fault_weights`)."""
 
 MODES = ("reference", "fast", "fast-always")
 
@@ -62,7 +67,9 @@ class CampaignOptions:
     ``mode_<framework>`` (``"fast"``, ``"reference"`` or ``"mixed"``) and ``mode_<framework>_detail``
     (the measured costs and the choice per layer, or why there is no fast path) record what ran. A
     checkpoint written in one mode can be resumed in another. ``fast`` tunes the fast path's speed
-    and memory (:class:`readlx.campaign.runners.FastOptions`).
+    and memory (:class:`readlx.campaign.runners.FastOptions`). ``progress_weights``, with
+    ``progress``, receives each fault's expected cost, so that a progress bar's remaining time
+    weighs the faults left by it.
     """
 
     per_image: bool = False
@@ -71,6 +78,7 @@ class CampaignOptions:
     resume: bool = False
     flush_seconds: float = 20.0
     progress: Progress | None = None
+    progress_weights: ProgressWeights | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     mode: str = "reference"
     fast: FastOptions | None = None
@@ -116,6 +124,8 @@ def _run_engine(engine: Engine, faults: FaultList, data: ImageData, task: Task, 
     records = FaultRecords.empty(0, len(faults), task, len(data) if opts.per_image else None)
     start = _resume(records, ckpt, engine.framework)
     if opts.progress is not None:  # the framework starts: its golden pass and set-up come first
+        if opts.progress_weights is not None:
+            opts.progress_weights(engine.framework, fault_weights(engine, faults, opts.mode, opts.skip_noop))
         opts.progress(engine.framework, start, len(faults))
     golden = engine.infer(data.images)
     if ckpt is not None:
@@ -138,6 +148,35 @@ def _run_engine(engine: Engine, faults: FaultList, data: ImageData, task: Task, 
             ckpt.write_chunk(engine.framework, records.part(flushed, done))
         raise
     return _EngineRun(records, GoldenRecord.of(task, golden, data.labels), *chosen_mode(runner, mode, detail))
+
+
+def fault_weights(engine: Engine, faults: FaultList, mode: str, skip_noop: bool = True) -> list[float]:
+    """Each fault's expected cost relative to the others', in units of one whole inference: none for
+    a no-op classified without inference; else one in reference mode and, in the fast modes, the part
+    of the network from the fault's layer on, the prior of the cost model
+    (:func:`~readlx.campaign.runners.costs.layer_shares`: early layers cost most).
+
+    >>> from readlx.zoo import ZOO, load_model
+    >>> from readlx.engines.torch import TorchEngine
+    >>> eng = TorchEngine(load_model("democnn-synthetic10"), ZOO["democnn-synthetic10"].layer_table())
+    >>> first, last = eng.table.names[0], eng.table.names[-1]
+    >>> fl = FaultList.from_faults("m", (Fault(first, (0, 0, 0, 0), 30), Fault(last, (0, 0), 30),
+    ...                                  noop_control(eng, last)))
+    >>> fault_weights(eng, fl, "reference"), fault_weights(eng, fl, "fast")
+    ([1.0, 1.0, 0.0], [1.0, 0.2, 0.0])
+    """
+    shares = {} if mode == "reference" else layer_shares(engine.table.names)
+    stored: dict[str, Array] = {}
+    out = []
+    for f in faults.faults:
+        if skip_noop and f.kind is not FaultKind.BIT_FLIP and not f.is_activation:
+            if f.layer not in stored:
+                stored[f.layer] = engine.weight(f.layer)
+            if f.is_noop(stored[f.layer][f.index]):
+                out.append(0.0)
+                continue
+        out.append(shares.get(f.layer, 1.0))
+    return out
 
 
 def _fingerprint(model: str, engines: Sequence[Engine], faults: FaultList, data: ImageData, task: Task,

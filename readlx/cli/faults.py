@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from readlx.fault_maps.formats import FORMATS, NATIVE, PAPER_TF
 from readlx.fault_maps.generator import MODES
+from readlx.fault_maps.sampling import PAPER_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.campaign.inputs import Subject
@@ -68,15 +69,37 @@ def _load(args: argparse.Namespace, table: LayerTable | None) -> FaultList:
 
 def cmd_faults_generate(args: argparse.Namespace) -> int:
     from readlx.fault_maps import generate, save_fault_list
+    from readlx.fault_maps.sites import parse_sites
 
+    site = parse_sites(args.sites)
+    kinds = _kinds(args.kinds)
     table = _table(args.model, args.format, args.name_map)
-    fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode)
+    if site.value == "activation":
+        from readlx.campaign.inputs import table_with_outputs
+
+        table = table_with_outputs(_subject(args.model))
+    fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode,
+                  kinds=kinds, site=site, bits=args.bits, population_kinds=max(PAPER_KINDS, len(kinds)))
     save_fault_list(fl, args.out, format=args.format, table=table)
     s = fl.sampling
     assert s is not None  # a generated list records its sampling
-    print(f"{len(fl)} faults for {args.model} ({s.mode}; population {s.population}, margin {s.margin}, "
+    what = f"{site.value} faults, {args.bits} bit{'s' if args.bits > 1 else ''}, {', '.join(kinds)}"
+    print(f"{len(fl)} faults for {args.model} ({what}; {s.mode}; population {s.population}, margin {s.margin}, "
           f"confidence {s.confidence}, seed {s.seed}) -> {args.out}")
     return 0
+
+
+def _kinds(text: str) -> list[str]:
+    from readlx.errors import ArgumentError
+    from readlx.fault_maps.fault import FaultKind
+
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    valid = [k.value for k in FaultKind]
+    bad = [k for k in kinds if k not in valid]
+    if bad or not kinds or len(set(kinds)) != len(kinds):
+        raise ArgumentError(f"{text!r} is not a list of distinct fault kinds; valid: {', '.join(valid)}",
+                            argument="kinds")
+    return kinds
 
 
 def cmd_faults_import(args: argparse.Namespace) -> int:
@@ -107,8 +130,12 @@ def cmd_faults_show(args: argparse.Namespace) -> int:
     print("faults per layer:")
     for layer, n in Counter(f.layer for f in fl.faults).items():
         print(f"  {layer:28s} {n:6d}")
-    bits = Counter(f.bit for f in fl.faults)
-    print("faults per bit: " + " ".join(f"{b}:{bits.get(b, 0)}" for b in range(32)))
+    sites = Counter(f.site.value for f in fl.faults)
+    print("sites: " + ", ".join(f"{k} {n}" for k, n in sorted(sites.items())))
+    widths = Counter(len(f.bits) for f in fl.faults)
+    print("bits per fault: " + ", ".join(f"{k}: {n}" for k, n in sorted(widths.items())))
+    bits = Counter(f.top_bit for f in fl.faults)
+    print("faults per (most significant) bit: " + " ".join(f"{b}:{bits.get(b, 0)}" for b in range(32)))
     return 0
 
 
@@ -133,7 +160,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--mode", default="paper", choices=MODES,
                    help="paper: the published generator, draw for draw (with the default margin, confidence, p "
                         "and seed it reproduces the published PyTorch lists); network-wise: the same sizes per "
-                        "layer, drawn by numpy without replacement; layer-wise: a sample size per layer")
+                        "layer, drawn by numpy without replacement; layer-wise: a sample size per layer; bit-wise: "
+                        "a sample size per bit position")
+    g.add_argument("--sites", default="weights", choices=("weights", "activations"),
+                   help="where the faults are: weights (the layers' stored Conv/Linear weights) or activations "
+                        "(an element of a layer's output, (C, H, W) or (F,), corrupted in every image)")
+    g.add_argument("--kinds", default="bit-flip", metavar="LIST",
+                   help="comma-separated fault kinds drawn among (bit-flip, stuck-at-0, stuck-at-1); the "
+                        "population counts max(2, number of kinds) per bit, 2 as the published lists did")
+    g.add_argument("--bits", type=int, default=1, metavar="K",
+                   help="adjacent bits corrupted per fault (multi-bit faults for K > 1)")
     g.add_argument("--format", default=NATIVE.name, choices=tuple(FORMATS),
                    help="format of the written list (paper-tf: Keras layer names and layouts)")
     g.add_argument("--name-map", metavar="FILE", help=NAME_MAP)

@@ -1,10 +1,12 @@
 """``readlx report RESULT``: the summary of a result, its runtimes' divergence, agreement with
-published counts, figures and the HTML report."""
+published counts, vulnerability rankings, figures and the HTML report."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from readlx.comparisons.ranking import RANKINGS
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -29,9 +31,14 @@ def published_reference(ds: xr.Dataset, path: str) -> FaultList:
     images per fault, for every fault of ``ds``; the errors say which campaign would compare."""
     import numpy as np
 
-    from readlx.errors import ArgumentError
+    from readlx.comparisons.published import check_weight_faults
+    from readlx.errors import ArgumentError, ReadlxError
     from readlx.fault_maps import load_fault_list
 
+    try:
+        check_weight_faults(ds)
+    except ReadlxError as e:
+        raise ArgumentError(str(e), argument="published") from e
     ref = load_fault_list(path)
     model = str(ds.attrs.get("model_name", ds.model.values[0]))
     if ref.published is None:
@@ -55,10 +62,11 @@ def published_reference(ds: xr.Dataset, path: str) -> FaultList:
     return ref
 
 
-def print_report(ds: xr.Dataset, published: str | FaultList | None) -> None:
+def print_report(ds: xr.Dataset, published: str | FaultList | None, rank: str | None = None) -> None:
     """Summary; with several frameworks, paired tests, contingency and the most divergent faults;
     with ``published`` (a path, or the list :func:`published_reference` read), the agreement with its
-    published counts."""
+    published counts; with ``rank`` (one of :data:`~readlx.comparisons.ranking.RANKINGS`), the
+    vulnerability ranking of each fault site."""
     from readlx.comparisons.summary import format_summary, summarize
 
     print(format_summary(summarize(ds)))
@@ -71,6 +79,10 @@ def print_report(ds: xr.Dataset, published: str | FaultList | None) -> None:
         for a in agreement(ds, ref):
             print()
             print(a.format())
+    if rank is not None:
+        from readlx.comparisons.ranking import format_ranking, rank_layers
+
+        print(f"\n{format_ranking(rank_layers(ds, rank))}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -80,7 +92,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     ref = published_reference(ds, args.published) if args.published else None
     plots = args.plots or args.out
     html = args.html or (str(Path(args.out) / "report.html") if args.out else None)
-    print_report(ds, ref)
+    print_report(ds, ref, args.rank)
     if plots:
         from readlx.comparisons.plots import report_plots
 
@@ -102,6 +114,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--published", metavar="FILE",
                      help="published fault list with per-fault outcome counts (e.g. the model's *_FL.csv); the "
                           "result must have run the same images (all of the test set for the published lists)")
+    rep.add_argument("--rank", choices=RANKINGS,
+                     help="rank the layers (or bit positions, a multi-bit fault by its most significant bit) by "
+                          "SDC-1 share, one table per fault site (weights, activations), with each runtime's "
+                          "SDC-1 %% and its 95 %% Wilson interval over the faults, and masked %%")
     rep.add_argument("--plots", metavar="DIR", help="write the figures (PNG, PDF and SVG) into this directory")
     rep.add_argument("--baseline", metavar="RUNTIME",
                      help="the runtime the figures show the others' differences from (default: torch if the "

@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     invocation.save(ckpt, argparse.Namespace(**{**vars(args), "out": str(out)}))
     update, close = progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
-                           resume=args.resume, progress=update,
+                           resume=args.resume, progress=update, progress_weights=update.weights,
                            attrs={**(model.benchmark.characterization() if model.benchmark else {}),
                                   "command_line": command_line(getattr(args, "command_line", None))},
                            flush_seconds=args.flush_seconds, mode=args.mode, fast=_fast_options(args))
@@ -201,6 +201,11 @@ def _run_inputs(r: argparse._ActionsContainer) -> None:
                         "demo model, else seeded random weights)")
 
 
+MODES = ("reference", "fast", "fast-always")
+""":data:`readlx.campaign.loop.MODES`, spelled out: importing the campaign loads PyTorch, which building
+the parser must not (a test holds the two equal)."""
+
+
 def _run_runtimes(r: argparse._ActionsContainer) -> None:
     r.add_argument("--frameworks", default="torch", metavar="NAMES", help="comma-separated runtimes: %(runtimes)s")
     r.add_argument("--bundle", metavar="DIR",
@@ -210,9 +215,10 @@ def _run_runtimes(r: argparse._ActionsContainer) -> None:
     r.add_argument("--threads", type=int, metavar="N", help="PyTorch threads (default: this process's)")
     r.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where PyTorch, ONNX Runtime and Keras run (default: cpu); cuda fails where unusable")
-    r.add_argument("--mode", default="fast", choices=("reference", "fast"),
-                   help="fast (default): exact prefix reuse and early masking where the engine supports "
-                        "it, the same outcomes; reference: one full inference per fault")
+    r.add_argument("--mode", default="fast", choices=MODES,
+                   help="fast (default): the exact fast runner for each layer where its measured cost is below "
+                        "the reference loop's, same outcomes; reference: one full inference per fault; "
+                        "fast-always: the fast runner wherever it can run")
     r.add_argument("--block-faults", type=int, metavar="N", default=128,
                    help="fast mode: faults per pass over the images (results are checkpointed per block)")
     r.add_argument("--cache-mib", type=int, metavar="MIB", default=512,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from readlx.comparisons import breakdown, divergence, html, plots, stats, summary
+from readlx.comparisons import breakdown, divergence, html, plots, ranking, stats, summary
 from readlx.comparisons.divergence import DivergentFault
 from readlx.fault_maps.faultlist import FaultList
 
@@ -45,22 +45,26 @@ class ReadlxAccessor:
         """:func:`readlx.comparisons.divergence.most_divergent`."""
         return divergence.most_divergent(self._ds, top, pairs)
 
-    def by_bit(self) -> xr.Dataset:
+    def by_bit(self, site: str | None = None) -> xr.Dataset:
         """:func:`readlx.comparisons.breakdown.by_bit`."""
-        return breakdown.by_bit(self._ds)
+        return breakdown.by_bit(self._ds, site)
 
-    def by_layer(self) -> xr.Dataset:
+    def by_layer(self, site: str | None = None) -> xr.Dataset:
         """:func:`readlx.comparisons.breakdown.by_layer`."""
-        return breakdown.by_layer(self._ds)
+        return breakdown.by_layer(self._ds, site)
+
+    def rank(self, by: str = "layer", outcome: str = "critical") -> xr.Dataset:
+        """:func:`readlx.comparisons.ranking.rank_layers`."""
+        return ranking.rank_layers(self._ds, by, outcome)
 
     def paired_test(self, a: str, b: str, metric: str = "critical", method: str = "wilcoxon") -> stats.PairedTest:
         """:func:`readlx.comparisons.stats.paired_test`."""
         return stats.paired_test(self._ds, a, b, metric, method)
 
-    def plots(self, directory: str | Path) -> list[Path]:
+    def plots(self, directory: str | Path, baseline: str | None = None) -> list[Path]:
         """:func:`readlx.comparisons.plots.report_plots`."""
-        return plots.report_plots(self._ds, directory)
+        return plots.report_plots(self._ds, directory, baseline)
 
-    def html(self, file: str | Path, published: FaultList | None = None) -> Path:
+    def html(self, file: str | Path, published: FaultList | None = None, baseline: str | None = None) -> Path:
         """:func:`readlx.comparisons.html.report_html`."""
-        return html.report_html(self._ds, file, published)
+        return html.report_html(self._ds, file, published, baseline)

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from readlx._typing import Array
+from readlx.comparisons.breakdown import bits_label, fault_bits, fault_sites, site_label
 from readlx.comparisons.cf import annotate
 from readlx.comparisons.text import table
 from readlx.errors import ReadlxError
@@ -25,7 +26,7 @@ from readlx.outcomes.classification import NONFINITE, OUTCOME_NAMES
 
 Pair = tuple[str, str]
 _DIFF_VARS = ("masked", "non_critical", "critical", "nan_or_inf")
-_FAULT_COORDS = ("layer", "tensor_index", "bit", "kind")
+_FAULT_COORDS = ("layer", "tensor_index", "bit", "bit_mask", "kind", "site")
 _META = {
     **{f"d_{v}": (f"{v.replace('_', ' ')} difference", "images",
                   f"{v.replace('_', ' ')} count of framework_b minus that of framework_a") for v in _DIFF_VARS},
@@ -155,7 +156,10 @@ def sdc1_differences(ds: xr.Dataset, a: str, b: str, model: int = 0) -> xr.Datas
 
 @dataclass(frozen=True)
 class DivergentFault:
-    """One fault on one framework pair, with its divergence score."""
+    """One fault on one framework pair, with its divergence score.
+
+    ``bit`` is the most significant of the fault's ``bits``; ``site`` is ``"weight"`` or ``"activation"``.
+    """
 
     fault: int
     layer: str
@@ -168,6 +172,18 @@ class DivergentFault:
     counts_b: tuple[int, int, int]
     score: int
     score_name: str
+    site: str = "weight"
+    bits: tuple[int, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """The layer, with the site for a fault outside the weights: ``"conv1 (activation)"``."""
+        return site_label(self.layer, self.site)
+
+    @property
+    def bits_text(self) -> str:
+        """The corrupted bits: ``"30"``, ``"29+30"``."""
+        return bits_label(self.bits or (self.bit,))
 
 
 def most_divergent(ds: xr.Dataset, top: int = 10, pairs: Sequence[Pair] | None = None,
@@ -185,6 +201,7 @@ def most_divergent(ds: xr.Dataset, top: int = 10, pairs: Sequence[Pair] | None =
     score = dv[score_name].values  # pair, fault
     flat = np.argsort(-score, axis=None, kind="stable")[: max(top, 0)]
     sel = ds.isel(model=model)
+    sites, bits = fault_sites(sel), fault_bits(sel)
     rows = []
     for p, f in zip(*np.unravel_index(flat, score.shape), strict=True):
         if score[p, f] <= 0:
@@ -194,6 +211,7 @@ def most_divergent(ds: xr.Dataset, top: int = 10, pairs: Sequence[Pair] | None =
             int(sel.fault.values[f]), str(sel.layer.values[f]),
             tuple(int(i) for i in sel.tensor_index.values[f] if i >= 0), int(sel.bit.values[f]),
             str(sel.kind.values[f]), a, b, _triple(sel, a, f), _triple(sel, b, f), int(score[p, f]), score_name,
+            str(sites[f]), bits[f],
         ))
     return rows
 
@@ -208,7 +226,7 @@ def format_most_divergent(rows: list[DivergentFault]) -> str:
     if not rows:
         return "no fault is classified differently by any pair of frameworks"
     head = ("fault", "layer", "index", "bit", "pair", "a: m/nc/c", "b: m/nc/c", rows[0].score_name)
-    body = [(str(r.fault), r.layer, str(r.index), str(r.bit), f"{r.framework_a} vs {r.framework_b}",
+    body = [(str(r.fault), r.where, str(r.index), r.bits_text, f"{r.framework_a} vs {r.framework_b}",
              "/".join(map(str, r.counts_a)), "/".join(map(str, r.counts_b)), str(r.score)) for r in rows]
     return table(head, body)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
+from readlx.comparisons.breakdown import bits_label
 from readlx.comparisons.divergence import most_divergent
 from readlx.comparisons.plots import ReportFigure, report_figures
 from readlx.comparisons.provenance_rows import Row, provenance
@@ -109,7 +110,8 @@ def _agreement(ds: xr.Dataset, published: FaultList) -> str:
     for a in agreement(ds, published):
         rows.append((a.framework, a.n_faults, f"{100 * a.sdc1_exact:.1f}", f"{100 * a.triple_exact:.1f}",
                      " / ".join(f"{d:.2f}" for d in a.mean_abs_diff)))
-        largest += [(a.framework, d.fault, d.layer, str(d.index), d.bit, str(d.ours), str(d.published))
+        largest += [(a.framework, d.fault, d.layer, str(d.index), bits_label(d.bits or (d.bit,)), str(d.ours),
+                     str(d.published))
                     for d in a.largest]
     parts.append(html_table(("framework", "faults", "SDC-1 exact %", "triple exact %", "mean |diff| m / nc / c"), rows))
     if largest:
@@ -129,7 +131,7 @@ def _tests(ds: xr.Dataset) -> str:
 
 
 def _divergent(ds: xr.Dataset) -> str:
-    rows = [(d.fault, d.layer, str(d.index), d.bit, f"{d.framework_a} vs {d.framework_b}",
+    rows = [(d.fault, d.where, str(d.index), d.bits_text, f"{d.framework_a} vs {d.framework_b}",
              "/".join(map(str, d.counts_a)), "/".join(map(str, d.counts_b)), d.score)
             for d in most_divergent(ds, top=15)]
     if not rows:

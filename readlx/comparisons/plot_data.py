@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from readlx._typing import Array
+from readlx.comparisons.breakdown import fault_sites, site_label
 from readlx.comparisons.divergence import frameworks
 from readlx.comparisons.intervals import LEVEL, paired_t_interval, wilson_interval
 from readlx.errors import ReadlxError
@@ -54,8 +55,8 @@ def fault_groups(ds: xr.Dataset, by: str) -> Groups:
     """
     if by not in GROUPINGS:
         raise ReadlxError(f"cannot group faults by {by!r}; valid: {', '.join(GROUPINGS)}")
-    if by == "layer":
-        names = [str(v) for v in ds.layer.values]
+    if by == "layer":  # weight and activation faults of one layer are groups of their own
+        names = [site_label(str(v), str(site)) for v, site in zip(ds.layer.values, fault_sites(ds), strict=True)]
         labels = list(dict.fromkeys(names))
         return Groups(by, tuple(labels), np.array([labels.index(n) for n in names], np.int64), None)
     bits = ds.bit.values.astype(int)

@@ -1,4 +1,9 @@
-"""Per-fault agreement of a campaign with published per-fault outcome counts."""
+"""Per-fault agreement of a campaign with published per-fault outcome counts.
+
+The published lists hold single-bit weight faults: a result with activation faults has nothing to
+compare with them, and each fault of the result must match its published entry in layer, index and
+every corrupted bit.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from readlx._typing import Array
+from readlx.comparisons.breakdown import bits_label, fault_bits, fault_sites
 from readlx.errors import FaultListError, ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 
@@ -20,6 +26,14 @@ class FaultDifference:
     bit: int
     ours: tuple[int, int, int]
     published: tuple[int, int, int]
+    bits: tuple[int, ...] = ()
+    """All corrupted bits (``bit`` is the most significant)."""
+
+    @property
+    def bits_text(self) -> str:
+        """``"bit 30"``, ``"bits 29+30"``."""
+        bits = self.bits or (self.bit,)
+        return f"{'bits' if len(bits) > 1 else 'bit'} {bits_label(bits)}"
 
 
 @dataclass(frozen=True)
@@ -45,15 +59,36 @@ class Agreement:
             lines.append("  largest differences (fault, layer, index, bit: ours vs published):")
             for d in self.largest:
                 lines.append(
-                    f"    {d.fault:>6} {d.layer} {d.index} bit {d.bit}: {d.ours} vs {d.published}"
+                    f"    {d.fault:>6} {d.layer} {d.index} {d.bits_text}: {d.ours} vs {d.published}"
                 )
         return "\n".join(lines)
 
 
+def check_weight_faults(ds: xr.Dataset) -> None:
+    """Raise unless every fault of ``ds`` is a weight fault, as in the published lists.
+
+    >>> from readlx.comparisons.examples import toy_dataset
+    >>> check_weight_faults(toy_dataset())
+    >>> check_weight_faults(toy_dataset().assign_coords(site=("fault", ["weight", "activation"])))
+    Traceback (most recent call last):
+    ...
+    readlx.errors.ReadlxError: 1 of the result's 2 faults (ids [11]) are activation faults; the published ...
+    """
+    activation = np.flatnonzero(fault_sites(ds) != "weight")
+    if activation.size:
+        ids = ds.fault.values[activation]
+        raise ReadlxError(
+            f"{activation.size} of the result's {ds.sizes['fault']} faults (ids {ids[:5].tolist()}"
+            f"{' ...' if ids.size > 5 else ''}) are activation faults; the published fault lists hold weight "
+            "faults only, so their counts do not describe these: compare a campaign of weight faults")
+
+
 def _published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
+    check_weight_faults(ds)
     if published.published is None:
         raise ReadlxError(f"fault list {published.source!r} holds no published outcome counts")
     out = np.zeros((ds.sizes["fault"], 3), np.int64)
+    bits = fault_bits(ds)
     for pos, fid in enumerate(ds.fault.values):
         try:
             entry = published.by_id(int(fid))
@@ -63,10 +98,11 @@ def _published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
         ref, counts = entry.fault, entry.published
         assert counts is not None  # a list carries counts for all its faults or none
         idx = tuple(int(i) for i in ds.tensor_index.values[pos] if i >= 0)
-        if (ref.layer, ref.index, ref.bit) != (str(ds.layer.values[pos]), idx, int(ds.bit.values[pos])):
+        ours = (str(ds.layer.values[pos]), idx, bits[pos])
+        if ref.is_activation or (ref.layer, ref.index, ref.bits) != ours:
             raise ReadlxError(
-                f"fault {int(fid)} differs between result ({ds.layer.values[pos]} {idx} bit "
-                f"{int(ds.bit.values[pos])}) and published list ({ref.layer} {ref.index} bit {ref.bit})"
+                f"fault {int(fid)} differs between result ({_describe(*ours)}) and published list "
+                f"({_describe(ref.layer, ref.index, ref.bits, ref.site.value)})"
             )
         n_ref = counts.n_injections
         if n_ref != int(ds.attrs["n_images"]):
@@ -78,9 +114,15 @@ def _published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
     return out
 
 
+def _describe(layer: str, index: tuple[int, ...], bits: tuple[int, ...], site: str = "weight") -> str:
+    where = layer if site == "weight" else f"{site} {layer}"
+    return f"{where} {index} {'bits' if len(bits) > 1 else 'bit'} {bits_label(bits)}"
+
+
 def agreement(ds: xr.Dataset, published: FaultList, top: int = 10) -> list[Agreement]:
     """Per framework of the (single-model) result: exact-match rates and largest differences."""
     counts = _published_by_fault(ds, published)
+    bits = fault_bits(ds)
     result = []
     for fw in ds.framework.values:
         sel = ds.isel(model=0).sel(framework=fw)
@@ -93,7 +135,7 @@ def agreement(ds: xr.Dataset, published: FaultList, top: int = 10) -> list[Agree
                 tuple(int(i) for i in ds.tensor_index.values[p] if i >= 0), int(ds.bit.values[p]),
                 # both have the three columns masked, non-critical, critical
                 cast(tuple[int, int, int], tuple(int(v) for v in ours[p])),
-                cast(tuple[int, int, int], tuple(int(v) for v in counts[p])),
+                cast(tuple[int, int, int], tuple(int(v) for v in counts[p])), bits[p],
             )
             for p in order if diff[p].any()
         )

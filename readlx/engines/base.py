@@ -63,3 +63,30 @@ def corrupt_element(array: Array, index: tuple[int, ...], fault: Fault) -> np.fl
     bits = array.view(np.uint32)
     bits[index] = fault.apply_bits(bits[index])
     return original
+
+
+def corrupt_activation(array: Array, index: tuple[int, ...], fault: Fault) -> Array:
+    """``array`` (a batch of one layer's outputs, batch axis first, float32) with element ``index``
+    of every row corrupted by ``fault``'s bits; a new array, ``array`` is not changed.
+
+    Raises :class:`readlx.errors.FaultListError` when ``index`` is not an element of one row.
+
+    >>> out = corrupt_activation(np.ones((2, 3), np.float32), (1,), Fault("fc", (1,), 31, site="activation"))
+    >>> out.tolist()
+    [[1.0, -1.0, 1.0], [1.0, -1.0, 1.0]]
+    """
+    check_activation_index(array.shape[1:], index, fault)
+    out = np.array(array, dtype=np.float32, copy=True)
+    bits = out.view(np.uint32)
+    where: tuple[slice | int, ...] = (slice(None), *index)
+    bits[where] = fault.apply_bits(bits[where])
+    return out
+
+
+def check_activation_index(shape: tuple[int, ...], index: tuple[int, ...], fault: Fault) -> None:
+    """Raise :class:`readlx.errors.FaultListError` unless ``index`` addresses an element of ``shape``."""
+    from readlx.errors import FaultListError
+
+    if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape, strict=False)):
+        raise FaultListError(f"activation index {fault.index} is out of range for the output of layer "
+                             f"{fault.layer!r} of shape {tuple(int(n) for n in shape)}", field="index")

@@ -3,6 +3,9 @@
 Images arrive NCHW (the same bytes every engine gets, invariant 6 of docs/architecture.md) and are transposed to
 NHWC here, at the edge; the transposition is exact. Weights are addressed canonically and translated
 through the table's ``"keras"`` bindings.
+
+An activation fault corrupts the output of the Keras layer bound to its canonical layer in an instrumented
+copy of the model's graph (:mod:`readlx.engines.keras_activations`).
 """
 from __future__ import annotations
 
@@ -16,17 +19,20 @@ import numpy as np
 from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
-from readlx.engines.base import batches
+from readlx.engines.base import batches, check_activation_index
+from readlx.engines.keras_activations import NEUTRAL_MASKS, InstrumentedGraph, faulty_batch, instrument
 from readlx.engines.keras_files import load_keras_model
 from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.fault_maps.translate import activation_to_canonical, activation_to_framework
 from readlx.graph import Binding, LayerTable
 
 tf: Any = LazyTensorFlow()  # imported on first use, without the CUDA plugin registration noise
 
 BINDINGS = "keras"
 NCHW_TO_NHWC = (0, 2, 3, 1)
+
 
 
 class KerasEngine:
@@ -66,6 +72,8 @@ class KerasEngine:
             layer.name: self._variable(table.binding(BINDINGS, layer.name)) for layer in table
         }
         self._call = self._compile()
+        self._instrumented: dict[str, InstrumentedGraph] = {}
+        self._active: InstrumentedGraph | None = None  # the graph of the activation fault in place
 
     def _variable(self, binding: Binding) -> Any:
         try:
@@ -87,7 +95,7 @@ class KerasEngine:
         """``model`` (this engine's model or one sharing its layers) as a ``tf.function`` in inference
         mode, compiled as this engine compiles its own: one signature per input, batch axis free, so
         the last, shorter batch reuses the same graph."""
-        specs = [tf.TensorSpec((None, *tuple(t.shape[1:])), tf.float32) for t in model.inputs]
+        specs = _input_specs(model)
         if len(specs) == 1:
             return tf.function(lambda x: model(x, training=False), input_signature=specs)
         return tf.function(lambda *xs: model(list(xs), training=False), input_signature=specs)
@@ -100,8 +108,28 @@ class KerasEngine:
         out = []
         with tf.device(self.device):
             for sl in batches(len(images), self.batch_size):
-                out.append(np.asarray(self._call(self.batch_input(images[sl])), dtype=np.float32))
+                batch = self.batch_input(images[sl])
+                if self._active is None:
+                    out.append(np.asarray(self._call(batch), dtype=np.float32))
+                    continue
+                out.append(self.activation_batch(batch))
         return np.concatenate(out)
+
+    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None) -> Array:
+        """The output of one NHWC ``batch`` under the activation fault in place (inside :meth:`inject`);
+        ``neutral`` and ``golden``: that batch's neutral recomputation and golden output, where the
+        caller keeps them (:func:`readlx.engines.keras_activations.faulty_batch`)."""
+        if self._active is None:
+            raise ReadlxError("no activation fault is injected (activation_batch runs inside inject)")
+        graph, faulty = faulty_batch(self, self._active, batch, neutral, golden)
+        self._active = self._instrumented[graph.layer] = graph
+        return faulty
+
+    @property
+    def golden_function(self) -> Any:
+        """The engine's own compiled model (NHWC batch -> output), what an activation fault's graph is
+        checked against."""
+        return self._call
 
     def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
@@ -112,6 +140,10 @@ class KerasEngine:
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
+        if fault.is_activation:
+            with self._corrupting(fault):
+                yield
+            return
         variable = self._variables[fault.layer]
         index = self.table.binding(BINDINGS, fault.layer).to_framework_index(fault.index)
         stored = np.array([variable[index].numpy()], dtype=np.float32)
@@ -123,6 +155,43 @@ class KerasEngine:
             yield
         finally:
             variable.scatter_nd_update(where, tf.constant(stored))
+
+    @contextmanager
+    def _corrupting(self, fault: Fault) -> Iterator[None]:
+        """An activation fault: one element of the layer's masks set, :meth:`infer` running the
+        instrumented function; the neutral masks and the engine's own function back in ``finally``."""
+        graph = self.instrumented(fault.layer)
+        binding = self.table.binding(BINDINGS, fault.layer)
+        check_activation_index(activation_to_canonical(graph.shape, binding), fault.index, fault)
+        if self._active is not None:
+            raise ReadlxError(f"an activation fault is already injected; {fault.describe()!r} must wait "
+                              f"until it is removed (one activation fault at a time)")
+        mask = int(np.array(fault.mask, np.uint32).view(np.int32))
+        at, value = {FaultKind.BIT_FLIP: (0, mask), FaultKind.STUCK_AT_1: (1, mask)}.get(fault.kind, (2, ~mask))
+        where = tf.constant([activation_to_framework(fault.index, binding)], dtype=tf.int64)
+        try:
+            graph.masks[at].scatter_nd_update(where, tf.constant([value], dtype=tf.int32))
+            self._active = graph
+            yield
+        finally:
+            self._active = None
+            for mask_variable, neutral in zip(graph.masks, NEUTRAL_MASKS, strict=True):
+                mask_variable.scatter_nd_update(where, tf.constant([neutral], dtype=tf.int32))
+
+    def instrumented(self, layer: str) -> InstrumentedGraph:
+        """The graph :meth:`inject` runs for an activation fault of ``layer``, built on first use. With
+        neutral masks its output is the engine's bit for bit on a fixed random batch it is plain, else
+        spliced (:mod:`readlx.engines.keras_activations`).
+
+        Examples
+        --------
+        >>> engine.instrumented("linear").shape  # doctest: +SKIP
+        (10,)
+        """
+        self.table[layer]  # raises with the list of layers
+        if layer not in self._instrumented:
+            self._instrumented[layer] = instrument(self, layer)
+        return self._instrumented[layer]
 
     def layer_name(self, layer: str) -> str:
         self.table[layer]
@@ -141,6 +210,11 @@ class KerasEngine:
             "onednn": _onednn_enabled(),
             "batch_size": self.batch_size,
         }
+
+
+def _input_specs(model: Any) -> list[Any]:
+    """One float32 spec per model input, batch axis free."""
+    return [tf.TensorSpec((None, *tuple(t.shape[1:])), tf.float32) for t in model.inputs]
 
 
 def _onednn_enabled() -> bool | None:
@@ -191,7 +265,6 @@ def activations(engine: KerasEngine, images: Array, batch_size: int) -> dict[str
 
 def _to_nchw(x: Array) -> Array:
     return np.transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
-
 
 
 def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: Any) -> Any:

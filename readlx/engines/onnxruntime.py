@@ -4,11 +4,16 @@ Every canonical layer's weight initializer becomes a graph input, fed on every r
 values for the golden pass and with one element corrupted for a faulty pass, so golden and faulty runs
 share one session and one feeds path (invariant 5 of docs/architecture.md). Fed tensors are never constant-folded,
 so graph optimizations cannot fold the injected weight into another tensor.
+
+ONNX has no bitcast operator: an activation fault corrupts its layer's output on the host, between the two
+sessions of the layer's :class:`~readlx.engines.onnxruntime_cuts.ActivationCut`, verified bit for bit against
+the whole graph on the first batch of each size (:mod:`readlx.engines.onnxruntime_cuts` says which layout).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +24,17 @@ from onnx import numpy_helper
 
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
-from readlx.engines.base import batches
+from readlx.engines.base import batches, check_activation_index, corrupt_activation
+from readlx.engines.onnxruntime_cuts import ActivationCut, ActivationNotExposed, canonical_shape, make_cut
 from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
 
-OPTIMIZATION_LEVELS = {
-    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
-PROVIDERS = {
-    "cpu": ("CPUExecutionProvider",),
-    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
-}
+_LEVEL = ort.GraphOptimizationLevel
+OPTIMIZATION_LEVELS = {"disabled": _LEVEL.ORT_DISABLE_ALL, "basic": _LEVEL.ORT_ENABLE_BASIC,
+                       "extended": _LEVEL.ORT_ENABLE_EXTENDED, "all": _LEVEL.ORT_ENABLE_ALL}
+PROVIDERS = {"cpu": ("CPUExecutionProvider",), "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider")}
 LAYOUTS = {"NCHW": None, "NHWC": (0, 2, 3, 1)}
 _QUIET = 3  # ORT log severity: errors and fatal only
 
@@ -70,21 +70,13 @@ class OnnxRuntimeEngine:
     >>> eng = OnnxRuntimeEngine(bundle.path / "model_torch.onnx", bundle.table)  # doctest: +SKIP
     >>> eng.describe()["providers"]  # doctest: +SKIP
     ['CPUExecutionProvider']
+    >>> eng.activation_cut("dwconv").values  # its output and the residual block's input  # doctest: +SKIP
+    ['/dwconv/Conv_output_0', '/Relu_output_0']
     """
 
-    def __init__(
-        self,
-        model: str | Path | onnx.ModelProto,
-        table: LayerTable,
-        batch_size: int = 256,
-        *,
-        optimization: str = "all",
-        device: str = "cpu",
-        threads: int | None = None,
-        bindings: str = "onnxruntime",
-        input_layout: str = "NCHW",
-        framework: str = "onnxruntime",
-    ) -> None:
+    def __init__(self, model: str | Path | onnx.ModelProto, table: LayerTable, batch_size: int = 256, *,
+                 optimization: str = "all", device: str = "cpu", threads: int | None = None,
+                 bindings: str = "onnxruntime", input_layout: str = "NCHW", framework: str = "onnxruntime") -> None:
         self.framework = framework
         self.table = table
         self.batch_size = batch_size
@@ -100,6 +92,8 @@ class OnnxRuntimeEngine:
         _free_batch_axis(fed, self._input)
         self.proto = fed
         self.session = self.session_for(fed)
+        self._cuts: dict[str, ActivationCut] = {}
+        self._active: Fault | None = None
 
     @property
     def image_input(self) -> str:
@@ -122,36 +116,91 @@ class OnnxRuntimeEngine:
         return np.ascontiguousarray(images if perm is None else np.transpose(images, perm))
 
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> ort.InferenceSession:
-        """A session of ``proto`` with this engine's settings (optimization, provider, threads).
-
-        ``arena=False`` returns activation memory after each run instead of keeping it for the next
-        (memory and speed only: the arithmetic is the same).
-        """
+        """A session of ``proto`` with this engine's settings (optimization, provider, threads). ``arena=False``
+        returns activation memory after each run instead of keeping it (memory and speed only, same arithmetic)."""
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = arena
         options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
         options.log_severity_level = _QUIET
         if self.threads is not None:
             options.intra_op_num_threads = int(self.threads)
-        return ort.InferenceSession(
-            proto.SerializeToString(), options, providers=list(PROVIDERS[self.device])
-        )
+        return ort.InferenceSession(proto.SerializeToString(), options, providers=list(PROVIDERS[self.device]))
+
+    @cached_property
+    def inferred(self) -> onnx.ModelProto:
+        """:attr:`proto` with the shapes and types ONNX shape inference gives its values."""
+        return onnx.shape_inference.infer_shapes(self.proto)
+
+    cuts_kept = 8
+    """Activation cuts kept built (two sessions and arenas each); one evicted is rebuilt and verified again."""
 
     def infer(self, images: Array) -> Array:
         out = []
         for sl in batches(len(images), self.batch_size):
             feeds = {self._input: self.layout_images(images[sl]), **self._weights}
-            out.append(np.asarray(self.session.run(None, feeds)[0], dtype=np.float32))
+            got = self.session.run(None, feeds)[0] if self._active is None else self._run_cut(self._active, feeds)
+            out.append(np.asarray(got, dtype=np.float32))
         return np.concatenate(out)
+
+    def activation_cut(self, layer: str) -> ActivationCut:
+        """``layer``'s graph cut at its output tensor, built on first use with this engine's settings."""
+        self.table[layer]
+        cut = self._cuts.pop(layer, None)
+        if cut is None:
+            tensor = _layer_tensors(self.proto, {layer: self.layer_name(layer)}, set(self._weights))[layer]
+            cut = make_cut(self, layer, tensor)
+        self._cuts[layer] = cut  # most recently used last
+        while len(self._cuts) > self.cuts_kept:
+            self._cuts.pop(next(iter(self._cuts)))
+        return cut
+
+    def _run_cut(self, fault: Fault, feeds: dict[str, Array]) -> Array:
+        return self.faulty_from(fault, self.cut_values(fault.layer, feeds), feeds)
+
+    def cut_values(self, layer: str, feeds: dict[str, Array]) -> dict[str, Any]:
+        """The golden values at ``layer``'s activation cut for one batch's ``feeds`` (the prefix's run),
+        the split checked against the whole graph once per batch size."""
+        cut = self.activation_cut(layer)
+        got = cut.prefix.run(cut.values, {n: feeds[n] for n in cut.prefix_inputs})
+        values: dict[str, Any] = dict(zip(cut.values, got, strict=True))
+        rows = len(values[cut.tensor])
+        if rows not in cut.checked:
+            shape = canonical_shape(np.shape(values[cut.tensor])[1:], cut.channels_last)
+            if shape != (said := self.table.outputs.get(layer, shape)):
+                raise ReadlxError(f"layer {layer!r}: output {cut.tensor!r} read as {shape}, the table has {said}")
+            if self.session.run(None, feeds)[0].tobytes() != cut.finish(values, feeds).tobytes():
+                raise ActivationNotExposed(f"layer {layer!r}: ONNX Runtime (optimization {self.optimization!r}) "
+                                           f"fuses across the layer's output {cut.tensor!r}, so its activation is not "
+                                           f"exposed; optimization levels: {', '.join(OPTIMIZATION_LEVELS)}")
+            cut.checked.add(rows)
+        return values
+
+    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array]) -> Array:
+        """The output of one batch with activation ``fault`` applied to the cut ``values`` (not changed)."""
+        cut = self.activation_cut(fault.layer)
+        layer_out = np.asarray(values[cut.tensor], np.float32)
+        shape = canonical_shape(layer_out.shape[1:], cut.channels_last)
+        index = fault.index
+        if cut.channels_last and len(shape) == 3:
+            index = (index[1], index[2], index[0])
+        check_activation_index(shape, fault.index, fault)
+        return cut.finish({**values, cut.tensor: corrupt_activation(layer_out, index, fault)}, feeds)
 
     def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
-        stored = self._weights[self._variables[layer]]
-        return self.table.binding(self.bindings, layer).to_canonical_array(stored)
+        return self.table.binding(self.bindings, layer).to_canonical_array(self._weights[self._variables[layer]])
 
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
+        if fault.is_activation:
+            self.activation_cut(fault.layer)
+            previous, self._active = self._active, fault
+            try:
+                yield
+            finally:
+                self._active = previous
+            return
         index = self.table.binding(self.bindings, fault.layer).to_framework_index(fault.index)
         bits = self._weights[self._variables[fault.layer]].view(np.uint32)
         stored = np.uint32(bits[index])
@@ -167,28 +216,20 @@ class OnnxRuntimeEngine:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "framework": self.framework,
-            "version": ort.__version__,
-            "device": self.device,
-            "requested_providers": list(PROVIDERS[self.device]),
-            "providers": self.session.get_providers(),
+            "framework": self.framework, "version": ort.__version__, "device": self.device,
+            "requested_providers": list(PROVIDERS[self.device]), "providers": self.session.get_providers(),
             "optimization": self.optimization,
             "intra_op_threads": self.threads if self.threads is not None else "default",
-            "input_layout": self.input_layout,
-            "bindings": self.bindings,
-            "batch_size": self.batch_size,
+            "input_layout": self.input_layout, "bindings": self.bindings, "batch_size": self.batch_size,
         }
 
 
-def _feed_weights(
-    proto: onnx.ModelProto, names: set[str]
-) -> tuple[onnx.ModelProto, dict[str, Array]]:
+def _feed_weights(proto: onnx.ModelProto, names: set[str]) -> tuple[onnx.ModelProto, dict[str, Array]]:
     """A copy of ``proto`` whose initializers ``names`` are graph inputs, and their stored values."""
     fed = onnx.ModelProto()
     fed.CopyFrom(proto)
     inits = {t.name: t for t in fed.graph.initializer}
-    missing = sorted(names - set(inits))
-    if missing:
+    if missing := sorted(names - set(inits)):
         raise ReadlxError(f"ONNX model has no initializers {missing}; it has {sorted(inits)}")
     declared = {i.name for i in fed.graph.input}
     weights: dict[str, Array] = {}
@@ -196,9 +237,7 @@ def _feed_weights(
         tensor = inits[name]
         weights[name] = np.array(numpy_helper.to_array(tensor), dtype=np.float32, copy=True)
         if name not in declared:
-            fed.graph.input.append(
-                onnx.helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims))
-            )
+            fed.graph.input.append(onnx.helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims)))
     kept = [t for t in fed.graph.initializer if t.name not in names]
     del fed.graph.initializer[:]
     fed.graph.initializer.extend(kept)
@@ -257,12 +296,10 @@ def activations(engine: OnnxRuntimeEngine, images: Array, batch_size: int) -> di
     names = engine.table.names
     tensors = _layer_tensors(proto, {n: engine.layer_name(n) for n in names}, set(engine.weight_feeds))
     declared = {o.name for o in proto.graph.output}
-    for tensor in dict.fromkeys(tensors.values()):
-        if tensor not in declared:
-            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
+    proto.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in dict.fromkeys(tensors.values())
+                              if t not in declared)
     options = ort.SessionOptions()
-    # No fusion may swallow a probed tensor.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.graph_optimization_level = _LEVEL.ORT_DISABLE_ALL  # no fusion may swallow a probed tensor
     options.log_severity_level = _QUIET
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     wanted = [tensors[n] for n in names]
@@ -288,12 +325,10 @@ def _layer_tensors(proto: onnx.ModelProto, node_names: Mapping[str, str], fed: s
         after = consumers.get(tensor, [])
         # A Keras Dense exports as MatMul + Add(bias); PyTorch's Linear output includes the bias.
         if node.op_type == "MatMul" and len(after) == 1 and after[0].op_type == "Add" and (
-            set(after[0].input) - {tensor}
-        ) <= constants:
+                set(after[0].input) - {tensor}) <= constants:
             tensor = after[0].output[0]
         out[layer] = tensor
     return out
-
 
 
 def fast_runner(engine: Any, images: Array, golden: Array, options: Any, task: Any) -> Any:
@@ -312,3 +347,4 @@ RUNTIMES.register(Runtime(
     needs=("onnx-keras",), engine_type=OnnxRuntimeEngine, devices=("cpu", "cuda"), fast=fast_runner,
     activations=activations,
 ))
+

@@ -11,10 +11,10 @@ import torch.nn as nn
 
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
-from readlx.engines.base import batches
+from readlx.engines.base import batches, check_activation_index
 from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.fault import Fault, FaultKind
 from readlx.graph import LayerTable
 
 
@@ -51,6 +51,8 @@ class TorchEngine:
         self.table = table
         self.batch_size = batch_size
         self.device = torch.device(device)
+        self.hook_calls = 0
+        """Calls of the module of the active activation fault since it was injected."""
         modules = dict(self.model.named_modules())
         self._weights: dict[str, torch.Tensor] = {}
         for layer in table:
@@ -80,6 +82,10 @@ class TorchEngine:
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
+        if fault.is_activation:
+            with self._hooked(fault):
+                yield
+            return
         weight = self._weights[fault.layer]
         with torch.no_grad():
             stored = weight[fault.index].clone()
@@ -89,6 +95,37 @@ class TorchEngine:
                 yield
             finally:
                 weight[fault.index] = stored
+
+    @contextmanager
+    def _hooked(self, fault: Fault) -> Iterator[None]:
+        """An activation fault: a forward hook on the layer's module corrupts its output (a new tensor,
+        the module's own output is not changed) in every call, removed in ``finally``."""
+        module = dict(self.model.named_modules())[fault.layer]
+        self.hook_calls = 0
+        handle = module.register_forward_hook(self._corrupting(fault))
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def _corrupting(self, fault: Fault) -> Callable[..., torch.Tensor]:
+        mask = int(np.array(fault.mask, np.uint32).view(np.int32))
+
+        def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            check_activation_index(tuple(output.shape[1:]), fault.index, fault)
+            self.hook_calls += 1
+            out = output.clone()
+            bits = out.view(torch.int32)
+            where: tuple[slice | int, ...] = (slice(None), *fault.index)
+            if fault.kind is FaultKind.BIT_FLIP:
+                bits[where] = bits[where] ^ mask
+            elif fault.kind is FaultKind.STUCK_AT_1:
+                bits[where] = bits[where] | mask
+            else:
+                bits[where] = bits[where] & ~mask
+            return out
+
+        return hook
 
     def layer_name(self, layer: str) -> str:
         return self.table[layer].name

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readlx.errors import FaultListError, InputError
-from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind
+from readlx.fault_maps.fault import FLOAT_BITS, Bits, Fault, FaultKind, Site
+from readlx.fault_maps.fault import parse_bits as parse_fault_bits
 from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, PublishedCounts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,13 +81,14 @@ def line_cells(src: TextFile, line: int) -> list[str]:
 
 
 def header_columns(
-    src: TextFile, line: int, required: Sequence[str], optional: Sequence[str]
+    src: TextFile, line: int, required: Sequence[str], optional: Sequence[str], extra: Sequence[str] = ()
 ) -> list[str]:
-    """Columns of the header at ``line``; required ones must all be there, optional all or none."""
+    """Columns of the header at ``line``; required ones must all be there, ``optional`` all or none,
+    each of ``extra`` may be there or not."""
     columns = [c.strip() for c in line_cells(src, line)]
-    unknown = [c for c in columns if c not in (*required, *optional)]
+    unknown = [c for c in columns if c not in (*required, *extra, *optional)]
     if unknown:
-        valid = ", ".join((*required, *optional))
+        valid = ", ".join((*required, *extra, *optional))
         raise src.error(f"unknown column {unknown[0]!r}; valid columns: {valid}", line, unknown[0])
     if len(set(columns)) != len(columns):
         raise src.error(f"repeated column in header {columns!r}", line)
@@ -126,6 +128,32 @@ def parse_bit(src: TextFile, cell: str, line: int, field: str) -> int:
     if not _UINT.fullmatch(cell.strip()) or not 0 <= int(cell) < FLOAT_BITS:
         raise src.error(f"bit must be an integer in 0..{FLOAT_BITS - 1}, got {cell!r}", line, field)
     return int(cell)
+
+
+def parse_bits(src: TextFile, cell: str, line: int, field: str) -> Bits:
+    """A bit position, or a set of distinct ones joined by ``+`` (``"29+30"``): a multi-bit fault."""
+    parts = cell.strip().split("+")
+    bits = [parse_bit(src, part, line, field) for part in parts]
+    if len(set(bits)) != len(bits):
+        raise src.error(f"bit set {cell!r} has a bit more than once", line, field)
+    return parse_fault_bits(bits)
+
+
+def format_bits(bits: Bits) -> str:
+    """The cell of a bit or a bit set, as :func:`parse_bits` reads it.
+
+    >>> format_bits(3), format_bits((29, 30))
+    ('3', '29+30')
+    """
+    return "+".join(map(str, bits)) if isinstance(bits, tuple) else str(bits)
+
+
+def parse_site(src: TextFile, cell: str, line: int, field: str) -> Site:
+    """A fault site, ``weight`` or ``activation``."""
+    try:
+        return Site.parse(cell.strip())
+    except FaultListError as e:
+        raise src.error(str(e), line, field) from e
 
 
 def parse_index(src: TextFile, cell: str, line: int, field: str) -> tuple[int, ...]:

@@ -13,6 +13,15 @@ Three modes:
     replacement.
 ``"layer-wise"``
     Every layer is a population of its own and gets its own sample size.
+``"bit-wise"``
+    Every bit position is a population of its own (``W × kinds``) and gets its own sample size,
+    allocated over the layers as network-wise; its faults are drawn with that bit.
+
+Sites: faults of the layers' weights (``site="weight"``) or of their output tensors
+(``site="activation"``): the population is then the output elements (per image, no batch axis)
+× bits × kinds, drawn over :func:`readlx.fault_maps.sites.activation_table`, so the formula, the
+allocation and the draws are the same. Multi-bit faults (``bits=K``) corrupt ``K`` adjacent bits; the
+drawn position is the lowest, one of ``33 − K``, and the population counts positions, not bits.
 
 Several fault kinds: the kind is drawn too, uniformly among ``kinds`` in the given order (in paper
 mode by one more ``randint(0, len(kinds) − 1)`` after the bit, made only when there is more than
@@ -23,18 +32,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from readlx.errors import InputError
 from readlx.fault_maps import sampling
-from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind
+from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind, Site
 from readlx.fault_maps.faultlist import FaultList, Sampling
+from readlx.fault_maps.sites import site_table
 from readlx.graph import Layer, LayerTable
 
-MODES = ("paper", "network-wise", "layer-wise")
+MODES = ("paper", "network-wise", "layer-wise", "bit-wise")
 # The published generator gave up on a fault after this many draws.
 MAX_DRAWS = 1000
 
@@ -50,6 +60,8 @@ def generate(
     mode: str = "paper",
     kinds: Sequence[FaultKind | str] = (FaultKind.BIT_FLIP,),
     population_kinds: int = sampling.PAPER_KINDS,
+    site: Site | str = Site.WEIGHT,
+    bits: int = 1,
 ) -> FaultList:
     """Draw a statistical fault list for the model described by ``table``.
 
@@ -62,12 +74,13 @@ def generate(
     seed
         Seed of the draw; the numpy modes also take a :class:`numpy.random.Generator`.
     mode
-        ``"paper"``, ``"network-wise"`` or ``"layer-wise"`` (see the module notes).
-    kinds
-        Fault kinds to draw from.
-    population_kinds
-        Kinds counted per bit in the population ``W × 32 × population_kinds``; 2 is what the
-        published lists used.
+        One of :data:`MODES` (see the module notes).
+    kinds, population_kinds
+        Fault kinds to draw from; kinds counted per bit in the population ``W × 32 × population_kinds``
+        (2 is what the published lists used).
+    site, bits
+        ``"weight"`` or ``"activation"`` (needs ``table.outputs``, :func:`readlx.fault_maps.sites.with_outputs`);
+        adjacent bits corrupted per fault (1 to 32).
 
     Returns
     -------
@@ -84,30 +97,63 @@ def generate(
     >>> fl = generate(table, margin=0.05)
     >>> len(fl), fl.sampling.sample_size
     (641, 641)
-    >>> fl.faults[0].describe()
-    'bit-flip conv1[0, 0, 2, 1] bit 15'
-    >>> len(generate(table, margin=0.05, mode="layer-wise", seed=np.random.default_rng(1)))
-    1232
+    >>> fl.faults[0].describe(), len(generate(table, margin=0.05, mode="layer-wise", seed=1))
+    ('bit-flip conv1[0, 0, 2, 1] bit 15', 1232)
+    >>> two = generate(table, margin=0.05, mode="network-wise", bits=2, kinds=("bit-flip", "stuck-at-1"))
+    >>> two.faults[0].bits, dict(two.meta)
+    ((23, 24), {'site': 'weight', 'bits': 2, 'kinds': ['bit-flip', 'stuck-at-1']})
     """
-    mode = _check_mode(mode)
-    kind_list = _check_kinds(kinds)
+    where = Site.parse(site) if isinstance(site, str) and not isinstance(site, Site) else Site(site)
+    draw = Draw(_check_width(bits, mode), where)
     t_used = sampling.t_value(confidence) if t is None else t
-    n_pop = sampling.population(table, kinds=population_kinds)
-    n, counts = _sizes(table, mode, n_pop, margin, confidence, p, t_used, population_kinds)
-    _check_capacity(table, counts, len(kind_list))
-    faults = _draw(table, counts, mode, seed, kind_list)
+    return _generated(table, _check_mode(mode), _check_kinds(kinds), draw, (margin, confidence, p, t_used), seed,
+                      population_kinds)
+
+
+def _generated(table: LayerTable, mode: str, kind_list: list[FaultKind], draw: Draw,
+               size: tuple[float, float, float, float], seed: Any, population_kinds: int) -> FaultList:
+    margin, confidence, p, t_used = size
+    sites = site_table(table, draw.site)
+    n_pop = sampling.population(sites, bits=draw.positions, kinds=population_kinds)
+    n, counts = _sizes(sites, mode, n_pop, margin, confidence, p, t_used, population_kinds, draw.positions)
+    _check_capacity(sites, counts, len(kind_list), draw.positions if mode != "bit-wise" else 1)
+    faults = _draw(sites, counts, mode, seed, kind_list, draw)
     record = Sampling(n_pop, n, margin, confidence, p, t_used, _seed_of(seed), mode)
-    return replace(FaultList.from_faults(table.model, faults, sampling=record), checked_against=table.digest())
+    meta = {} if draw.plain and kind_list == [FaultKind.BIT_FLIP] else {
+        "site": draw.site.value, "bits": draw.width, "kinds": [k.value for k in kind_list]}
+    fl = FaultList.from_faults(table.model, faults, sampling=record, meta=meta)
+    return replace(fl, checked_against=table.digest())
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What each drawn fault is besides its element: ``width`` adjacent bits from the drawn lowest
+    one, at ``site``."""
+
+    width: int = 1
+    site: Site = Site.WEIGHT
+
+    @property
+    def positions(self) -> int:
+        return FLOAT_BITS - self.width + 1
+
+    @property
+    def plain(self) -> bool:
+        return self.width == 1 and self.site is Site.WEIGHT
+
+    def fault(self, layer: str, index: tuple[int, ...], bit: int, kind: FaultKind) -> Fault:
+        bits: int | tuple[int, ...] = bit if self.width == 1 else tuple(range(bit, bit + self.width))
+        return Fault(layer, index, bits, kind, self.site)
 
 
 # -- paper mode ------------------------------------------------------------------------------------
 def _draw_paper(
-    table: LayerTable, counts: dict[str, int], rng: random.Random, kinds: list[FaultKind]
+    table: LayerTable, counts: dict[str, int], rng: random.Random, kinds: list[FaultKind], draw: Draw
 ) -> list[Fault]:
     faults: list[Fault] = []
     for layer in table:
         used: set[tuple[tuple[int, ...], int, int]] = set()
-        faults.extend(_draw_unique(layer, rng, kinds, used) for _ in range(counts[layer.name]))
+        faults.extend(_draw_unique(layer, rng, kinds, used, draw) for _ in range(counts[layer.name]))
     return faults
 
 
@@ -116,14 +162,15 @@ def _draw_unique(
     rng: random.Random,
     kinds: list[FaultKind],
     used: set[tuple[tuple[int, ...], int, int]],
+    draw: Draw,
 ) -> Fault:
     for _ in range(MAX_DRAWS):
         index = tuple(rng.randint(0, d - 1) for d in layer.shape)
-        bit = rng.randint(0, FLOAT_BITS - 1)
+        bit = rng.randint(0, draw.positions - 1)
         kind = rng.randint(0, len(kinds) - 1) if len(kinds) > 1 else 0
         if (index, bit, kind) not in used:
             used.add((index, bit, kind))
-            return Fault(layer.name, index, bit, kinds[kind])
+            return draw.fault(layer.name, index, bit, kinds[kind])
     raise InputError(
         f"layer {layer.name!r}: no new fault found in {MAX_DRAWS} draws; its "
         f"{layer.numel * FLOAT_BITS * len(kinds)} possible faults are nearly all taken, "
@@ -133,38 +180,59 @@ def _draw_unique(
 
 # -- numpy modes -----------------------------------------------------------------------------------
 def _draw_numpy(
-    table: LayerTable, counts: dict[str, int], rng: np.random.Generator, kinds: list[FaultKind]
+    table: LayerTable, counts: dict[str, int], rng: np.random.Generator, kinds: list[FaultKind], draw: Draw
 ) -> list[Fault]:
     faults: list[Fault] = []
     for layer in table:
-        faults.extend(_draw_layer_numpy(layer, counts[layer.name], rng, kinds))
+        faults.extend(_draw_layer_numpy(layer, counts[layer.name], rng, kinds, draw, range(draw.positions)))
+    return faults
+
+
+def _draw_bit_wise(
+    table: LayerTable, counts: dict[str, int], rng: np.random.Generator, kinds: list[FaultKind], draw: Draw
+) -> list[Fault]:
+    """Bit by bit, each bit's sample allocated over the layers (``counts`` is keyed ``"<bit>/<layer>"``)."""
+    faults: list[Fault] = []
+    for bit in range(draw.positions):
+        for layer in table:
+            faults.extend(_draw_layer_numpy(layer, counts[f"{bit}/{layer.name}"], rng, kinds, draw, (bit,)))
     return faults
 
 
 def _draw_layer_numpy(
-    layer: Layer, count: int, rng: np.random.Generator, kinds: list[FaultKind]
+    layer: Layer, count: int, rng: np.random.Generator, kinds: list[FaultKind], draw: Draw,
+    bits: Sequence[int],
 ) -> list[Fault]:
     # One flat slot per (element, bit, kind): drawing slots without replacement rules out
     # duplicates without any redraw.
-    dims = layer.shape + (FLOAT_BITS, len(kinds))
-    flat = rng.choice(layer.numel * FLOAT_BITS * len(kinds), size=count, replace=False)
+    dims = layer.shape + (len(bits), len(kinds))
+    flat = rng.choice(layer.numel * len(bits) * len(kinds), size=count, replace=False)
     coords = np.stack(np.unravel_index(flat, dims), axis=1).tolist()
-    return [Fault(layer.name, tuple(c[:-2]), c[-2], kinds[c[-1]]) for c in coords]
+    return [draw.fault(layer.name, tuple(c[:-2]), bits[c[-2]], kinds[c[-1]]) for c in coords]
 
 
 # -- argument checks -------------------------------------------------------------------------------
-def _draw(table: LayerTable, counts: dict[str, int], mode: str, seed: Any, kinds: list[FaultKind]) -> list[Fault]:
+def _draw(table: LayerTable, counts: dict[str, int], mode: str, seed: Any, kinds: list[FaultKind],
+          draw: Draw) -> list[Fault]:
     """The paper's draw (Python's ``random``) or readlx's (a NumPy generator)."""
     if mode == "paper":
-        return _draw_paper(table, counts, random.Random(_check_python_seed(seed)), kinds)
-    return _draw_numpy(table, counts, _numpy_rng(seed), kinds)
+        return _draw_paper(table, counts, random.Random(_check_python_seed(seed)), kinds, draw)
+    if mode == "bit-wise":
+        return _draw_bit_wise(table, counts, _numpy_rng(seed), kinds, draw)
+    return _draw_numpy(table, counts, _numpy_rng(seed), kinds, draw)
 
 
 def _sizes(table: LayerTable, mode: str, n_pop: int, margin: float, confidence: float, p: float, t: float,
-           population_kinds: int) -> tuple[int, dict[str, int]]:
-    """The sample size and the faults per layer of ``mode``."""
+           population_kinds: int, positions: int = FLOAT_BITS) -> tuple[int, dict[str, int]]:
+    """The sample size and the faults per layer (bit-wise: per ``"<bit>/<layer>"``) of ``mode``."""
     if mode == "layer-wise":
-        counts = sampling.layer_wise_sizes(table, margin, confidence, p, t=t, kinds=population_kinds)
+        counts = sampling.layer_wise_sizes(table, margin, confidence, p, t=t, bits=positions, kinds=population_kinds)
+        return sum(counts.values()), counts
+    if mode == "bit-wise":
+        per_bit = sampling.sample_size(sampling.population(table, bits=1, kinds=population_kinds), margin,
+                                       confidence, p, t=t)
+        split = sampling.allocate(table, per_bit)
+        counts = {f"{bit}/{name}": n for bit in range(positions) for name, n in split.items()}
         return sum(counts.values()), counts
     n = sampling.sample_size(n_pop, margin, confidence, p, t=t)
     return n, sampling.allocate(table, n)
@@ -186,14 +254,21 @@ def _check_kinds(kinds: Iterable[FaultKind | str]) -> list[FaultKind]:
     return parsed
 
 
-def _check_capacity(table: LayerTable, counts: dict[str, int], n_kinds: int) -> None:
-    for layer in table:
-        room = layer.numel * FLOAT_BITS * n_kinds
-        if counts[layer.name] > room:
+def _check_capacity(table: LayerTable, counts: dict[str, int], n_kinds: int, positions: int) -> None:
+    for key, count in counts.items():
+        layer = table[key.rpartition("/")[2]]
+        room = layer.numel * positions * n_kinds
+        if count > room:
             raise InputError(
                 f"layer {layer.name!r} has {room} distinct faults but the sample asks for "
-                f"{counts[layer.name]}; use a larger margin"
+                f"{count}; use a larger margin"
             )
+
+
+def _check_width(bits: int, mode: str) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= FLOAT_BITS:
+        raise InputError(f"bits must be an integer in 1..{FLOAT_BITS} (adjacent bits per fault), got {bits!r}")
+    return int(bits)
 
 
 def _check_python_seed(seed: int | np.random.Generator) -> int:

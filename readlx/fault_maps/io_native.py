@@ -8,8 +8,13 @@
     # sampling_population: 17173504
     # ... (the other Sampling fields, named as in Sampling.to_attrs; seed -1 = none)
     # meta.newline: "\\n"
-    id,layer,index,bit,kind[,n_injections,masked,non_critical,critical]
+    id,layer,index,bit,kind[,site][,n_injections,masked,non_critical,critical]
     0,conv1,"(3, 0, 2, 1)",15,bit-flip
+    1,conv1,"(5, 7, 2)",29+30,stuck-at-1,activation
+
+``bit`` is one position or a set joined by ``+`` (a multi-bit fault). ``site`` (``weight`` or
+``activation``; an activation index is into the layer's output, ``(C, H, W)`` or ``(F,)``) is written
+only when a fault of the list is not a weight fault, so lists of weight faults keep their text.
 
 ``source`` and the sampling lines are left out when the list has none; ``meta`` entries are JSON.
 Writing then reading gives back an equal list.
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from readlx.errors import FaultListError
 from readlx.fault_maps import csvrows
 from readlx.fault_maps.csvrows import TextFile
-from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.fault import Fault, Site
 from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, FaultEntry, FaultList, Sampling
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAGIC = "# readlx fault list v1"
 MAGIC_PREFIX = "# readlx fault list v"
 COLUMNS = ("id", "layer", "index", "bit", "kind")
+SITE_COLUMN = "site"
 META_PREFIX = "meta."
 _SAMPLING_TYPES: dict[str, Callable[[str], Any]] = {
     "sampling_population": int,
@@ -61,11 +67,15 @@ def format_native(fl: FaultList) -> str:
     """
     lines = [MAGIC, *_header_lines(fl)]
     with_counts = bool(fl.entries) and fl.entries[0].published is not None
-    lines.append(",".join(COLUMNS + (PUBLISHED_COLUMNS if with_counts else ())))
+    with_sites = any(f.site is not Site.WEIGHT for f in fl.faults)
+    sites = (SITE_COLUMN,) if with_sites else ()
+    lines.append(",".join(COLUMNS + sites + (PUBLISHED_COLUMNS if with_counts else ())))
     for entry in fl:
         fault = entry.fault
-        cells: list[object] = [entry.id, fault.layer, csvrows.format_index(fault.index), fault.bit]
-        cells.append(fault.kind.value)
+        cells: list[object] = [entry.id, fault.layer, csvrows.format_index(fault.index),
+                               csvrows.format_bits(fault.bit), fault.kind.value]
+        if with_sites:
+            cells.append(fault.site.value)
         if entry.published is not None:
             cells.extend(entry.published.as_tuple())
         lines.append(csvrows.csv_line(cells))
@@ -141,7 +151,7 @@ def read_native(path: str | Path, table: LayerTable | None = None) -> FaultList:
 def parse_native(src: TextFile, table: LayerTable | None = None) -> FaultList:
     """The fault list held by ``src`` (an already read file), see :func:`read_native`."""
     header, column_line = _read_header(src)
-    columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS)
+    columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS, extra=(SITE_COLUMN,))
     entries = _read_rows(src, column_line + 1, columns, table)
     return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"],
                      checked_against=None if table is None else table.digest())
@@ -236,11 +246,13 @@ def _read_rows(
 def _fault(src: TextFile, row: dict[str, str], line: int, table: LayerTable | None) -> Fault:
     if not row["layer"].strip():
         raise src.error("empty layer name", line, "layer")
+    site = csvrows.parse_site(src, row[SITE_COLUMN], line, SITE_COLUMN) if SITE_COLUMN in row else Site.WEIGHT
     fault = Fault(
         row["layer"],
         csvrows.parse_index(src, row["index"], line, "index"),
-        csvrows.parse_bit(src, row["bit"], line, "bit"),
+        csvrows.parse_bits(src, row["bit"], line, "bit"),
         csvrows.parse_kind(src, row["kind"], line, "kind"),
+        site,
     )
     csvrows.check_in_table(src, fault, table, line, {"layer": "layer", "index": "index"})
     return fault

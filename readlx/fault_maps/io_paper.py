@@ -175,7 +175,7 @@ def format_paper_torch(
     'Injection,Layer,TensorIndex,Bit\\n0,fc,"(7, 36)",4\\n'
     """
     _check_bit_flips(fl)
-    rows = [(e.id, e.fault.layer, csvrows.format_index(e.fault.index), e.fault.bit) for e in fl]
+    rows = [(e.id, e.fault.layer, csvrows.format_index(e.fault.index), e.fault.top_bit) for e in fl]
     with_counts = bool(fl.entries) and fl.entries[0].published is not None
     counts = [e.published.as_tuple() for e in fl if e.published is not None] if with_counts else None
     return _format(fl, rows, counts, newline, final_newline)
@@ -204,7 +204,7 @@ def format_paper_tf(
     """
     _check_bit_flips(fl)
     translated = to_framework(fl, table, framework)
-    rows = [(e.id, f.layer, csvrows.format_index(f.index), f.bit) for e, f in zip(fl, translated, strict=True)]
+    rows = [(e.id, f.layer, csvrows.format_index(f.index), _single(f.bit)) for e, f in zip(fl, translated, strict=True)]
     return _format(fl, rows, None, newline, final_newline)
 
 
@@ -270,3 +270,16 @@ def _check_bit_flips(fl: FaultList) -> None:
                 f"{entry.fault.kind.value} (save it with format='readlx')",
                 path=fl.source,
             )
+        if entry.fault.is_activation or len(entry.fault.bits) > 1:
+            what = "an activation fault" if entry.fault.is_activation else "a multi-bit fault"
+            raise FaultListError(
+                f"the published format holds single-bit weight faults only; fault {entry.id} is {what} "
+                "(save it with format='readlx')",
+                path=fl.source,
+            )
+
+
+def _single(bit: int | tuple[int, ...]) -> int:
+    """A checked list's bit (:func:`_check_bit_flips` refuses bit sets)."""
+    assert isinstance(bit, int)
+    return bit

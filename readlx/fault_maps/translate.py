@@ -11,14 +11,13 @@ kernel is ``(kH, kW, C, 1)`` = canonical ``(C, 1, kH, kW)`` permuted by ``(2, 3,
 from __future__ import annotations
 
 import csv
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from readlx.errors import FaultListError, InputError, RegistryError
 from readlx.fault_maps.csvrows import split_cells
-from readlx.fault_maps.fault import FLOAT_BITS, Fault, FaultKind
+from readlx.fault_maps.fault import Bits, Fault, FaultKind, Site, parse_bits
 from readlx.fault_maps.faultlist import FaultList
 from readlx.graph import Binding, Layer, LayerTable
 
@@ -44,17 +43,18 @@ class FrameworkFault:
     framework: str
     layer: str
     index: tuple[int, ...]
-    bit: int
+    bit: Bits
     kind: FaultKind = FaultKind.BIT_FLIP
+    site: Site = Site.WEIGHT
 
     def __post_init__(self) -> None:
-        bit = self.bit
-        integral = isinstance(bit, numbers.Integral) and not isinstance(bit, bool)
-        if not integral or not 0 <= bit < FLOAT_BITS:
-            raise FaultListError(f"bit must be an integer in 0..31, got {bit!r}", field="bit")
-        object.__setattr__(self, "bit", int(bit))
+        try:
+            object.__setattr__(self, "bit", parse_bits(self.bit))
+        except FaultListError as e:
+            raise FaultListError(str(e), field="bit") from e
         object.__setattr__(self, "index", tuple(int(i) for i in self.index))
-        object.__setattr__(self, "kind", FaultKind(self.kind))
+        object.__setattr__(self, "kind", self.kind if isinstance(self.kind, FaultKind) else FaultKind.parse(self.kind))
+        object.__setattr__(self, "site", self.site if isinstance(self.site, Site) else Site.parse(self.site))
 
 
 def to_framework_fault(fault: Fault, table: LayerTable, framework: str) -> FrameworkFault:
@@ -69,9 +69,11 @@ def to_framework_fault(fault: Fault, table: LayerTable, framework: str) -> Frame
     """
     table.check_fault(fault)
     binding = table.binding(framework, fault.layer)
-    return FrameworkFault(
-        framework, binding.name, binding.to_framework_index(fault.index), fault.bit, fault.kind
-    )
+    if fault.is_activation:
+        index = activation_to_framework(fault.index, binding)
+    else:
+        index = binding.to_framework_index(fault.index)
+    return FrameworkFault(framework, binding.name, index, fault.bit, fault.kind, fault.site)
 
 
 def to_framework(fault_list: FaultList, table: LayerTable, framework: str) -> list[FrameworkFault]:
@@ -131,8 +133,45 @@ def from_framework_fault(
         )
     layer = table[names[fault.layer]]
     binding = table.binding(fault.framework, layer.name)
+    if fault.site is Site.ACTIVATION:
+        converted = Fault(layer.name, activation_to_canonical(fault.index, binding), fault.bit, fault.kind, fault.site)
+        try:
+            table.check_fault(converted)
+        except FaultListError as e:
+            shape = table.outputs.get(layer.name)
+            shown = "" if shape is None else f" (canonical shape {shape})"
+            raise FaultListError(f"{fault.framework} index {fault.index} is out of range for the output of layer "
+                                 f"{fault.layer!r}{shown}", field="index") from e
+        return converted
     _check_framework_index(fault, binding.to_framework_index(layer.shape))
     return Fault(layer.name, binding.to_canonical_index(fault.index), fault.bit, fault.kind)
+
+
+def channels_last(binding: Binding) -> bool:
+    """Does the framework of ``binding`` hold a conv's activations channels-last (NHWC)? Its kernels say
+    so: a kernel stored spatial axes first (Keras ``(kH, kW, ...)``) comes with NHWC activations."""
+    perm = binding.permutation
+    return len(perm) == 4 and perm[:2] == (2, 3)
+
+
+def activation_to_framework(index: tuple[int, ...], binding: Binding) -> tuple[int, ...]:
+    """A canonical activation index ``(C, H, W)`` in the framework's layout (``(H, W, C)`` for NHWC);
+    ``(F,)`` is the same everywhere.
+
+    >>> keras = Binding("conv2d", "conv2d/kernel:0", CONV_TO_KERAS)
+    >>> activation_to_framework((3, 1, 2), keras), activation_to_canonical((1, 2, 3), keras)
+    ((1, 2, 3), (3, 1, 2))
+    """
+    if len(index) == 3 and channels_last(binding):
+        return (index[1], index[2], index[0])
+    return index
+
+
+def activation_to_canonical(index: tuple[int, ...], binding: Binding) -> tuple[int, ...]:
+    """The inverse of :func:`activation_to_framework`."""
+    if len(index) == 3 and channels_last(binding):
+        return (index[2], index[0], index[1])
+    return index
 
 
 def from_framework(

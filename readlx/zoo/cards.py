@@ -169,7 +169,7 @@ def _layer_summary(table: LayerTable) -> str:
 
 def _file_lines(bench: Benchmark, root: Path | None) -> list[str]:
     files = {
-        "checkpoint": bench.checkpoint,
+        "weights": bench.checkpoint,
         "fault list": bench.fault_list,
         "TF fault list": bench.tf_fault_list,
         "name map": bench.match_file,

@@ -260,3 +260,19 @@ def test_a_list_checked_against_another_table_is_checked_again(data) -> None:
     forged = FaultList(MODEL, (FaultEntry(0, Fault("nope", (0,), 1)),), checked_against="0" * 64)
     with pytest.raises(FaultListError, match="unknown layer 'nope'"):
         run_campaign([_engine()], forged, data, model=MODEL)
+
+
+@pytest.mark.parametrize("mode", ["reference", "fast"])
+def test_progress_weights_come_before_the_first_fault(data, mode: str) -> None:
+    engine = _engine()
+    last = engine.table.names[-1]
+    fl = FaultList.from_faults(MODEL, (Fault("conv1", (0, 0, 0, 0), 30), Fault(last, (3, 5), 31),
+                                       noop_control(engine, last)))
+    calls: list[tuple[str, object]] = []
+    run_campaign([engine], fl, data, model=MODEL, options=CampaignOptions(
+        mode=mode, progress=lambda fw, d, t: calls.append(("progress", d)),
+        progress_weights=lambda fw, w: calls.append(("weights", w))))
+    assert calls[:2] == [("weights", calls[0][1]), ("progress", 0)] and len(calls) == 5
+    weights = calls[0][1]
+    # a no-op costs nothing; in fast mode a fault of the first layer costs more than one of the last
+    assert weights == ([1.0, 1.0, 0.0] if mode == "reference" else [1.0, 1 / len(engine.table.names), 0.0])

@@ -158,3 +158,25 @@ def test_help_of_commands_without_runtimes_loads_no_framework() -> None:
             "print(sorted(m for m in ('torch', 'tensorflow', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_run_modes_are_the_campaign_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    from readlx.campaign.loop import MODES
+
+    run = PARSERS["readlx run"]
+    assert next(a for a in run._actions if a.dest == "mode").choices == MODES
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "{reference,fast,fast-always}" in text
+    assert "fast-always: the fast runner wherever it can run" in text
+
+
+def test_an_unknown_run_mode_lists_the_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "m", "--mode", "bogus"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --mode: invalid choice: 'bogus'" in err
+    assert "'reference', 'fast', 'fast-always'" in err

@@ -203,7 +203,7 @@ def test_format_card(tmp_path: Path) -> None:
     assert "11 layers (8 conv, 3 linear), 28,268,224 weights" in text
     assert "input shape       3x50x50" in text
     assert "Adam, batch 128, 200 epochs, lr 0.001, x0.1 at epochs 50/100/150" in text
-    assert "checkpoint     not published" in text
+    assert "weights        not published" in text and "checkpoint" not in text
     assert "fault list     missing" in text
 
 

@@ -12,7 +12,10 @@ runs in its own session, and on Keras (:mod:`readlx.campaign.runners.keras_fast`
 sub-model in its own ``tf.function``, both checked bit for bit against the whole graph at start-up
 (:mod:`readlx.campaign.runners.cut`). A runtime names its fast runner in its registry entry
 (:data:`readlx.engines.registry.RUNTIMES`); engines without one, and models a fast runner cannot run,
-fall back to the reference loop, and the campaign's attrs say why.
+fall back to the reference loop, and the campaign's attrs say why. Fast mode measures each layer's
+cost on both runners and runs its faults on the cheaper (:mod:`readlx.campaign.runners.choice`, the
+predictions in :mod:`readlx.campaign.runners.costs`); ``fast-always`` forces the fast runner wherever
+it can run.
 """
 from __future__ import annotations
 

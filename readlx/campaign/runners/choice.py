@@ -308,7 +308,16 @@ def _r(seconds: float) -> float:
 
 def chosen_mode(runner: BlockRunner, mode: str, detail: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The mode a runner ran in and how, once its faults are done: a :class:`ChoosingRunner` says
-    what it chose; any other runner ran as it was built."""
+    what it chose; any other runner ran as it was built.
+
+    >>> from readlx.zoo import ZOO, load_model
+    >>> from readlx.data.synthetic import synthetic
+    >>> from readlx.engines.torch import TorchEngine
+    >>> eng = TorchEngine(load_model("democnn-synthetic10"), ZOO["democnn-synthetic10"].layer_table())
+    >>> images = synthetic(2).images
+    >>> chosen_mode(ReferenceRunner(eng, images, eng.infer(images)), "reference", {"fallback": "why"})
+    ('reference', {'fallback': 'why'})
+    """
     if isinstance(runner, ChoosingRunner):
         return runner.outcome()
     return mode, detail

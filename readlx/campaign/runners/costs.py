@@ -40,6 +40,16 @@ GOLDEN_PRIOR = 1.0
 """A golden pass, in units of ``R``, before any is measured."""
 
 
+def layer_shares(layers: Sequence[str]) -> dict[str, float]:
+    """Each layer's part of the network from it on, counted in layers: what the prior of
+    :class:`CostModel` takes a fault of it to cost on a fast runner, in units of a whole inference.
+
+    >>> layer_shares(["a", "b", "c", "d"])
+    {'a': 1.0, 'b': 0.75, 'c': 0.5, 'd': 0.25}
+    """
+    return {name: (len(layers) - i) / len(layers) for i, name in enumerate(layers)}
+
+
 @dataclass(frozen=True)
 class Structure:
     """How a fast runner spends its time beyond the faults themselves.
@@ -89,7 +99,7 @@ class CostModel:
     def __init__(self, layers: Sequence[str], structure: Structure, measured: Measured) -> None:
         self.structure = structure
         self.measured = measured
-        self._share = {name: (len(layers) - i) / len(layers) for i, name in enumerate(layers)}
+        self._share = layer_shares(layers)
 
     def reference(self) -> float:
         """Seconds of one fault on the reference loop (the median of those measured)."""
@@ -147,6 +157,10 @@ def gains(model: CostModel, in_block: Mapping[str, int], left: Mapping[str, int]
 
     ``in_block`` and ``left`` count the faults still to run (no-ops aside) in the block and in the
     campaign, by layer; ``ready`` holds the layers already set up.
+
+    >>> model = CostModel(["a", "b"], Structure(per_layer=False), Measured(reference=[1.0]))
+    >>> gains(model, {"a": 2, "b": 4}, {"a": 2, "b": 4}, set())  # a costs a whole inference fast too
+    {'b': 2.0}
     """
     r = model.reference()
     out = {}

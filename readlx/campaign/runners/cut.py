@@ -158,7 +158,8 @@ class CutRunner(BlockRunner):
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
         with self.engine.inject(fault):
-            if fault.layer not in self.suffix:  # whole batches of the layout: the engine's own split
+            # An activation fault has no weight for the suffix to read: the engine's own path runs it.
+            if fault.is_activation or fault.layer not in self.suffix:  # whole batches: the engine's split
                 return self.engine.infer(self.images[lo:hi])
             return np.concatenate([self.run_suffix(fault.layer, values) for _, values in goldens])
 

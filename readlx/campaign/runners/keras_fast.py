@@ -21,9 +21,10 @@ import numpy as np
 
 from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
-from readlx.campaign.runners.cut import CutRunner, CutValues
+from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
+from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 tf: Any = LazyTensorFlow()  # imported on first use
@@ -63,7 +64,7 @@ def live_across(nodes: list[Any], layer: Any) -> list[Any]:
 
 
 @contextmanager
-def _quiet_keras() -> Iterator[None]:
+def quiet_keras() -> Iterator[None]:
     """Silence Keras' warning that a model's inputs do not come from ``tf.keras.Input`` (a suffix
     starts from intermediate tensors on purpose) and TensorFlow's that many functions are traced (it
     counts every function made by :meth:`readlx.engines.keras.KerasEngine.function_for` as one, retraced)."""
@@ -85,6 +86,10 @@ class KerasModelEngine(Engine, Protocol):
     def function_for(self, model: Any) -> Any: ...
 
     def batch_input(self, images: Array) -> Any: ...
+
+    def instrumented(self, layer: str) -> Any: ...
+
+    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None) -> Array: ...
 
 
 
@@ -125,26 +130,51 @@ class KerasFastRunner(CutRunner):
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
         image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
         super().__init__(engine, images, golden, options, task, cuts, image_bytes)
+        self._activation_kept: tuple[tuple[str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
+
+    def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
+        """An activation fault reruns only the corrupted recomputation of each batch: the golden outputs,
+        the batch tensors and, for a spliced layer, the neutral recomputation are kept for the layer's
+        next faults (:mod:`readlx.engines.keras_activations`)."""
+        if not fault.is_activation:
+            return super()._fault_chunk(fault, goldens, lo, hi)
+        with self.engine.inject(fault), tf.device(self.engine.device):
+            return np.concatenate([self.engine.activation_batch(batch, neutral, self.golden[rows])
+                                   for rows, batch, neutral in self._activation_batches(fault.layer, lo, hi)])
+
+    def _activation_batches(self, layer: str, lo: int, hi: int) -> list[tuple[slice, Any, Array | None]]:
+        if self._activation_kept is not None and self._activation_kept[0] == (layer, lo, hi):
+            return self._activation_kept[1]
+        self._activation_kept = None  # the previous layer's values go before this layer's are made
+        graph = self.engine.instrumented(layer)
+        kept = []
+        with tf.device(self.engine.device):
+            for rows in self.layout:
+                if lo <= rows.start < hi:
+                    batch = self.engine.batch_input(self.images[rows])
+                    kept.append((rows, batch, np.asarray(graph.neutral(batch), np.float32) if graph.spliced else None))
+        self._activation_kept = ((layer, lo, hi), kept)
+        return kept
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:
         model = self.engine.model
-        with _quiet_keras():
+        with quiet_keras():
             outputs = [*model.outputs, *(self._tensors[n] for n in names)]
             return self.engine.function_for(tf.keras.Model(model.inputs, outputs))
 
     def _run_probe(self, probe: Any, rows: slice) -> tuple[Array, list[Any]]:
-        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+        with tf.device(self.engine.device), quiet_keras():  # the first call traces
             out, *values = probe(self.engine.batch_input(self.images[rows]))
         return np.asarray(out, np.float32), values
 
     def _make_suffix(self, layer: str) -> Any:
-        with _quiet_keras():
+        with quiet_keras():
             inputs = [self._tensors[n] for n in self.cuts[layer]]
             return self.engine.function_for(tf.keras.Model(inputs, self.engine.model.outputs[0]))
 
     def run_suffix(self, layer: str, values: CutValues) -> Array:
-        with tf.device(self.engine.device), _quiet_keras():  # the first call traces
+        with tf.device(self.engine.device), quiet_keras():  # the first call traces
             return np.asarray(self.suffix[layer](*(values[n] for n in self.cuts[layer])), dtype=np.float32)
 
 

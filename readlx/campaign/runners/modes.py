@@ -31,12 +31,21 @@ DETAIL = "_detail"
 
 
 def is_mode_attr(key: str) -> bool:
-    """Is ``key`` one of the per-engine mode attrs (not ``mode``, the mode asked for)?"""
+    """Is ``key`` one of the per-engine mode attrs (not ``mode``, the mode asked for)?
+
+    >>> is_mode_attr("mode_torch_detail"), is_mode_attr("mode")
+    (True, False)
+    """
     return key.startswith(PREFIX)
 
 
 def without_modes(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` without the per-engine mode attrs: what two runs of one campaign in fast mode agree on."""
+    """``ds`` without the per-engine mode attrs: what two runs of one campaign in fast mode agree on.
+
+    >>> import xarray as xr
+    >>> without_modes(xr.Dataset(attrs={"mode": "fast", "mode_torch": "mixed"})).attrs
+    {'mode': 'fast'}
+    """
     out = ds.copy()
     out.attrs = {k: v for k, v in ds.attrs.items() if not is_mode_attr(str(k))}
     return out
@@ -77,7 +86,17 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 
 
 def write_runs(path: Path, runs: Sequence[Mapping[str, Any]]) -> None:
-    """Keep ``runs`` (``{"mode": ..., "detail": ...}`` each) in ``path``, replaced whole."""
+    """Keep ``runs`` (``{"mode": ..., "detail": ...}`` each) in ``path``, replaced whole; read them
+    back with :func:`read_runs`.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "torch.mode.json"
+    ...     before = read_runs(path)
+    ...     write_runs(path, [{"mode": "fast", "detail": {"a": 1}}, {"mode": "x"}])
+    ...     before, read_runs(path)  # a run without its detail is not one
+    ([], [{'detail': {'a': 1}, 'mode': 'fast'}])
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps({"runs": list(runs)}, sort_keys=True))
     tmp.replace(path)

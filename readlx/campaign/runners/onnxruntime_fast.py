@@ -7,10 +7,16 @@ block, the skip connection. The suffix subgraph from those values to the output
 inputs, so :meth:`OnnxRuntimeEngine.inject` corrupts it as it corrupts the whole graph. A probe session
 (the whole graph with a group of cuts' values as extra outputs) gives the golden values of a chunk
 once. The checks, the grouping and the block loop are :class:`readlx.campaign.runners.cut.CutRunner`'s.
+
+An activation fault restarts from the engine's own activation cut
+(:class:`readlx.engines.onnxruntime_cuts.ActivationCut`, verified bit for bit against the whole graph):
+the prefix runs once per chunk and layer, and each fault of the layer corrupts a copy of its values and
+runs the suffix.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,9 +24,10 @@ import onnx
 from onnx.utils import Extractor
 
 from readlx._typing import Array
-from readlx.campaign.runners.cut import CutRunner, CutValues
+from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
+from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -72,6 +79,10 @@ class OnnxModelEngine(Engine, Protocol):
 
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> Any: ...
 
+    def cut_values(self, layer: str, feeds: dict[str, Array]) -> dict[str, Any]: ...
+
+    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array]) -> Array: ...
+
 
 class OrtFastRunner(CutRunner):
     """Runs faults on an :class:`~readlx.engines.onnxruntime.OnnxRuntimeEngine` with the outcomes of
@@ -111,7 +122,30 @@ class OrtFastRunner(CutRunner):
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes
+        self._activation_kept: tuple[tuple[str, int, int], list[tuple[dict[str, Any], dict[str, Array]]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
+
+    def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
+        """An activation fault restarts each batch from the golden values at its layer's activation cut
+        (the engine's prefix run, kept for the layer's next faults), corrupted as the engine does."""
+        if not fault.is_activation:
+            return super()._fault_chunk(fault, goldens, lo, hi)
+        self.engine.table.check_fault(fault)
+        return np.concatenate([self.engine.faulty_from(fault, values, feeds)
+                               for values, feeds in self._activation_values(fault.layer, lo, hi)])
+
+    def _activation_values(self, layer: str, lo: int, hi: int) -> list[tuple[dict[str, Any], dict[str, Array]]]:
+        if self._activation_kept is not None and self._activation_kept[0] == (layer, lo, hi):
+            return self._activation_kept[1]
+        self._activation_kept = None  # the previous layer's values go before this layer's are made
+        chunk = []
+        for rows in self.layout:
+            if lo <= rows.start < hi:
+                feeds = {self.engine.image_input: self.engine.layout_images(self.images[rows]),
+                         **self.engine.weight_feeds}
+                chunk.append((self.engine.cut_values(layer, feeds), feeds))
+        self._activation_kept = ((layer, lo, hi), chunk)
+        return chunk
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:
         return self.engine.session_for(with_outputs(self.engine.proto, list(names)))

@@ -21,7 +21,7 @@ import numpy as np
 from readlx._typing import Array
 from readlx.comparisons.text import table
 from readlx.engines.reference.arithmetic import ARITHMETICS
-from readlx.errors import ReadlxError
+from readlx.errors import InputError, ReadlxError
 from readlx.fault_maps.faultlist import FaultList
 
 MASKING_ARITHMETICS = ("float32", "tf32", "bf16", "fp16")
@@ -38,6 +38,10 @@ def rounding_masked(faults: FaultList, weights: Mapping[str, Array], arithmetic:
     [True, False]
     """
     rounding = ARITHMETICS[arithmetic].operand_rounding
+    activations = [f.describe() for f in faults.faults if f.is_activation]
+    if activations:
+        raise InputError(f"operand rounding is a property of weight faults; the list holds activation faults "
+                         f"({activations[0]!r}, ...)")
     stored = np.array([weights[f.layer][f.index] for f in faults.faults], dtype=np.float32)
     corrupted = np.array([f.apply(v) for f, v in zip(faults.faults, stored, strict=True)], dtype=np.float32)
     if rounding is None:

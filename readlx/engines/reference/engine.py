@@ -25,7 +25,7 @@ from readlx.engines.reference.convolution import ALGORITHMS
 from readlx.engines.reference.executor import GraphExecutor, LayerPlan, plan_layer
 from readlx.engines.reference.reuse import GoldenCache
 from readlx.engines.registry import RUNTIMES, Runtime, RuntimeFamily
-from readlx.errors import ReadlxError
+from readlx.errors import FaultListError, ReadlxError
 from readlx.fault_maps.fault import Fault
 from readlx.graph import LayerTable
 
@@ -185,6 +185,10 @@ class ReferenceEngine:
     @contextmanager
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
+        if fault.is_activation:
+            raise FaultListError(f"the emulated-arithmetic engine injects weight faults only, got "
+                                 f"{fault.describe()!r}; run activation faults on torch, keras or onnxruntime",
+                                 field="site")
         bits = self._weights[fault.layer].view(np.uint32)
         stored = bits[fault.index].copy()
         try:

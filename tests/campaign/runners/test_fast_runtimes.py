@@ -55,6 +55,36 @@ def test_fast_mode_equals_reference_on_every_runtime(demo_bundle: Bundle, cache_
         assert json.loads(fast.attrs[f"mode_{name}_detail"])["cache_bytes"] == cache_bytes
 
 
+def _mixed_faults(bundle: Bundle) -> FaultList:
+    """Activation faults of every layer (bit flips, stuck-at, a bit set) beside multi-bit weight faults."""
+    from readlx.fault_maps.sites import with_outputs
+    from readlx.zoo import ZOO, load_model
+
+    table = with_outputs(bundle.table, load_model(MODEL), ZOO[MODEL].input_shape)
+    rng = np.random.default_rng(5)
+    chosen = []
+    for k, layer in enumerate(table.layers * 2):
+        kind = (FaultKind.BIT_FLIP, FaultKind.STUCK_AT_1, FaultKind.STUCK_AT_0)[k % 3]
+        out = tuple(int(rng.integers(0, n)) for n in table.outputs[layer.name])
+        chosen.append(Fault(layer.name, out, ((30,), (29, 30), (22,), (31,), (23, 24, 25))[k % 5], kind, "activation"))
+        index = tuple(int(rng.integers(0, n)) for n in layer.shape)
+        chosen.append(Fault(layer.name, index, (27, 28) if k % 2 else (28, 29, 30), kind))
+    return FaultList.from_faults(MODEL, tuple(chosen))
+
+
+def test_fast_mode_equals_reference_for_activation_and_multi_bit_faults(demo_bundle: Bundle) -> None:
+    data = synthetic(20)
+    faults = _mixed_faults(demo_bundle)
+    engines = [demo_bundle.engine(name, batch_size=8) for name in RUNTIMES]
+    ref = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True))
+    fast = run_campaign(engines, faults, data, model=MODEL, options=CampaignOptions(per_image=True, mode="fast-always"))
+    xr.testing.assert_identical(_modeless(ref), _modeless(fast))
+    assert (ref.site.values == "activation").sum() == len(faults) // 2
+    assert ref.critical.sum() > 0 and ref.masked.sum() > 0  # the faults do something, and not everything
+    for name in RUNTIMES:
+        assert fast.attrs[f"mode_{name}"] == "fast"
+
+
 @pytest.mark.parametrize("runtime", ["keras", "onnxruntime", "onnxruntime-keras"])
 def test_every_suffix_of_the_demo_model_reproduces_golden(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(20)

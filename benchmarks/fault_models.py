@@ -3,17 +3,20 @@
 On ResNet20 (published checkpoint, CIFAR-10 test set), it draws
 
 - ``--activations N`` stratified activation faults (bit flips, one bit, network-wise over the layers'
-  output elements), and
+  output elements),
 - ``--multibit N`` weight faults of 2 and of 3 adjacent bits each,
+- ``--normalized N`` stratified faults of the BatchNorm outputs (as ``--activations``), and
+- ``--transient N`` transient activation faults (network-wise; each image draws its element and bit),
 
-runs each list on ``torch``, ``keras`` and ``onnxruntime`` in the default fast mode and, for the
-activation faults (and for the multi-bit ones with ``--compare-multibit``), in ``--mode reference`` too
-(one process, the same images), checks that the two give identical per-image outcomes on every
-runtime, and prints per list and runtime: seconds per fault (the whole run, set-up and golden pass
-included, over the faults) in each mode and their ratio, the outcome shares, and the paired tests of
-each runtime pair (masked and SDC-1 counts per fault).
+runs each list on ``torch``, ``keras`` and ``onnxruntime`` in the default fast mode and, for every
+list but the multi-bit ones (those too with ``--compare-multibit``), in ``--mode reference`` too (one
+process, the same images), checks that the two give identical per-image outcomes on every runtime,
+and prints per list and runtime: seconds per fault (the whole run, set-up and golden pass included,
+over the faults) in each mode and their ratio, the outcome shares, and the paired tests of each
+runtime pair (masked and SDC-1 counts per fault).
 
-Run: ``.venv/bin/python benchmarks/fault_models.py [--activations 200] [--multibit 100] [--images 1000]``
+Run: ``.venv/bin/python benchmarks/fault_models.py [--activations 200] [--multibit 100] [--normalized 0]
+[--transient 0] [--images 1000]``
 (needs ``../shared/data``: the published ResNet20 checkpoint and the CIFAR-10 test set).
 """
 from __future__ import annotations
@@ -37,11 +40,16 @@ def fault_lists(args: argparse.Namespace) -> dict[str, Any]:
     from readlx.provenance import recorded_subset
 
     model = subject(MODEL)
+    from readlx.fault_maps.transient import transient_faults
+
     lists: dict[str, Any] = {}
-    if args.activations:
-        table = table_with_outputs(model)
-        population = generate(table, margin=0.01, mode="network-wise", site="activation", seed=args.seed)
-        lists[f"{args.activations} activation faults"] = recorded_subset(population, args.activations, args.seed)
+    table = table_with_outputs(model) if args.activations or args.normalized or args.transient else None
+    for site, count in (("activation", args.activations), ("normalized", args.normalized)):
+        if count:
+            population = generate(table, margin=0.01, mode="network-wise", site=site, seed=args.seed)
+            lists[f"{count} {site} faults"] = recorded_subset(population, count, args.seed)
+    if args.transient:
+        lists[f"{args.transient} transient activation faults"] = transient_faults(table, args.transient, seed=args.seed)
     for width in (2, 3) if args.multibit else ():
         population = generate(model.artifact.table, margin=0.01, mode="network-wise", bits=width, seed=args.seed)
         lists[f"{args.multibit} weight faults of {width} bits"] = recorded_subset(population, args.multibit, args.seed)
@@ -68,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--activations", type=int, default=200)
     parser.add_argument("--multibit", type=int, default=100)
+    parser.add_argument("--normalized", type=int, default=0)
+    parser.add_argument("--transient", type=int, default=0)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frameworks", default=",".join(THREE))
@@ -81,7 +91,7 @@ def main() -> None:
         head = ("runtime", "reference s/fault", "fast s/fault", "ratio", "identical")
         print(f"{head[0]:12s} {head[1]:>18s} {head[2]:>13s} {head[3]:>6s} {head[4]:>9s}  shares")
         fast_sets = []
-        compare = not args.fast_only and (args.compare_multibit or "activation" in label)
+        compare = not args.fast_only and (args.compare_multibit or "bits" not in label)
         for fw in frameworks:
             fast, t_fast = run(faults, fw, "fast", args.images)
             n = len(faults)

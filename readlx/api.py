@@ -18,6 +18,7 @@ from readlx.engines import RUNTIMES, Engine
 from readlx.errors import ArgumentError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.outcomes.tasks import ImageData
+from readlx.progress import ProgressBars
 
 __all__ = ["Subject", "fault_list", "image_data", "run", "subject"]
 
@@ -86,8 +87,10 @@ def run(model: str | Path | nn.Module | Any, data: str | Path | ImageData | tupl
 
 def _options(model: Subject, per_image: bool, force_noop: bool, mode: str, resume: bool,
              progress: bool | Progress, checkpoint: str | Path | None) -> CampaignOptions:
+    bars = _progress(progress)
     return CampaignOptions(per_image=per_image, skip_noop=not force_noop, mode=mode, resume=resume,
-                           progress=_progress(progress), checkpoint=None if checkpoint is None else Path(checkpoint),
+                           progress=bars, progress_weights=bars.weights if isinstance(bars, ProgressBars) else None,
+                           checkpoint=None if checkpoint is None else Path(checkpoint),
                            attrs=model.benchmark.characterization() if model.benchmark else {})
 
 
@@ -103,28 +106,11 @@ def _engines(model: Subject, frameworks: Sequence[str], batch_size: int, device:
     return [RUNTIMES.build(fw, model.artifact, batch_size=batch_size, device=device) for fw in names]
 
 
-class _Bars:
-    """One tqdm bar per framework on stderr (closed by :func:`run`)."""
-
-    def __init__(self) -> None:
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, framework: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(framework)
-        if bar is None:
-            bar = self.bars[framework] = tqdm(total=total, initial=done, desc=framework, unit="fault", smoothing=0)
-        bar.update(done - bar.n)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
 def _progress(progress: bool | Progress) -> Progress | None:
+    """One tqdm bar per framework on stderr whose remaining time weighs each fault's expected cost
+    (closed by :func:`run`), none, or the caller's callback."""
     if progress is True:
-        return _Bars()
+        return ProgressBars()
     if progress is False:
         return None
     if not callable(progress):

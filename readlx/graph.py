@@ -116,6 +116,9 @@ class LayerTable:
     outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Each layer's output shape without the batch axis, canonical (NCHW) layout: the addresses of
     activation faults. Filled by :func:`readlx.fault_maps.sites.with_outputs`; empty when unknown."""
+    normalized: dict[str, str] = field(default_factory=dict)
+    """Layer -> the BatchNorm module (PyTorch name) applied to its output: the layers that have a
+    ``normalized`` site. Filled with :attr:`outputs`."""
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.layers)
@@ -126,8 +129,8 @@ class LayerTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LayerTable):
             return NotImplemented
-        return (self.model, self.layers, self.bindings, self.outputs) == (
-            other.model, other.layers, other.bindings, other.outputs)
+        return (self.model, self.layers, self.bindings, self.outputs, self.normalized) == (
+            other.model, other.layers, other.bindings, other.outputs, other.normalized)
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -196,11 +199,25 @@ class LayerTable:
             )
         layer = self._by_name[fault.layer]
         if fault.is_activation:
+            self._check_normalized(fault)
+        if fault.is_transient:
+            from readlx.fault_maps.fault import check_prefix
+
+            rank = 3 if layer.kind == "conv" else 1  # where the output shape is unknown: no bound on sizes
+            check_prefix(fault, self.outputs.get(layer.name, (np.iinfo(np.int64).max,) * rank))
+        elif fault.is_activation:
             shape = self.outputs.get(layer.name)
             rank = len(shape) if shape is not None else (3 if layer.kind == "conv" else 1)
             _check_index(fault, shape, rank, f"the output of layer {layer.name!r}")
         else:
             _check_index(fault, layer.shape, len(layer.shape), f"layer {layer.name!r}")
+
+    def _check_normalized(self, fault: Fault) -> None:
+        if fault.site.value != "normalized" or not self.outputs or fault.layer in self.normalized:
+            return
+        having = ", ".join(self.normalized) or "none"
+        raise FaultListError(f"the output of layer {fault.layer!r} goes to no BatchNorm, so it has no normalized "
+                             f"site; layers with one: {having}", field="layer")
 
     def output_shape(self, layer: str) -> tuple[int, ...]:
         """The output shape of ``layer`` (no batch axis); raises when the table does not know it."""
@@ -247,6 +264,7 @@ class LayerTable:
                 fw: {layer: asdict(b) for layer, b in m.items()} for fw, m in self.bindings.items()
             },
             **({"outputs": {k: list(v) for k, v in self.outputs.items()}} if self.outputs else {}),
+            **({"normalized": dict(self.normalized)} if self.normalized else {}),
         }
 
     def to_json(self) -> str:
@@ -267,7 +285,8 @@ class LayerTable:
                 for fw, m in data.get("bindings", {}).items()
             }
             outputs = {str(k): tuple(int(n) for n in v) for k, v in data.get("outputs", {}).items()}
-            return cls(str(data["model"]), layers, bindings, outputs)
+            normalized = {str(k): str(v) for k, v in data.get("normalized", {}).items()}
+            return cls(str(data["model"]), layers, bindings, outputs, normalized)
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"not a readlx layer table: {e!r}", path=path) from e
 

@@ -58,13 +58,18 @@ COORDINATE_ATTRS: dict[str, dict[str, Any]] = {
     "bit": {"long_name": "faulty bit of the float32 value", "units": "1",
             "valid_range": np.array([0, 31], np.int8),
             "comment": "IEEE-754 binary32 bit position: 0-22 mantissa (0 = least significant), 23-30 exponent, "
-                       "31 sign; of a multi-bit fault, its most significant bit (all its bits: bit_mask)"},
+                       "31 sign; of a multi-bit fault, its most significant bit (all its bits: bit_mask); -1, "
+                       "outside valid_range: a transient fault, whose bit is drawn per image"},
     "bit_mask": {"long_name": "faulty bits of the float32 value", "units": "1",
                  "comment": "the corrupted bits as a mask of the binary32 word (bit k = 2**k); one bit set for a "
-                            "single-bit fault"},
+                            "single-bit fault; of a transient fault, the bits its draws choose from"},
     "site": {"long_name": "tensor of the fault", "comment": "weight: an element of the layer's stored weight; "
              "activation: an element of the layer's output tensor, corrupted in every image (a permanent "
-             "neuron fault)"},
+             "neuron fault) or, where seed is set, one element and bit drawn per image (a transient fault); "
+             "normalized: as activation, in the output of the BatchNorm applied to the layer's output"},
+    "seed": {"long_name": "seed of a transient fault", "valid_min": np.int64(0),
+             "comment": "a transient activation fault draws each image's element and bit from (seed, image); "
+                        "-1, below valid_min: a permanent fault (readlx.fault_maps.transient)"},
     "kind": {"long_name": "fault model", "comment": "bit-flip: the bit is inverted; stuck-at-0 / stuck-at-1: "
              "the bit is forced to 0 / 1 (a no-op when it already holds that value)"},
     "tensor_index": {"long_name": "index of the faulty element in canonical layout", "valid_min": np.int32(0),
@@ -203,10 +208,11 @@ def _coords(model: str, faults: FaultList, fw: list[str], layer_names: Mapping[s
         "layer": ("fault", np.array([f.layer for f in faults.faults], dtype=object)),
         "tensor_index": (("fault", "axis"), _padded_indices(faults)),
         "axis": np.arange(MAX_RANK, dtype=np.int8),
-        "bit": ("fault", np.array([f.top_bit for f in faults.faults], dtype=np.int8)),
+        "bit": ("fault", np.array([-1 if f.is_transient else f.top_bit for f in faults.faults], dtype=np.int8)),
         "bit_mask": ("fault", np.array([f.mask for f in faults.faults], dtype=np.uint32)),
         "kind": ("fault", np.array([f.kind.value for f in faults.faults], dtype=object)),
         "site": ("fault", np.array([f.site.value for f in faults.faults], dtype=object)),
+        "seed": ("fault", np.array([-1 if f.seed is None else f.seed for f in faults.faults], dtype=np.int64)),
         "framework_layer": (
             ("fault", "framework"),
             np.array([[layer_names[k][i] for k in fw] for i in range(len(faults))], dtype=object).reshape(

@@ -26,7 +26,7 @@ WITH_EXAMPLES = frozenset({
     "readlx.campaign.fingerprint", "readlx.campaign.inputs",
     "readlx.campaign.loop", "readlx.converters.sources", "readlx.converters.from_onnx", "readlx.converters.isolated",
     "readlx.converters.from_keras", "readlx.converters.onnx_torch",
-    "readlx.data.arrays", "readlx.cli.progress", "readlx.fault_maps.sites", "readlx.comparisons.ranking",
+    "readlx.data.arrays", "readlx.progress", "readlx.fault_maps.sites", "readlx.comparisons.ranking",
     "readlx.campaign.runners.choice", "readlx.campaign.runners.compare", "readlx.campaign.runners.costs",
     "readlx.campaign.runners.cut", "readlx.campaign.runners.dispatch", "readlx.campaign.runners.modes",
     "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast",

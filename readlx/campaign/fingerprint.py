@@ -21,6 +21,7 @@ def fault_digest(faults: FaultList) -> str:
     for entry in faults.entries:
         f = entry.fault
         site = "" if f.site is Site.WEIGHT else f"|{f.site.value}"  # weight faults keep their digests
+        site += "" if f.seed is None else f"|seed {f.seed}"
         h.update(f"{entry.id}|{f.layer}|{f.index}|{f.bit}|{f.kind.value}{site}\n".encode())
     return h.hexdigest()
 

@@ -74,10 +74,13 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
     site = parse_sites(args.sites)
     kinds = _kinds(args.kinds)
     table = _table(args.model, args.format, args.name_map)
-    if site.value == "activation":
+    if site.value != "weight":
         from readlx.campaign.inputs import table_with_outputs
 
         table = table_with_outputs(_subject(args.model))
+    if args.transient is not None:
+        return _generate_transient(args, table, site.value, kinds)
+    args.mode = args.mode or "paper"
     fl = generate(table, margin=args.margin, confidence=args.confidence, p=args.p, seed=args.seed, mode=args.mode,
                   kinds=kinds, site=site, bits=args.bits, population_kinds=max(PAPER_KINDS, len(kinds)))
     save_fault_list(fl, args.out, format=args.format, table=table)
@@ -86,6 +89,32 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
     what = f"{site.value} faults, {args.bits} bit{'s' if args.bits > 1 else ''}, {', '.join(kinds)}"
     print(f"{len(fl)} faults for {args.model} ({what}; {s.mode}; population {s.population}, margin {s.margin}, "
           f"confidence {s.confidence}, seed {s.seed}) -> {args.out}")
+    return 0
+
+
+def _generate_transient(args: argparse.Namespace, table: LayerTable, site: str, kinds: list[str]) -> int:
+    from readlx.errors import ArgumentError
+    from readlx.fault_maps import save_fault_list
+    from readlx.fault_maps.transient import TRANSIENT_MODES, transient_faults
+
+    if site == "weight":
+        raise ArgumentError("--transient faults are faults of layer outputs: add --sites activations (or "
+                            "normalized)", argument="sites")
+    if args.bits != 1:
+        raise ArgumentError(f"a transient fault corrupts one drawn bit per image; --bits {args.bits} is for "
+                            "permanent faults", argument="bits")
+    if args.transient < 1:
+        raise ArgumentError(f"--transient needs a positive number of faults, got {args.transient}",
+                            argument="transient")
+    args.mode = args.mode or TRANSIENT_MODES[0]
+    if args.mode not in TRANSIENT_MODES:
+        raise ArgumentError(f"--transient draws {' or '.join(TRANSIENT_MODES)}, got --mode {args.mode!r}",
+                            argument="mode")
+    fl = transient_faults(table, args.transient, seed=args.seed, mode=args.mode, kinds=kinds, site=site)
+    save_fault_list(fl, args.out, format=args.format, table=table)
+    scope = "for the network" if args.mode == "network-wise" else "per layer"
+    print(f"{len(fl)} transient {site} faults for {args.model} ({args.transient} {scope}, {', '.join(kinds)}; "
+          f"each image draws its element and bit; seed {args.seed}) -> {args.out}")
     return 0
 
 
@@ -115,6 +144,8 @@ def cmd_faults_import(args: argparse.Namespace) -> int:
 def cmd_faults_show(args: argparse.Namespace) -> int:
     from collections import Counter
 
+    from readlx.fault_maps import csvrows
+
     if args.format == PAPER_TF.name and not args.model:
         from readlx.errors import ArgumentError
 
@@ -130,12 +161,17 @@ def cmd_faults_show(args: argparse.Namespace) -> int:
     print("faults per layer:")
     for layer, n in Counter(f.layer for f in fl.faults).items():
         print(f"  {layer:28s} {n:6d}")
-    sites = Counter(f.site.value for f in fl.faults)
+    sites = Counter(("transient " if f.is_transient else "") + f.site.value for f in fl.faults)
     print("sites: " + ", ".join(f"{k} {n}" for k, n in sorted(sites.items())))
-    widths = Counter(len(f.bits) for f in fl.faults)
-    print("bits per fault: " + ", ".join(f"{k}: {n}" for k, n in sorted(widths.items())))
-    bits = Counter(f.top_bit for f in fl.faults)
-    print("faults per (most significant) bit: " + " ".join(f"{b}:{bits.get(b, 0)}" for b in range(32)))
+    permanent = [f for f in fl.faults if not f.is_transient]  # a transient fault draws its bit per image
+    if permanent:
+        widths = Counter(len(f.bits) for f in permanent)
+        print("bits per fault: " + ", ".join(f"{k}: {n}" for k, n in sorted(widths.items())))
+        bits = Counter(f.top_bit for f in permanent)
+        print("faults per (most significant) bit: " + " ".join(f"{b}:{bits.get(b, 0)}" for b in range(32)))
+    drawn = Counter(csvrows.format_bits(f.bit) for f in fl.faults if f.is_transient)
+    if drawn:
+        print("transient faults per bit set drawn from: " + ", ".join(f"{k}: {n}" for k, n in sorted(drawn.items())))
     return 0
 
 
@@ -157,19 +193,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--confidence", type=float, default=0.99, help="confidence level of that margin")
     g.add_argument("--p", type=float, default=0.5, help="expected share of the outcome (0.5: the largest sample)")
     g.add_argument("--seed", type=int, default=42, metavar="N", help="seed of the draw")
-    g.add_argument("--mode", default="paper", choices=MODES,
-                   help="paper: the published generator, draw for draw (with the default margin, confidence, p "
-                        "and seed it reproduces the published PyTorch lists); network-wise: the same sizes per "
-                        "layer, drawn by numpy without replacement; layer-wise: a sample size per layer; bit-wise: "
-                        "a sample size per bit position")
-    g.add_argument("--sites", default="weights", choices=("weights", "activations"),
-                   help="where the faults are: weights (the layers' stored Conv/Linear weights) or activations "
-                        "(an element of a layer's output, (C, H, W) or (F,), corrupted in every image)")
+    g.add_argument("--mode", choices=MODES,
+                   help="paper (default): the published generator, draw for draw (with the default margin, "
+                        "confidence, p and seed it reproduces the published PyTorch lists); network-wise (default "
+                        "with --transient): the same sizes per layer, drawn by numpy without replacement; "
+                        "layer-wise: a sample size per layer; bit-wise: a sample size per bit position")
+    g.add_argument("--sites", default="weights", choices=("weights", "activations", "normalized"),
+                   help="where the faults are: weights (the layers' stored Conv/Linear weights), activations "
+                        "(an element of a layer's output, (C, H, W) or (F,), corrupted in every image) or "
+                        "normalized (an element of the output of the BatchNorm applied to a layer's output, for "
+                        "the layers that have one)")
     g.add_argument("--kinds", default="bit-flip", metavar="LIST",
                    help="comma-separated fault kinds drawn among (bit-flip, stuck-at-0, stuck-at-1); the "
                         "population counts max(2, number of kinds) per bit, 2 as the published lists did")
     g.add_argument("--bits", type=int, default=1, metavar="K",
                    help="adjacent bits corrupted per fault (multi-bit faults for K > 1)")
+    g.add_argument("--transient", type=int, metavar="R",
+                   help="R transient activation faults (with --sites activations; --mode network-wise: R for the "
+                        "network, layers drawn by output size; layer-wise: R per layer) instead of a statistical "
+                        "list: each image's inference corrupts one element and bit of the layer's output, drawn "
+                        "from the fault's seed and the image's index. F faults over N images make F x N "
+                        "independent draws")
     g.add_argument("--format", default=NATIVE.name, choices=tuple(FORMATS),
                    help="format of the written list (paper-tf: Keras layer names and layouts)")
     g.add_argument("--name-map", metavar="FILE", help=NAME_MAP)

@@ -19,16 +19,20 @@ import xarray as xr
 from readlx._typing import Array
 from readlx.comparisons.cf import annotate
 from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Site
+from readlx.fault_maps.fault import Site, format_bit_set
 
 SHARE_VARS = ("masked", "non_critical", "critical", "nan_or_inf")
 GROUPINGS = ("bit", "layer")
-SITES = tuple(s.value for s in Site)
+TRANSIENT = "transient "
+"""What begins the site label of transient faults (a ``seed`` set): they are kept apart from the
+permanent faults of their site."""
+SITES = (*(s.value for s in Site), *(TRANSIENT + s.value for s in Site if s is not Site.WEIGHT))
 """Fault sites in the order tables list them."""
 
 
 def fault_sites(ds: xr.Dataset) -> Array:
-    """The site of every fault of ``ds`` (``"weight"`` throughout where the Dataset records none).
+    """The site of every fault of ``ds`` (``"weight"`` throughout where the Dataset records none),
+    ``"transient <site>"`` for transient faults (:data:`TRANSIENT`).
 
     >>> from readlx.comparisons.examples import toy_dataset
     >>> fault_sites(toy_dataset().drop_vars("site")).tolist()
@@ -36,7 +40,11 @@ def fault_sites(ds: xr.Dataset) -> Array:
     """
     if "site" not in ds.coords:
         return np.full(ds.sizes["fault"], Site.WEIGHT.value, dtype=object)
-    return ds["site"].values.astype(str).astype(object)
+    sites = ds["site"].values.astype(str).astype(object)
+    if "seed" in ds.coords:
+        transient = ds["seed"].values >= 0
+        sites[transient] = [TRANSIENT + s for s in sites[transient]]
+    return sites
 
 
 def sites_present(ds: xr.Dataset) -> list[str]:
@@ -63,12 +71,12 @@ def fault_bits(ds: xr.Dataset) -> list[tuple[int, ...]]:
 
 
 def bits_label(bits: tuple[int, ...]) -> str:
-    """A bit set as the fault lists write it: ``"30"``, ``"29+30"``.
+    """A bit set as the fault lists write it: ``"30"``, ``"29+30"``, ``"0-31"``.
 
-    >>> bits_label((30,)), bits_label((29, 30))
-    ('30', '29+30')
+    >>> bits_label((30,)), bits_label((29, 30)), bits_label(tuple(range(32)))
+    ('30', '29+30', '0-31')
     """
-    return "+".join(map(str, bits))
+    return format_bit_set(bits, "+")
 
 
 def site_label(layer: str, site: str) -> str:
@@ -92,6 +100,9 @@ def _groups(ds: xr.Dataset, by: str) -> tuple[list[int] | list[str], Array]:
         raise ReadlxError(f"cannot break down by {by!r}; valid: {', '.join(GROUPINGS)}")
     sites = fault_sites(ds)
     if by == "bit":
+        if any(s.startswith(TRANSIENT) for s in sites.tolist()):
+            raise ReadlxError("transient faults draw their bit per image, so they have no bit to break down by; "
+                              f"choose another site with site= (valid: {', '.join(sites_present(ds))})")
         if len(set(sites.tolist())) > 1:
             raise ReadlxError(f"the result mixes {' and '.join(sites_present(ds))} faults, which a breakdown by bit "
                               f"would pool; choose one with site= (valid: {', '.join(sites_present(ds))})")

@@ -26,7 +26,7 @@ from readlx.outcomes.classification import NONFINITE, OUTCOME_NAMES
 
 Pair = tuple[str, str]
 _DIFF_VARS = ("masked", "non_critical", "critical", "nan_or_inf")
-_FAULT_COORDS = ("layer", "tensor_index", "bit", "bit_mask", "kind", "site")
+_FAULT_COORDS = ("layer", "tensor_index", "bit", "bit_mask", "kind", "site", "seed")
 _META = {
     **{f"d_{v}": (f"{v.replace('_', ' ')} difference", "images",
                   f"{v.replace('_', ' ')} count of framework_b minus that of framework_a") for v in _DIFF_VARS},

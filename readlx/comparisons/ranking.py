@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from readlx._typing import Array
-from readlx.comparisons.breakdown import SHARE_VARS, breakdown, fault_sites, sites_present
+from readlx.comparisons.breakdown import SHARE_VARS, TRANSIENT, breakdown, fault_sites, sites_present
 from readlx.comparisons.cf import annotate
 from readlx.comparisons.intervals import LEVEL, wilson_interval
 from readlx.comparisons.text import table
@@ -39,7 +39,10 @@ def _site_ranking(ds: xr.Dataset, by: str, outcome: str, site: str, model: int, 
     share = shares[outcome].values  # framework, group
     order = np.argsort(-share.mean(axis=0), kind="stable")
     n = shares.n_faults.values[order]
-    low, high = wilson_interval(share[:, order] / 100.0, n[None, :], level)
+    # A transient fault's images draw independently: its inferences are the trials (a sum of independent
+    # Bernoulli trials varies no more than a binomial of their mean, so the interval stays conservative).
+    trials = n * int(ds.attrs["n_images"]) if site.startswith(TRANSIENT) else n
+    low, high = wilson_interval(share[:, order] / 100.0, trials[None, :], level)
     return {"site": [site] * len(order), by: [keys[g] for g in order], "rank_in_site": list(range(1, len(order) + 1)),
             "n_faults": n.tolist(), "share": share[:, order], "low": 100.0 * low, "high": 100.0 * high,
             "masked": shares.masked.values[:, order]}
@@ -87,7 +90,8 @@ def rank_layers(ds: xr.Dataset, by: str = "layer", outcome: str = "critical", *,
         raise ReadlxError(f"cannot rank by {by!r}; valid: {', '.join(RANKINGS)}")
     if outcome not in SHARE_VARS:
         raise ReadlxError(f"cannot rank by the share of {outcome!r}; valid: {', '.join(SHARE_VARS)}")
-    parts = [_site_ranking(ds, by, outcome, site, model, level) for site in sites_present(ds)]
+    sites = [s for s in sites_present(ds) if not (by == "bit" and s.startswith(TRANSIENT))]  # no bit of their own
+    parts = [_site_ranking(ds, by, outcome, site, model, level) for site in sites]
     out = _joined(parts, ds.framework.values, by, outcome)
     out.attrs.update(n_images=int(ds.attrs["n_images"]), model=str(ds.model.values[model]), ranked_by=by,
                      outcome=outcome, confidence_level=level, derived_from="readlx campaign",
@@ -126,9 +130,11 @@ def _annotate(out: xr.Dataset, by: str, outcome: str, level: float) -> xr.Datase
                             "ranking key"),
         outcome: (f"{name} share", "percent", f"{name} inferences over all inferences of the group's faults"),
         f"{outcome}_low": (f"{name} share, lower bound", "percent",
-                           f"{100 * level:g} % Wilson interval over the group's faults, lower bound"),
+                           f"{100 * level:g} % Wilson interval over the group's faults (transient faults: "
+                           "inferences), lower bound"),
         f"{outcome}_high": (f"{name} share, upper bound", "percent",
-                            f"{100 * level:g} % Wilson interval over the group's faults, upper bound"),
+                            f"{100 * level:g} % Wilson interval over the group's faults (transient faults: "
+                            "inferences), upper bound"),
         "masked": ("masked share", "percent", "masked inferences over all inferences of the group's faults"),
     })
 
@@ -164,11 +170,15 @@ def ranking_tables(rk: xr.Dataset) -> list[tuple[str, Table]]:
                 cells += (f"{share:.2f} [{low:.2f}, {high:.2f}]",)
                 cells += () if outcome == "masked" else (f"{float(sel.masked.values[k, g]):.2f}",)
             rows.append(cells)
-        title = f"{site} faults: {by}s ranked by {name} share (mean over runtimes; {level} Wilson interval over faults)"
+        over = "inferences" if site.startswith(TRANSIENT) else "faults"
+        title = f"{site} faults: {by}s ranked by {name} share (mean over runtimes; {level} Wilson interval over {over})"
         out.append((title, (head, rows)))
     return out
 
 
 def format_ranking(rk: xr.Dataset) -> str:
-    """The tables of :func:`ranking_tables` as plain text, each under its title."""
-    return "\n\n".join(f"{title}\n{table(head, rows)}" for title, (head, rows) in ranking_tables(rk))
+    """The tables of :func:`ranking_tables` as plain text, each under its title (or why there is none)."""
+    tables = ranking_tables(rk)
+    if not tables:
+        return f"no faults to rank by {rk.attrs['ranked_by']} (transient faults draw their bit per image)"
+    return "\n\n".join(f"{title}\n{table(head, rows)}" for title, (head, rows) in tables)

@@ -139,6 +139,15 @@ class CutGraph:
             return _fetch(self.model, cast(str, node.target))
         raise FastUnsupported(f"node {node.name!r} has op {node.op!r}, which the fast path cannot run")
 
+    def normalizer(self, layer: str) -> int | None:
+        """The node of the BatchNorm module called on the output of module ``layer`` (one call), or
+        ``None`` when there is no such single node."""
+        calls = [i for i, n in enumerate(self.nodes) if n.op == "call_module" and n.target == layer]
+        found = [i for i, n in enumerate(self.nodes) if n.op == "call_module" and len(calls) == 1
+                 and isinstance(self.model.get_submodule(cast(str, n.target)), nn.modules.batchnorm._BatchNorm)
+                 and n.args and n.args[0] is self.nodes[calls[0]]]
+        return found[0] if len(found) == 1 else None
+
     def inputs(self, i: int) -> tuple[int, ...]:
         """Indices of the nodes whose values node ``i`` reads."""
         return tuple(self._pos[n] for n in self.nodes[i].all_input_nodes)

@@ -20,12 +20,13 @@ from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches, check_activation_index
-from readlx.engines.keras_activations import NEUTRAL_MASKS, InstrumentedGraph, faulty_batch, instrument
+from readlx.engines.keras_activations import NEUTRAL_MASKS, InstrumentedGraph, faulty_batch, instrument, row_masks
 from readlx.engines.keras_files import load_keras_model
 from readlx.engines.registry import RUNTIMES, Runtime
 from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault, FaultKind
-from readlx.fault_maps.translate import activation_to_canonical, activation_to_framework
+from readlx.fault_maps.fault import Fault, FaultKind, Site, check_prefix
+from readlx.fault_maps.transient import draws
+from readlx.fault_maps.translate import activation_to_canonical, activation_to_framework, channels_last
 from readlx.graph import Binding, LayerTable
 
 tf: Any = LazyTensorFlow()  # imported on first use, without the CUDA plugin registration noise
@@ -72,8 +73,9 @@ class KerasEngine:
             layer.name: self._variable(table.binding(BINDINGS, layer.name)) for layer in table
         }
         self._call = self._compile()
-        self._instrumented: dict[str, InstrumentedGraph] = {}
+        self._instrumented: dict[tuple[str, Site], InstrumentedGraph] = {}
         self._active: InstrumentedGraph | None = None  # the graph of the activation fault in place
+        self._transient: Fault | None = None  # the transient fault in place, whose draws it runs
 
     def _variable(self, binding: Binding) -> Any:
         try:
@@ -104,7 +106,7 @@ class KerasEngine:
         """One batch of NCHW images as the model's NHWC input tensor (the transposition is exact)."""
         return tf.constant(np.ascontiguousarray(np.transpose(images, NCHW_TO_NHWC)))
 
-    def infer(self, images: Array) -> Array:
+    def infer(self, images: Array, first_image: int = 0) -> Array:
         out = []
         with tf.device(self.device):
             for sl in batches(len(images), self.batch_size):
@@ -112,17 +114,21 @@ class KerasEngine:
                 if self._active is None:
                     out.append(np.asarray(self._call(batch), dtype=np.float32))
                     continue
-                out.append(self.activation_batch(batch))
+                out.append(self.activation_batch(batch, first_image=first_image + sl.start))
         return np.concatenate(out)
 
-    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None) -> Array:
+    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None,
+                         first_image: int = 0) -> Array:
         """The output of one NHWC ``batch`` under the activation fault in place (inside :meth:`inject`);
         ``neutral`` and ``golden``: that batch's neutral recomputation and golden output, where the
-        caller keeps them (:func:`readlx.engines.keras_activations.faulty_batch`)."""
+        caller keeps them (:func:`readlx.engines.keras_activations.faulty_batch`); ``first_image``: the
+        batch's first image in the campaign's image set (a transient fault's draws)."""
         if self._active is None:
             raise ReadlxError("no activation fault is injected (activation_batch runs inside inject)")
-        graph, faulty = faulty_batch(self, self._active, batch, neutral, golden)
-        self._active = self._instrumented[graph.layer] = graph
+        rows = None if self._transient is None else self._row_arguments(self._transient, int(batch.shape[0]),
+                                                                        first_image)
+        graph, faulty = faulty_batch(self, self._active, batch, neutral, golden, rows)
+        self._active = self._instrumented[graph.layer, graph.site] = graph
         return faulty
 
     @property
@@ -141,7 +147,7 @@ class KerasEngine:
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
         if fault.is_activation:
-            with self._corrupting(fault):
+            with self._transient_in_place(fault) if fault.is_transient else self._corrupting(fault):
                 yield
             return
         variable = self._variables[fault.layer]
@@ -156,11 +162,33 @@ class KerasEngine:
         finally:
             variable.scatter_nd_update(where, tf.constant(stored))
 
+    def _row_arguments(self, fault: Fault, n: int, first_image: int) -> tuple[Any, ...]:
+        """Arguments of the instrumented graph's ``rows`` function for a transient fault's draws."""
+        graph = self.instrumented(fault.layer, fault.site)
+        binding = self.table.binding(BINDINGS, fault.layer)
+        drawn = draws(fault, activation_to_canonical(graph.shape, binding), np.arange(first_image, first_image + n))
+        where = np.concatenate([np.arange(n)[:, None], drawn.framework_index(channels_last(binding))], axis=1)
+        return (tf.constant(where, tf.int64), *(tf.constant(m) for m in row_masks(fault.kind, drawn.masks)))
+
+    @contextmanager
+    def _transient_in_place(self, fault: Fault) -> Iterator[None]:
+        """A transient fault: :meth:`infer` runs the instrumented graph's per-row corruption."""
+        graph = self.instrumented(fault.layer, fault.site)
+        check_prefix(fault, activation_to_canonical(graph.shape, self.table.binding(BINDINGS, fault.layer)))
+        if self._active is not None:
+            raise ReadlxError(f"an activation fault is already injected; {fault.describe()!r} must wait "
+                              f"until it is removed (one activation fault at a time)")
+        try:
+            self._active, self._transient = graph, fault
+            yield
+        finally:
+            self._active = self._transient = None
+
     @contextmanager
     def _corrupting(self, fault: Fault) -> Iterator[None]:
         """An activation fault: one element of the layer's masks set, :meth:`infer` running the
         instrumented function; the neutral masks and the engine's own function back in ``finally``."""
-        graph = self.instrumented(fault.layer)
+        graph = self.instrumented(fault.layer, fault.site)
         binding = self.table.binding(BINDINGS, fault.layer)
         check_activation_index(activation_to_canonical(graph.shape, binding), fault.index, fault)
         if self._active is not None:
@@ -178,7 +206,7 @@ class KerasEngine:
             for mask_variable, neutral in zip(graph.masks, NEUTRAL_MASKS, strict=True):
                 mask_variable.scatter_nd_update(where, tf.constant([neutral], dtype=tf.int32))
 
-    def instrumented(self, layer: str) -> InstrumentedGraph:
+    def instrumented(self, layer: str, site: Site = Site.ACTIVATION) -> InstrumentedGraph:
         """The graph :meth:`inject` runs for an activation fault of ``layer``, built on first use. With
         neutral masks its output is the engine's bit for bit on a fixed random batch it is plain, else
         spliced (:mod:`readlx.engines.keras_activations`).
@@ -189,9 +217,9 @@ class KerasEngine:
         (10,)
         """
         self.table[layer]  # raises with the list of layers
-        if layer not in self._instrumented:
-            self._instrumented[layer] = instrument(self, layer)
-        return self._instrumented[layer]
+        if (layer, site) not in self._instrumented:
+            self._instrumented[layer, site] = instrument(self, layer, site)
+        return self._instrumented[layer, site]
 
     def layer_name(self, layer: str) -> str:
         self.table[layer]

@@ -28,7 +28,8 @@ import numpy as np
 
 from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
-from readlx.errors import FastUnsupported, ReadlxError
+from readlx.errors import FastUnsupported, FaultListError, ReadlxError
+from readlx.fault_maps.fault import FaultKind, Site
 from readlx.fault_maps.translate import channels_last
 from readlx.graph import Binding
 
@@ -54,17 +55,22 @@ class InstrumentedGraph:
     """
 
     layer: str
+    site: Site
     faulty: Any
     neutral: Any
     shape: tuple[int, ...]
     masks: tuple[Any, Any, Any]
     spliced: bool
+    rows: Any = None
+    """The recomputation with one element of each row corrupted: ``rows(batch, where, xor, or, and)``,
+    ``where`` the ``(row, *element)`` indices, the masks one int32 per row (transient faults)."""
     checked: set[int] = field(default_factory=set)
     """Batch sizes on which a plain graph's neutral run was found equal to the engine's."""
 
 
-def instrument(engine: Any, layer: str) -> InstrumentedGraph:
-    """``layer``'s instrumented graph on a :class:`~readlx.engines.keras.KerasEngine`: plain where its
+def instrument(engine: Any, layer: str, site: Site = Site.ACTIVATION) -> InstrumentedGraph:
+    """``layer``'s instrumented graph on a :class:`~readlx.engines.keras.KerasEngine`, corrupting the
+    layer's output or (``normalized``) that of the BatchNormalization called on it: plain where its
     neutral run reproduces the engine's outputs on a fixed random batch, else spliced."""
     from readlx.campaign.runners.cut import same_bits
     from readlx.campaign.runners.keras_fast import ordered_nodes, quiet_keras
@@ -80,6 +86,10 @@ def instrument(engine: Any, layer: str) -> InstrumentedGraph:
         raise ReadlxError(f"activation faults need the model's layer graph: {e}") from e
     target = model.get_layer(binding.name)
     shape = output_shape(engine, layer, binding, target, nodes)
+    if site is Site.NORMALIZED:
+        target = normalizer(model, nodes, target, layer)
+        if output_shape(engine, layer, binding, target, nodes) != shape:
+            raise ReadlxError(f"Keras layer {target.name!r} normalizes layer {layer!r} but changes its shape")
     dims = tuple(model.inputs[0].shape[1:])
     if None in dims:
         raise ReadlxError(f"activation faults need a fully known input shape; {model.name!r} has {dims}")
@@ -90,33 +100,71 @@ def instrument(engine: Any, layer: str) -> InstrumentedGraph:
     specs = [tf.TensorSpec((None, *dims), tf.float32)]
     faulty = tf.function(lambda x: walk(x, _corrupting(masks)), input_signature=specs)
     neutral = tf.function(lambda x: walk(x, _corrupting(neutral_masks)), input_signature=specs)
+    row_specs = [*specs, tf.TensorSpec((None, 1 + len(shape)), tf.int64), *[tf.TensorSpec((None,), tf.int32)] * 3]
+    rows = tf.function(lambda x, where, *m: walk(x, _corrupting_rows(where, m)), input_signature=row_specs)
     probe = tf.constant(np.random.default_rng(0).standard_normal(
         (min(engine.batch_size, PROBE_IMAGES), *dims)).astype(np.float32))
     with tf.device(engine.device), quiet_keras():  # the first calls trace
         unchanged = np.asarray(neutral(probe), np.float32)
         plain = same_bits(unchanged, np.asarray(engine.golden_function(probe), np.float32))
-        if not same_bits(np.asarray(faulty(probe), np.float32), unchanged):  # its masks are neutral here
+        if not (same_bits(np.asarray(faulty(probe), np.float32), unchanged)  # its masks are neutral here
+                and same_bits(np.asarray(rows(probe, *neutral_rows(len(probe), len(shape))), np.float32), unchanged)):
             raise ReadlxError(f"the model recomputed at Keras layer {binding.name!r} (layer {layer!r}) differs "
                               "between two copies of one graph; its activation faults cannot run here")
-    return InstrumentedGraph(layer, faulty, neutral, shape, masks, spliced=not plain)
+    return InstrumentedGraph(layer, site, faulty, neutral, shape, masks, spliced=not plain, rows=rows)
+
+
+def normalizer(model: Any, nodes: list[Any], target: Any, layer: str) -> Any:
+    """The BatchNormalization layer called on the output of Keras layer ``target`` (one call of each)."""
+    calls = [node for node in nodes if node.layer is target]
+    outputs = {i for node in calls for i in node.flat_output_ids}
+    found = [node.layer for node in nodes if isinstance(node.layer, tf.keras.layers.BatchNormalization)
+             and outputs & set(node.flat_input_ids)]
+    if len(calls) != 1 or len(found) != 1:
+        names = ", ".join(sorted(n.name for n in found)) or "none"
+        raise FaultListError(f"the output of layer {layer!r} (Keras layer {target.name!r}) goes to {len(found)} "
+                             f"BatchNormalization layers ({names}) in {model.name!r}; a normalized fault needs one",
+                             field="site")
+    return found[0]
+
+
+def neutral_rows(n: int, rank: int) -> tuple[Any, Any, Any, Any]:
+    """Arguments of :attr:`InstrumentedGraph.rows` that leave every bit of ``n`` rows as it is."""
+    where = np.zeros((n, 1 + rank), np.int64)
+    where[:, 0] = np.arange(n)
+    return (tf.constant(where), *(tf.constant(np.full(n, v, np.int32)) for v in NEUTRAL_MASKS))
+
+
+def row_masks(kind: Any, masks: Array) -> tuple[Array, Array, Array]:
+    """The xor, or and and masks (int32, one per row) that apply ``kind`` to each row's bits ``masks``."""
+    bits = np.asarray(masks, np.uint32).view(np.int32)
+    xor, or_, and_ = (np.full(len(bits), v, np.int32) for v in NEUTRAL_MASKS)
+    if kind is FaultKind.BIT_FLIP:
+        xor = bits
+    elif kind is FaultKind.STUCK_AT_1:
+        or_ = bits
+    else:
+        and_ = ~bits
+    return xor, or_, and_
 
 
 def faulty_batch(engine: Any, graph: InstrumentedGraph, batch: Any, neutral: Array | None = None,
-                 golden: Array | None = None) -> tuple[InstrumentedGraph, Array]:
-    """The faulty outputs of one NHWC ``batch`` under ``graph``'s masks, and the graph (made spliced
-    where its plain form misses the engine's outputs on this batch size). ``neutral`` and ``golden``:
-    the batch's neutral recomputation and engine output where the caller keeps them."""
+                 golden: Array | None = None, rows: tuple[Any, ...] | None = None) -> tuple[InstrumentedGraph, Array]:
+    """The faulty outputs of one NHWC ``batch`` under ``graph``'s masks (or, given ``rows``, under
+    :attr:`InstrumentedGraph.rows` with those arguments), and the graph (made spliced where its plain
+    form misses the engine's outputs on this batch size). ``neutral`` and ``golden``: the batch's
+    neutral recomputation and engine output where the caller keeps them."""
     from readlx.campaign.runners.cut import same_bits
 
-    rows = int(batch.shape[0])
-    if not graph.spliced and rows not in graph.checked:
+    size = int(batch.shape[0])
+    if not graph.spliced and size not in graph.checked:
         golden = _or_run(golden, engine.golden_function, batch)
         neutral = _or_run(neutral, graph.neutral, batch)
         if same_bits(neutral, golden):
-            graph.checked.add(rows)
+            graph.checked.add(size)
         else:
             graph = replace(graph, spliced=True, checked=set())
-    faulty = np.asarray(graph.faulty(batch), np.float32)
+    faulty = np.asarray(graph.faulty(batch) if rows is None else graph.rows(batch, *rows), np.float32)
     if not graph.spliced:
         return graph, faulty
     return graph, spliced_output(faulty, _or_run(neutral, graph.neutral, batch),
@@ -170,6 +218,17 @@ def _corrupting(masks: Any) -> Callable[[Any], Any]:
         return tf.bitcast(tf.bitwise.bitwise_and(tf.bitwise.bitwise_or(flipped, or_), and_), tf.float32)
 
     return corrupt
+def _corrupting_rows(where: Any, masks: Any) -> Callable[[Any], Any]:
+    def corrupt(out: Any) -> Any:
+        xor, or_, and_ = masks
+        bits = tf.bitcast(out, tf.int32)
+        picked = tf.bitwise.bitwise_xor(tf.gather_nd(bits, where), xor)
+        picked = tf.bitwise.bitwise_and(tf.bitwise.bitwise_or(picked, or_), and_)
+        return tf.bitcast(tf.tensor_scatter_nd_update(bits, where, picked), tf.float32)
+
+    return corrupt
+
+
 def _walker(model: Any, nodes: list[Any], target: Any) -> Callable[[Any, Callable[[Any], Any]], Any]:
     """Runs ``model``'s layers node by node, as a functional model runs them in inference mode, with the
     outputs of ``target``'s calls passed through a function.

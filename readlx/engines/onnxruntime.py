@@ -27,8 +27,9 @@ from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches, check_activation_index, corrupt_activation
 from readlx.engines.onnxruntime_cuts import ActivationCut, ActivationNotExposed, canonical_shape, make_cut
 from readlx.engines.registry import RUNTIMES, Runtime
-from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault
+from readlx.errors import FaultListError, ReadlxError
+from readlx.fault_maps.fault import Fault, Site
+from readlx.fault_maps.transient import corrupt_rows, draws
 from readlx.graph import LayerTable
 
 _LEVEL = ort.GraphOptimizationLevel
@@ -92,7 +93,7 @@ class OnnxRuntimeEngine:
         _free_batch_axis(fed, self._input)
         self.proto = fed
         self.session = self.session_for(fed)
-        self._cuts: dict[str, ActivationCut] = {}
+        self._cuts: dict[tuple[str, Site], ActivationCut] = {}
         self._active: Fault | None = None
 
     @property
@@ -134,33 +135,35 @@ class OnnxRuntimeEngine:
     cuts_kept = 8
     """Activation cuts kept built (two sessions and arenas each); one evicted is rebuilt and verified again."""
 
-    def infer(self, images: Array) -> Array:
+    def infer(self, images: Array, first_image: int = 0) -> Array:
         out = []
         for sl in batches(len(images), self.batch_size):
             feeds = {self._input: self.layout_images(images[sl]), **self._weights}
-            got = self.session.run(None, feeds)[0] if self._active is None else self._run_cut(self._active, feeds)
+            got = (self.session.run(None, feeds)[0] if self._active is None
+                   else self._run_cut(self._active, feeds, first_image + sl.start))
             out.append(np.asarray(got, dtype=np.float32))
         return np.concatenate(out)
 
-    def activation_cut(self, layer: str) -> ActivationCut:
-        """``layer``'s graph cut at its output tensor, built on first use with this engine's settings."""
+    def activation_cut(self, layer: str, site: Site = Site.ACTIVATION) -> ActivationCut:
+        """``layer``'s graph cut at its output tensor (``normalized``: at the output of the
+        BatchNormalization node reading it), built on first use with this engine's settings."""
         self.table[layer]
-        cut = self._cuts.pop(layer, None)
+        cut = self._cuts.pop((layer, site), None)
         if cut is None:
             tensor = _layer_tensors(self.proto, {layer: self.layer_name(layer)}, set(self._weights))[layer]
-            cut = make_cut(self, layer, tensor)
-        self._cuts[layer] = cut  # most recently used last
+            cut = make_cut(self, layer, _normalized(self.proto, layer, tensor) if site is Site.NORMALIZED else tensor)
+        self._cuts[layer, site] = cut  # most recently used last
         while len(self._cuts) > self.cuts_kept:
             self._cuts.pop(next(iter(self._cuts)))
         return cut
 
-    def _run_cut(self, fault: Fault, feeds: dict[str, Array]) -> Array:
-        return self.faulty_from(fault, self.cut_values(fault.layer, feeds), feeds)
+    def _run_cut(self, fault: Fault, feeds: dict[str, Array], first_image: int) -> Array:
+        return self.faulty_from(fault, self.cut_values(fault.layer, feeds, fault.site), feeds, first_image)
 
-    def cut_values(self, layer: str, feeds: dict[str, Array]) -> dict[str, Any]:
+    def cut_values(self, layer: str, feeds: dict[str, Array], site: Site = Site.ACTIVATION) -> dict[str, Any]:
         """The golden values at ``layer``'s activation cut for one batch's ``feeds`` (the prefix's run),
         the split checked against the whole graph once per batch size."""
-        cut = self.activation_cut(layer)
+        cut = self.activation_cut(layer, site)
         got = cut.prefix.run(cut.values, {n: feeds[n] for n in cut.prefix_inputs})
         values: dict[str, Any] = dict(zip(cut.values, got, strict=True))
         rows = len(values[cut.tensor])
@@ -175,11 +178,18 @@ class OnnxRuntimeEngine:
             cut.checked.add(rows)
         return values
 
-    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array]) -> Array:
-        """The output of one batch with activation ``fault`` applied to the cut ``values`` (not changed)."""
-        cut = self.activation_cut(fault.layer)
+    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array],
+                    first_image: int = 0) -> Array:
+        """The output of one batch with activation ``fault`` applied to the cut ``values`` (not changed);
+        ``first_image``: the batch's first image in the campaign's image set (a transient fault's draws)."""
+        cut = self.activation_cut(fault.layer, fault.site)
         layer_out = np.asarray(values[cut.tensor], np.float32)
         shape = canonical_shape(layer_out.shape[1:], cut.channels_last)
+        if fault.is_transient:
+            drawn = draws(fault, shape, np.arange(first_image, first_image + len(layer_out)))
+            where = drawn.framework_index(cut.channels_last)
+            corrupted = corrupt_rows(layer_out, where, drawn.masks, fault.kind)
+            return cut.finish({**values, cut.tensor: corrupted}, feeds)
         index = fault.index
         if cut.channels_last and len(shape) == 3:
             index = (index[1], index[2], index[0])
@@ -194,7 +204,7 @@ class OnnxRuntimeEngine:
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
         if fault.is_activation:
-            self.activation_cut(fault.layer)
+            self.activation_cut(fault.layer, fault.site)
             previous, self._active = self._active, fault
             try:
                 yield
@@ -309,6 +319,15 @@ def activations(engine: OnnxRuntimeEngine, images: Array, batch_size: int) -> di
         for sink, out in zip(parts, session.run(wanted, feeds), strict=True):
             sink.append(np.asarray(out, dtype=np.float32))
     return {name: np.concatenate(p) for name, p in zip(names, parts, strict=True)}
+
+
+def _normalized(proto: onnx.ModelProto, layer: str, tensor: str) -> str:
+    """The output of the one BatchNormalization node reading ``tensor`` (``layer``'s output)."""
+    found = [n for n in proto.graph.node if n.op_type == "BatchNormalization" and n.input and n.input[0] == tensor]
+    if len(found) != 1:
+        raise FaultListError(f"the output {tensor!r} of layer {layer!r} goes to {len(found)} BatchNormalization "
+                             "nodes in the ONNX graph; a normalized fault needs one", field="site")
+    return str(found[0].output[0])
 
 
 def _layer_tensors(proto: onnx.ModelProto, node_names: Mapping[str, str], fed: set[str]) -> dict[str, str]:

@@ -77,7 +77,8 @@ def make_cut(engine: Any, layer: str, tensor: str) -> ActivationCut:
     read = {t for k in before for t in nodes[k].input}
     prefix = [n for n in sources if n in read]
     suffix = [n for n in [*values, *sources] if n in after]
-    last = nodes[producer[tensor]].op_type not in ("Conv", "ConvTranspose")  # NCHW by the operator's definition
+    # NCHW by the operator's definition
+    last = nodes[producer[tensor]].op_type not in ("Conv", "ConvTranspose", "BatchNormalization")
     return ActivationCut(
         tensor, last and channels_last(engine.table.binding(engine.bindings, layer)),
         engine.session_for(Extractor(inferred).extract_model(prefix, values)), prefix, values,

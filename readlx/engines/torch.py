@@ -13,8 +13,9 @@ from readlx._typing import Array
 from readlx.engines.artifact import Artifact
 from readlx.engines.base import batches, check_activation_index
 from readlx.engines.registry import RUNTIMES, Runtime
-from readlx.errors import ReadlxError
-from readlx.fault_maps.fault import Fault, FaultKind
+from readlx.errors import FaultListError, ReadlxError
+from readlx.fault_maps.fault import Fault, Site, apply_kind
+from readlx.fault_maps.transient import draws
 from readlx.graph import LayerTable
 
 
@@ -53,6 +54,10 @@ class TorchEngine:
         self.device = torch.device(device)
         self.hook_calls = 0
         """Calls of the module of the active activation fault since it was injected."""
+        self._active: Fault | None = None  # the activation fault in place
+        self.first_image = 0
+        """Index in the campaign's image set of row 0 of the next forward pass, from which a transient
+        fault's hook draws (:meth:`infer` sets it per batch; a runner calling the model sets it)."""
         modules = dict(self.model.named_modules())
         self._weights: dict[str, torch.Tensor] = {}
         for layer in table:
@@ -67,13 +72,22 @@ class TorchEngine:
                 )
             self._weights[layer.name] = weight
 
-    def infer(self, images: Array) -> Array:
+    def infer(self, images: Array, first_image: int = 0) -> Array:
         out = []
         with torch.inference_mode():
             for sl in batches(len(images), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(images[sl])).to(self.device)
+                self.first_image, calls = first_image + sl.start, self.hook_calls
                 out.append(self.model(x).float().cpu().numpy())
+                self._check_normalized(calls)
         return np.concatenate(out)
+
+    def _check_normalized(self, calls_before: int) -> None:
+        """Raise unless the normalized fault in place (if any) found its BatchNorm in this forward pass."""
+        fault = self._active
+        if fault is not None and fault.site is Site.NORMALIZED and self.hook_calls == calls_before:
+            raise FaultListError(f"the output of layer {fault.layer!r} goes to no BatchNorm module, so "
+                                 f"{fault.describe()!r} has no tensor to corrupt", field="site")
 
     def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
@@ -83,8 +97,12 @@ class TorchEngine:
     def inject(self, fault: Fault) -> Iterator[None]:
         self.table.check_fault(fault)
         if fault.is_activation:
-            with self._hooked(fault):
-                yield
+            self._active = fault
+            try:
+                with self._hooked(fault):
+                    yield
+            finally:
+                self._active = None
             return
         weight = self._weights[fault.layer]
         with torch.no_grad():
@@ -99,33 +117,58 @@ class TorchEngine:
     @contextmanager
     def _hooked(self, fault: Fault) -> Iterator[None]:
         """An activation fault: a forward hook on the layer's module corrupts its output (a new tensor,
-        the module's own output is not changed) in every call, removed in ``finally``."""
+        the module's own output is not changed) in every call, removed in ``finally``. A normalized
+        fault's hooks corrupt the output of the BatchNorm module whose input is the layer's output."""
         module = dict(self.model.named_modules())[fault.layer]
         self.hook_calls = 0
-        handle = module.register_forward_hook(self._corrupting(fault))
+        if fault.site is Site.NORMALIZED:
+            handles = self._normalized_hooks(fault, module)
+        else:
+            handles = [module.register_forward_hook(self._corrupting(fault))]
         try:
             yield
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
+
+    def _normalized_hooks(self, fault: Fault, module: nn.Module) -> list[Any]:
+        """Hooks that remember the layer's latest output and corrupt the output of a BatchNorm called
+        on that very tensor (``hook_calls`` counts those calls: :meth:`infer` checks each batch had one)."""
+        latest: list[torch.Tensor] = []
+        corrupt = self._corrupting(fault)
+
+        def remember(mod: Any, inputs: Any, output: torch.Tensor) -> None:
+            latest[:] = [output]
+
+        def normalized(mod: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
+            return corrupt(mod, inputs, output) if latest and inputs and inputs[0] is latest[0] else None
+
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return [module.register_forward_hook(remember), *(m.register_forward_hook(normalized) for m in norms)]
 
     def _corrupting(self, fault: Fault) -> Callable[..., torch.Tensor]:
-        mask = int(np.array(fault.mask, np.uint32).view(np.int32))
-
         def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-            check_activation_index(tuple(output.shape[1:]), fault.index, fault)
             self.hook_calls += 1
             out = output.clone()
+            where, mask = self._where(fault, output)
             bits = out.view(torch.int32)
-            where: tuple[slice | int, ...] = (slice(None), *fault.index)
-            if fault.kind is FaultKind.BIT_FLIP:
-                bits[where] = bits[where] ^ mask
-            elif fault.kind is FaultKind.STUCK_AT_1:
-                bits[where] = bits[where] | mask
-            else:
-                bits[where] = bits[where] & ~mask
+            bits[where] = apply_kind(fault.kind, bits[where], mask)
             return out
 
         return hook
+
+    def _where(self, fault: Fault, output: torch.Tensor) -> tuple[tuple[Any, ...], Any]:
+        """The elements an activation fault corrupts in one batch's ``output`` and their int32 masks:
+        one element of every row, or for a transient fault each row's own draw."""
+        shape = tuple(output.shape[1:])
+        if not fault.is_transient:
+            check_activation_index(shape, fault.index, fault)
+            return (slice(None), *fault.index), int(np.array(fault.mask, np.uint32).view(np.int32))
+        drawn = draws(fault, shape, np.arange(self.first_image, self.first_image + len(output)))
+        index = torch.from_numpy(drawn.index).to(output.device)
+        rows = torch.arange(len(output), device=output.device)
+        masks = torch.from_numpy(drawn.masks.view(np.int32)).to(output.device)
+        return (rows, *index.T), masks
 
     def layer_name(self, layer: str) -> str:
         return self.table[layer].name

@@ -85,9 +85,9 @@ class TorchBackendEngine:
         self.mkldnn, self.threads = mkldnn, threads
         self.framework = name or backend_name(mkldnn, threads)
 
-    def infer(self, images: Array) -> Array:
+    def infer(self, images: Array, first_image: int = 0) -> Array:
         with backend_switches(self.mkldnn, self.threads):
-            return self._engine.infer(images)
+            return self._engine.infer(images, first_image)
 
     def weight(self, layer: str) -> Array:
         return self._engine.weight(layer)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from readlx.errors import FaultListError, InputError
-from readlx.fault_maps.fault import FLOAT_BITS, Bits, Fault, FaultKind, Site
+from readlx.fault_maps.fault import FLOAT_BITS, Bits, Fault, FaultKind, Site, format_bit_set
 from readlx.fault_maps.fault import parse_bits as parse_fault_bits
+from readlx.fault_maps.fault import parse_seed as parse_fault_seed
 from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, PublishedCounts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,9 +132,18 @@ def parse_bit(src: TextFile, cell: str, line: int, field: str) -> int:
 
 
 def parse_bits(src: TextFile, cell: str, line: int, field: str) -> Bits:
-    """A bit position, or a set of distinct ones joined by ``+`` (``"29+30"``): a multi-bit fault."""
-    parts = cell.strip().split("+")
-    bits = [parse_bit(src, part, line, field) for part in parts]
+    """A bit position, or a set of distinct ones joined by ``+`` (``"29+30"``), runs written
+    ``first-last`` (``"0-22"``): a multi-bit fault, or the bits a transient fault draws from."""
+    bits: list[int] = []
+    for part in cell.strip().split("+"):
+        first, dash, last = part.partition("-")
+        if not dash or not first.strip():  # no range ("-1" is a bad bit, not a range)
+            bits.append(parse_bit(src, part, line, field))
+            continue
+        lo, hi = parse_bit(src, first, line, field), parse_bit(src, last, line, field)
+        if lo >= hi:
+            raise src.error(f"bit range {part.strip()!r} must go from a lower to a higher bit", line, field)
+        bits.extend(range(lo, hi + 1))
     if len(set(bits)) != len(bits):
         raise src.error(f"bit set {cell!r} has a bit more than once", line, field)
     return parse_fault_bits(bits)
@@ -142,10 +152,24 @@ def parse_bits(src: TextFile, cell: str, line: int, field: str) -> Bits:
 def format_bits(bits: Bits) -> str:
     """The cell of a bit or a bit set, as :func:`parse_bits` reads it.
 
-    >>> format_bits(3), format_bits((29, 30))
-    ('3', '29+30')
+    >>> format_bits(3), format_bits((29, 30)), format_bits(tuple(range(32)))
+    ('3', '29+30', '0-31')
     """
-    return "+".join(map(str, bits)) if isinstance(bits, tuple) else str(bits)
+    return format_bit_set(bits, "+") if isinstance(bits, tuple) else str(bits)
+
+
+def parse_seed(src: TextFile, cell: str, line: int, field: str, site: Site) -> int | None:
+    """A transient fault's seed; an empty cell: a permanent fault."""
+    text = cell.strip()
+    if not text:
+        return None
+    if not _UINT.fullmatch(text):
+        raise src.error(f"seed must be empty (a permanent fault) or an integer in 0..2**63-1, got {cell!r}",
+                        line, field)
+    try:
+        return parse_fault_seed(int(text), site)
+    except FaultListError as e:
+        raise src.error(e.message, line, field) from e
 
 
 def parse_site(src: TextFile, cell: str, line: int, field: str) -> Site:
@@ -156,9 +180,12 @@ def parse_site(src: TextFile, cell: str, line: int, field: str) -> Site:
         raise src.error(str(e), line, field) from e
 
 
-def parse_index(src: TextFile, cell: str, line: int, field: str) -> tuple[int, ...]:
-    """A tensor index written as a Python tuple, ``"(3, 0, 2, 1)"`` or ``"(7,)"``."""
+def parse_index(src: TextFile, cell: str, line: int, field: str, empty: bool = False) -> tuple[int, ...]:
+    """A tensor index written as a Python tuple, ``"(3, 0, 2, 1)"`` or ``"(7,)"``; with ``empty``,
+    also ``"()"`` (a transient fault drawing from a layer's whole output)."""
     text = cell.strip()
+    if empty and text.replace(" ", "") == "()":
+        return ()
     parts = [p.strip() for p in text[1:-1].split(",")]
     if parts and parts[-1] == "" and len(parts) > 1:
         parts.pop()  # the trailing comma of a 1-tuple

@@ -4,8 +4,10 @@ canonically.
 A fault corrupts one bit or a set of bits (multi-bit) of one element, by flipping them or by forcing
 them to 0 or 1 (stuck-at). Its *site* says which tensor holds the element: a layer's stored weight, or
 the output tensor of the layer (an activation), in canonical NCHW layout without the batch axis. An
-activation fault is permanent: the same element of every image's output is corrupted, the
-neuron-fault model of PyTorchFI.
+activation fault is permanent (the same element of every image's output is corrupted, the
+neuron-fault model of PyTorchFI) or, given a *seed*, transient: each image's inference corrupts one
+element and one bit of its own, drawn from the seed and the image's index
+(:mod:`readlx.fault_maps.transient`).
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ class Site(str, enum.Enum):  # noqa: UP042 - as FaultKind
 
     WEIGHT = "weight"
     ACTIVATION = "activation"
+    NORMALIZED = "normalized"
+    """The output of the BatchNorm that normalizes the layer's output (Conv -> BatchNorm)."""
 
     @classmethod
     def parse(cls, value: str) -> Site:
@@ -104,6 +108,11 @@ class Fault:
         Bit flip (the paper's fault model) or stuck-at-0/1, applied to every bit of ``bit``.
     site
         The weight (default) or the layer's output tensor.
+    seed
+        Makes an activation fault transient: each image gets one element and one bit drawn from
+        ``(seed, image index)`` (:func:`readlx.fault_maps.transient.draws`). ``index`` is then the
+        leading part of the elements drawn from (``()``: the whole output; ``(c,)``: channel ``c``),
+        ``bit`` the bits drawn from, and ``kind`` applies to the drawn bit. ``None``: permanent.
 
     Examples
     --------
@@ -117,6 +126,8 @@ class Fault:
     ((30, 31), 31, -inf)
     >>> g.describe()
     'bit-flip activation conv1[2, 5, 5] bits 30+31'
+    >>> Fault("conv1", (), tuple(range(32)), site=Site.ACTIVATION, seed=7).describe()
+    'bit-flip transient activation conv1[*] bits 0-31 seed 7'
     """
 
     layer: str
@@ -124,17 +135,21 @@ class Fault:
     bit: Bits
     kind: FaultKind = FaultKind.BIT_FLIP
     site: Site = Site.WEIGHT
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bit", parse_bits(self.bit))
         object.__setattr__(self, "index", tuple(int(i) for i in self.index))
         object.__setattr__(self, "kind", _parsed(FaultKind, self.kind))
         object.__setattr__(self, "site", _parsed(Site, self.site))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", parse_seed(self.seed, self.site))
 
     def __repr__(self) -> str:
         site = "" if self.site is Site.WEIGHT else f", site={self.site!r}"
+        seed = "" if self.seed is None else f", seed={self.seed!r}"
         return (f"Fault(layer={self.layer!r}, index={self.index!r}, bit={self.bit!r}, "
-                f"kind={self.kind!r}{site})")
+                f"kind={self.kind!r}{site}{seed})")
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -153,19 +168,27 @@ class Fault:
 
     @property
     def is_activation(self) -> bool:
-        return self.site is Site.ACTIVATION
+        """A fault of a layer's output tensor: the layer's own (``activation``) or its BatchNorm's
+        (``normalized``), not of a stored weight."""
+        return self.site is not Site.WEIGHT
+
+    @property
+    def is_transient(self) -> bool:
+        """A transient activation fault: element and bit drawn per image from :attr:`seed`."""
+        return self.seed is not None
 
     def sort_key(self) -> tuple[Any, ...]:
-        """A total order of faults (site, layer, index, bits, kind)."""
-        return (self.site.value, self.layer, self.index, self.bits, self.kind.value)
+        """A total order of faults (site, transient seed, layer, index, bits, kind)."""
+        return (self.site.value, -1 if self.seed is None else self.seed, self.layer, self.index, self.bits,
+                self.kind.value)
 
     def apply_bits(self, word: Array | np.uint32) -> Array | np.uint32:
-        """Corrupt raw float32 bit patterns (``uint32``)."""
-        if self.kind is FaultKind.BIT_FLIP:
-            return word ^ self.mask
-        if self.kind is FaultKind.STUCK_AT_1:
-            return word | self.mask
-        return word & ~self.mask
+        """Corrupt raw float32 bit patterns (``uint32``). A transient fault's bit differs per image:
+        :func:`readlx.fault_maps.transient.draws` gives it."""
+        if self.seed is not None:
+            raise FaultListError(f"{self.describe()!r} draws its bit per image; its draws corrupt the bits")
+        corrupted: Array | np.uint32 = apply_kind(self.kind, word, self.mask)
+        return corrupted
 
     def apply(self, value: np.float32 | float) -> np.float32:
         """Return the corrupted value of one float32 weight."""
@@ -175,15 +198,79 @@ class Fault:
     def is_noop(self, value: np.float32 | float) -> bool:
         """True for a stuck-at whose value equals the stored bits (the weight stays unchanged). An
         activation fault's value differs per image: it is never a no-op as a whole."""
-        if self.kind is FaultKind.BIT_FLIP or self.site is Site.ACTIVATION:
+        if self.kind is FaultKind.BIT_FLIP or self.is_activation:
             return False
         word = np.array(value, dtype=np.float32).view(np.uint32)
         return bool(np.array(self.apply_bits(word) == word))
 
     def describe(self) -> str:
-        site = "activation " if self.site is Site.ACTIVATION else ""
-        bits = f"bits {'+'.join(map(str, self.bits))}" if len(self.bits) > 1 else f"bit {self.bit}"
-        return f"{self.kind.value} {site}{self.layer}{list(self.index)} {bits}"
+        site = "" if self.site is Site.WEIGHT else f"{self.site.value} "
+        bits = f"bits {format_bit_set(self.bits, '+')}" if len(self.bits) > 1 else f"bit {self.bit}"
+        if self.seed is None:
+            return f"{self.kind.value} {site}{self.layer}{list(self.index)} {bits}"
+        where = ", ".join([*map(str, self.index), "*"])
+        return f"{self.kind.value} transient {site}{self.layer}[{where}] {bits} seed {self.seed}"
+
+
+def apply_kind(kind: FaultKind, word: Any, mask: Any) -> Any:
+    """``word`` (uint32 bit patterns, NumPy or any array type with ``^ | & ~``) with the bits of
+    ``mask`` flipped or forced by ``kind``; ``mask`` may hold one mask per element.
+
+    >>> apply_kind(FaultKind.STUCK_AT_0, np.array([7, 7], np.uint32), np.array([1, 4], np.uint32)).tolist()
+    [6, 3]
+    """
+    if kind is FaultKind.BIT_FLIP:
+        return word ^ mask
+    if kind is FaultKind.STUCK_AT_1:
+        return word | mask
+    return word & ~mask
+
+
+SEED_LIMIT = 2**63
+"""Seeds of transient faults are integers in ``0 .. SEED_LIMIT - 1``."""
+
+
+def parse_seed(value: Any, site: Site) -> int:
+    """A transient fault's seed, checked: an integer in ``0 .. 2**63 - 1`` of a fault of a layer output.
+
+    >>> parse_seed(7, Site.ACTIVATION)
+    7
+    >>> parse_seed(7, Site.WEIGHT)
+    Traceback (most recent call last):
+    ...
+    readlx.errors.FaultListError: field 'seed': only activation faults are transient; a weight fault has no seed, got 7
+    """
+    if site is Site.WEIGHT:
+        raise FaultListError(f"only activation faults are transient; a weight fault has no seed, got {value!r}",
+                             field="seed")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < SEED_LIMIT:
+        raise FaultListError(f"seed must be an integer in 0..2**63-1, got {value!r}", field="seed")
+    return int(value)
+
+
+def check_prefix(fault: Fault, shape: tuple[int, ...]) -> None:
+    """Raise :class:`FaultListError` unless a transient fault's ``index`` is a leading part of an
+    element index of ``shape`` (the layer's per-image output)."""
+    index = fault.index
+    if len(index) > len(shape) or not all(0 <= i < n for i, n in zip(index, shape, strict=False)):
+        raise FaultListError(f"transient fault index {index} is not a leading part of an index of the output "
+                             f"of layer {fault.layer!r} of shape {shape}", field="index")
+
+
+def format_bit_set(bits: tuple[int, ...], joiner: str) -> str:
+    """Bits joined by ``joiner``, runs of four or more consecutive bits written ``first-last``.
+
+    >>> format_bit_set((29, 30), "+"), format_bit_set((0, 1, 2, 3, 7), "+")
+    ('29+30', '0-3+7')
+    """
+    parts: list[str] = []
+    start = 0
+    for k in range(1, len(bits) + 1):
+        if k == len(bits) or bits[k] != bits[k - 1] + 1:
+            run = bits[start:k]
+            parts.extend([f"{run[0]}-{run[-1]}"] if len(run) >= 4 else map(str, run))
+            start = k
+    return joiner.join(parts)
 
 
 def _parsed(enum_type: Any, value: Any) -> Any:

@@ -12,9 +12,14 @@
     0,conv1,"(3, 0, 2, 1)",15,bit-flip
     1,conv1,"(5, 7, 2)",29+30,stuck-at-1,activation
 
-``bit`` is one position or a set joined by ``+`` (a multi-bit fault). ``site`` (``weight`` or
-``activation``; an activation index is into the layer's output, ``(C, H, W)`` or ``(F,)``) is written
-only when a fault of the list is not a weight fault, so lists of weight faults keep their text.
+``bit`` is one position or a set joined by ``+`` (a multi-bit fault), runs of four or more written
+``first-last``. ``site`` (``weight`` or ``activation``; an activation index is into the layer's output,
+``(C, H, W)`` or ``(F,)``) is written only when a fault of the list is not a weight fault, so lists of
+weight faults keep their text. ``seed`` is written only when a fault is transient: its seed, empty for
+a permanent fault; a transient fault's ``index`` is the leading part of the elements it draws from
+(``()``: the whole output) and its ``bit`` the bits it draws from::
+
+    2,conv2,(),0-31,bit-flip,activation,8170453720461812551
 
 ``source`` and the sampling lines are left out when the list has none; ``meta`` entries are JSON.
 Writing then reading gives back an equal list.
@@ -39,6 +44,7 @@ MAGIC = "# readlx fault list v1"
 MAGIC_PREFIX = "# readlx fault list v"
 COLUMNS = ("id", "layer", "index", "bit", "kind")
 SITE_COLUMN = "site"
+SEED_COLUMN = "seed"
 META_PREFIX = "meta."
 _SAMPLING_TYPES: dict[str, Callable[[str], Any]] = {
     "sampling_population": int,
@@ -68,14 +74,18 @@ def format_native(fl: FaultList) -> str:
     lines = [MAGIC, *_header_lines(fl)]
     with_counts = bool(fl.entries) and fl.entries[0].published is not None
     with_sites = any(f.site is not Site.WEIGHT for f in fl.faults)
+    with_seeds = any(f.is_transient for f in fl.faults)
     sites = (SITE_COLUMN,) if with_sites else ()
-    lines.append(",".join(COLUMNS + sites + (PUBLISHED_COLUMNS if with_counts else ())))
+    seeds = (SEED_COLUMN,) if with_seeds else ()
+    lines.append(",".join(COLUMNS + sites + seeds + (PUBLISHED_COLUMNS if with_counts else ())))
     for entry in fl:
         fault = entry.fault
         cells: list[object] = [entry.id, fault.layer, csvrows.format_index(fault.index),
                                csvrows.format_bits(fault.bit), fault.kind.value]
         if with_sites:
             cells.append(fault.site.value)
+        if with_seeds:
+            cells.append("" if fault.seed is None else fault.seed)
         if entry.published is not None:
             cells.extend(entry.published.as_tuple())
         lines.append(csvrows.csv_line(cells))
@@ -151,7 +161,7 @@ def read_native(path: str | Path, table: LayerTable | None = None) -> FaultList:
 def parse_native(src: TextFile, table: LayerTable | None = None) -> FaultList:
     """The fault list held by ``src`` (an already read file), see :func:`read_native`."""
     header, column_line = _read_header(src)
-    columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS, extra=(SITE_COLUMN,))
+    columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS, extra=(SITE_COLUMN, SEED_COLUMN))
     entries = _read_rows(src, column_line + 1, columns, table)
     return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"],
                      checked_against=None if table is None else table.digest())
@@ -247,12 +257,17 @@ def _fault(src: TextFile, row: dict[str, str], line: int, table: LayerTable | No
     if not row["layer"].strip():
         raise src.error("empty layer name", line, "layer")
     site = csvrows.parse_site(src, row[SITE_COLUMN], line, SITE_COLUMN) if SITE_COLUMN in row else Site.WEIGHT
+    seed = csvrows.parse_seed(src, row[SEED_COLUMN], line, SEED_COLUMN, site) if SEED_COLUMN in row else None
     fault = Fault(
         row["layer"],
-        csvrows.parse_index(src, row["index"], line, "index"),
+        csvrows.parse_index(src, row["index"], line, "index", empty=True),
         csvrows.parse_bits(src, row["bit"], line, "bit"),
         csvrows.parse_kind(src, row["kind"], line, "kind"),
         site,
+        seed,
     )
+    if seed is None and not fault.index:
+        raise src.error("index () names no element; only a transient fault (a seed) draws its element", line,
+                        "index")
     csvrows.check_in_table(src, fault, table, line, {"layer": "layer", "index": "index"})
     return fault

@@ -68,6 +68,9 @@ def to_framework_fault(fault: Fault, table: LayerTable, framework: str) -> Frame
     (36, 7)
     """
     table.check_fault(fault)
+    if fault.is_transient:
+        raise FaultListError(f"{fault.describe()!r} draws its element per image in canonical layout; a runtime "
+                             "applies its draws (readlx.fault_maps.transient.Draws.framework_index)", field="seed")
     binding = table.binding(framework, fault.layer)
     if fault.is_activation:
         index = activation_to_framework(fault.index, binding)
@@ -133,7 +136,7 @@ def from_framework_fault(
         )
     layer = table[names[fault.layer]]
     binding = table.binding(fault.framework, layer.name)
-    if fault.site is Site.ACTIVATION:
+    if fault.site is not Site.WEIGHT:
         converted = Fault(layer.name, activation_to_canonical(fault.index, binding), fault.bit, fault.kind, fault.site)
         try:
             table.check_fault(converted)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from readlx.cli import progress
-from readlx.cli.progress import ProgressBars, remaining_seconds
+from readlx import progress
+from readlx.cli.progress import progress_bar
+from readlx.progress import ProgressBars, remaining_seconds
 
 
 def test_remaining_time_weighs_the_faults_left() -> None:
@@ -23,7 +24,7 @@ def test_the_bar_counts_faults_and_shows_the_weighted_remaining_time(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     now = [100.0]
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
-    bars = ProgressBars()
+    bars, close = progress_bar()
     bars.weights("torch", [3.0, 1.0, 1.0, 1.0])
     bars("torch", 0, 4)
     bar = bars.bars["torch"]
@@ -36,7 +37,25 @@ def test_the_bar_counts_faults_and_shows_the_weighted_remaining_time(
     now[0] = 110.0
     bars("keras", 1, 2)
     assert bars.bars["keras"].postfix == "00:04 left"
-    bars.close()
-    bars.close()
+    close()
+    close()
     out = capsys.readouterr().out
     assert out.count("torch: 1 faults in 6.0 s") == 1 and "keras: 1 faults in 4.0 s" in out
+    assert bars.wall_times() == [("torch", 1, 6.0), ("keras", 1, 4.0)]
+
+
+def test_the_apis_bars_weigh_the_faults_and_print_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import readlx
+
+    seen: list[list[float]] = []
+    original = ProgressBars.weights
+
+    def spy(self: ProgressBars, framework: str, weights: list[float]) -> None:
+        seen.append(list(weights))
+        original(self, framework, weights)
+
+    monkeypatch.setattr(ProgressBars, "weights", spy)
+    readlx.run("democnn-synthetic10", frameworks="torch", sample=6, images=8, mode="fast-always")
+    assert len(seen) == 1 and len(seen[0]) == 6 and len(set(seen[0])) > 1  # fast mode: layers cost differently
+    assert capsys.readouterr().out == ""

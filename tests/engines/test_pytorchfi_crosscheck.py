@@ -1,4 +1,6 @@
-"""readlx's permanent activation faults against PyTorchFI's neuron faults on the demo CNN.
+"""readlx's activation faults against PyTorchFI's neuron faults on the demo CNN: permanent faults of
+the Conv/Linear outputs, transient faults (declared to PyTorchFI row by row at each image's draw) and
+faults of the BatchNorm outputs (PyTorchFI hooking ``BatchNorm2d`` layers).
 
 PyTorchFI (``pytorchfi.core.fault_injection``) is an independent implementation of the same fault
 model: it numbers the hooked layers in forward-call order, addresses an output element as
@@ -207,3 +209,82 @@ def test_the_cross_check_tells_elements_apart(
     assert (totals > 0).all(), f"masked, non-critical, critical, non-finite: {totals.tolist()}"
     assert len(effective) >= len(FAULTS) // 2, "too few faults change the logits to tell elements apart"
     assert all(effective), "another element's fault gave the same logits"
+
+
+def _row_flipper(pfi: Any, masks: list[int], hits: list[int]) -> Callable[..., None]:
+    """As :func:`_bit_flipper`, with each declared element's own mask (a transient fault's rows)."""
+
+    def hook(module: Any, inputs: Any, output: torch.Tensor) -> None:
+        layer = pfi.get_current_layer()
+        dims = pfi.get_layer_dim(layer)
+        for i, corrupt_layer in enumerate(pfi.get_corrupt_layer()):
+            if corrupt_layer == layer:
+                where = (pfi.corrupt_batch[i], pfi.corrupt_dim1[i], pfi.corrupt_dim2[i], pfi.corrupt_dim3[i])[:dims]
+                output[where] = (output[where].view(torch.int32) ^ masks[i]).view(torch.float32)
+                hits.append(i)
+        pfi.updateLayer()
+        if pfi.get_current_layer() >= pfi.get_total_layers():
+            pfi.reset_current_layer()
+
+    return hook
+
+
+@pytest.mark.parametrize("layer", PFI_LAYERS)
+def test_transient_faults_give_pytorchfis_logits_for_each_images_draw(
+    pfi: Any, engine: TorchEngine, table: LayerTable, images: Array, layer: str
+) -> None:
+    """A transient fault, declared to PyTorchFI batch by batch as one neuron fault per row at that
+    image's drawn element and bit."""
+    from readlx.fault_maps.transient import draws
+
+    fault = Fault(layer, (), tuple(range(20, 32)), site=A, seed=1234 + PFI_LAYERS.index(layer))
+    with engine.inject(fault):
+        ours = engine.infer(images)
+    theirs = []
+    for start in range(0, N_IMAGES, BATCH):
+        drawn = draws(fault, table.outputs[layer], np.arange(start, start + BATCH))
+        index = [(*map(int, row), None, None)[:3] for row in drawn.index]
+        hits: list[int] = []
+        corrupted = pfi.declare_neuron_fi(
+            batch=list(range(BATCH)), layer_num=[PFI_LAYERS.index(layer)] * BATCH,
+            dim1=[i[0] for i in index], dim2=[i[1] for i in index], dim3=[i[2] for i in index],
+            function=_row_flipper(pfi, [int(m) for m in drawn.masks.view(np.int32)], hits))
+        theirs.append(TorchEngine(corrupted, table, batch_size=BATCH).infer(images[start:start + BATCH]))
+        assert sorted(hits) == list(range(BATCH))
+    assert np.array_equal(_bits(ours), _bits(np.concatenate(theirs))), f"{fault.describe()}: differs from PyTorchFI"
+
+
+PFI_NORMS = {"conv1": 0, "dwconv": 1, "conv2": 2}
+"""PyTorchFI's layer numbers for ``layer_types=[BatchNorm2d]`` (bn1, bn2, bn3) by the layer they normalize."""
+
+
+@pytest.fixture(scope="module")
+def pfi_norms() -> Any:
+    handlers = list(logging.root.handlers)
+    try:
+        return core.fault_injection(load_model(MODEL).eval(), BATCH, input_shape=list(INPUT),
+                                    layer_types=[nn.BatchNorm2d], use_cuda=False)
+    finally:
+        logging.root.handlers[:] = handlers
+
+
+@pytest.mark.parametrize("fault", [f for f in FAULTS if f.layer in PFI_NORMS],
+                         ids=lambda f: f.describe().replace(" ", "_"))
+def test_normalized_faults_give_pytorchfis_logits_on_the_batchnorm(
+    pfi_norms: Any, engine: TorchEngine, table: LayerTable, images: Array, fault: Fault
+) -> None:
+    normalized = Fault(fault.layer, fault.index, fault.bit, fault.kind, Site.NORMALIZED)
+    with engine.inject(normalized):
+        ours = engine.infer(images)
+    c, h, w = fault.index
+    hits: list[int] = []
+    mask = int(np.array(fault.mask, np.uint32).view(np.int32))
+    corrupted = pfi_norms.declare_neuron_fi(
+        batch=list(range(BATCH)), layer_num=[PFI_NORMS[fault.layer]] * BATCH, dim1=[c] * BATCH, dim2=[h] * BATCH,
+        dim3=[w] * BATCH, function=_bit_flipper(pfi_norms, mask, hits))
+    theirs = TorchEngine(corrupted, table, batch_size=BATCH).infer(images)
+    assert len(hits) == N_IMAGES
+    assert np.array_equal(_bits(ours), _bits(theirs)), f"{normalized.describe()}: differs from PyTorchFI"
+    if fault.top_bit >= 23:  # an exponent or sign flip of the conv's output (another tensor) moves the logits apart
+        with engine.inject(fault):
+            assert not np.array_equal(_bits(engine.infer(images)), _bits(theirs))

@@ -23,7 +23,7 @@ import numpy as np
 from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.options import FastOptions, FastPathError
-from readlx.engines.base import Engine
+from readlx.engines.base import Engine, infer_rows
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import Task
 
@@ -160,7 +160,7 @@ class CutRunner(BlockRunner):
         with self.engine.inject(fault):
             # An activation fault has no weight for the suffix to read: the engine's own path runs it.
             if fault.is_activation or fault.layer not in self.suffix:  # whole batches: the engine's split
-                return self.engine.infer(self.images[lo:hi])
+                return infer_rows(self.engine, self.images, lo, hi, fault)
             return np.concatenate([self.run_suffix(fault.layer, values) for _, values in goldens])
 
 

@@ -24,7 +24,7 @@ from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
-from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.fault import Fault, Site
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 tf: Any = LazyTensorFlow()  # imported on first use
@@ -87,9 +87,10 @@ class KerasModelEngine(Engine, Protocol):
 
     def batch_input(self, images: Array) -> Any: ...
 
-    def instrumented(self, layer: str) -> Any: ...
+    def instrumented(self, layer: str, site: Site = ...) -> Any: ...
 
-    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None) -> Array: ...
+    def activation_batch(self, batch: Any, neutral: Array | None = None, golden: Array | None = None,
+                         first_image: int = 0) -> Array: ...
 
 
 
@@ -130,7 +131,7 @@ class KerasFastRunner(CutRunner):
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
         image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
         super().__init__(engine, images, golden, options, task, cuts, image_bytes)
-        self._activation_kept: tuple[tuple[str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
+        self._activation_kept: tuple[tuple[str, str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
@@ -140,21 +141,22 @@ class KerasFastRunner(CutRunner):
         if not fault.is_activation:
             return super()._fault_chunk(fault, goldens, lo, hi)
         with self.engine.inject(fault), tf.device(self.engine.device):
-            return np.concatenate([self.engine.activation_batch(batch, neutral, self.golden[rows])
-                                   for rows, batch, neutral in self._activation_batches(fault.layer, lo, hi)])
+            return np.concatenate([self.engine.activation_batch(batch, neutral, self.golden[rows], rows.start)
+                                   for rows, batch, neutral in self._activation_batches(fault, lo, hi)])
 
-    def _activation_batches(self, layer: str, lo: int, hi: int) -> list[tuple[slice, Any, Array | None]]:
-        if self._activation_kept is not None and self._activation_kept[0] == (layer, lo, hi):
+    def _activation_batches(self, fault: Fault, lo: int, hi: int) -> list[tuple[slice, Any, Array | None]]:
+        key = (fault.layer, fault.site.value, lo, hi)
+        if self._activation_kept is not None and self._activation_kept[0] == key:
             return self._activation_kept[1]
         self._activation_kept = None  # the previous layer's values go before this layer's are made
-        graph = self.engine.instrumented(layer)
+        graph = self.engine.instrumented(fault.layer, fault.site)
         kept = []
         with tf.device(self.engine.device):
             for rows in self.layout:
                 if lo <= rows.start < hi:
                     batch = self.engine.batch_input(self.images[rows])
                     kept.append((rows, batch, np.asarray(graph.neutral(batch), np.float32) if graph.spliced else None))
-        self._activation_kept = ((layer, lo, hi), kept)
+        self._activation_kept = (key, kept)
         return kept
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:

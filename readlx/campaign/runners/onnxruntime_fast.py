@@ -27,7 +27,7 @@ from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
-from readlx.fault_maps.fault import Fault
+from readlx.fault_maps.fault import Fault, Site
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -79,9 +79,10 @@ class OnnxModelEngine(Engine, Protocol):
 
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> Any: ...
 
-    def cut_values(self, layer: str, feeds: dict[str, Array]) -> dict[str, Any]: ...
+    def cut_values(self, layer: str, feeds: dict[str, Array], site: Site = ...) -> dict[str, Any]: ...
 
-    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array]) -> Array: ...
+    def faulty_from(self, fault: Fault, values: Mapping[str, Any], feeds: dict[str, Array],
+                    first_image: int = 0) -> Array: ...
 
 
 class OrtFastRunner(CutRunner):
@@ -122,7 +123,7 @@ class OrtFastRunner(CutRunner):
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes
-        self._activation_kept: tuple[tuple[str, int, int], list[tuple[dict[str, Any], dict[str, Array]]]] | None = None
+        self._activation_kept: tuple[tuple[str, str, int, int], list[_CutBatch]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
@@ -131,11 +132,12 @@ class OrtFastRunner(CutRunner):
         if not fault.is_activation:
             return super()._fault_chunk(fault, goldens, lo, hi)
         self.engine.table.check_fault(fault)
-        return np.concatenate([self.engine.faulty_from(fault, values, feeds)
-                               for values, feeds in self._activation_values(fault.layer, lo, hi)])
+        return np.concatenate([self.engine.faulty_from(fault, values, feeds, start)
+                               for start, values, feeds in self._activation_values(fault, lo, hi)])
 
-    def _activation_values(self, layer: str, lo: int, hi: int) -> list[tuple[dict[str, Any], dict[str, Array]]]:
-        if self._activation_kept is not None and self._activation_kept[0] == (layer, lo, hi):
+    def _activation_values(self, fault: Fault, lo: int, hi: int) -> list[_CutBatch]:
+        key = (fault.layer, fault.site.value, lo, hi)
+        if self._activation_kept is not None and self._activation_kept[0] == key:
             return self._activation_kept[1]
         self._activation_kept = None  # the previous layer's values go before this layer's are made
         chunk = []
@@ -143,8 +145,8 @@ class OrtFastRunner(CutRunner):
             if lo <= rows.start < hi:
                 feeds = {self.engine.image_input: self.engine.layout_images(self.images[rows]),
                          **self.engine.weight_feeds}
-                chunk.append((self.engine.cut_values(layer, feeds), feeds))
-        self._activation_kept = ((layer, lo, hi), chunk)
+                chunk.append((rows.start, self.engine.cut_values(fault.layer, feeds, fault.site), feeds))
+        self._activation_kept = (key, chunk)
         return chunk
 
     def _make_probe(self, names: tuple[str, ...]) -> Any:
@@ -168,6 +170,10 @@ class OrtFastRunner(CutRunner):
         session, names, used = self.suffix[layer]
         feeds = {**{n: values[n] for n in names}, **{n: self.engine.weight_feeds[n] for n in used}}
         return np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+
+
+_CutBatch = tuple[int, dict[str, Any], dict[str, Array]]
+"""One batch at an activation cut: its first image, the cut's golden values, the engine's feeds."""
 
 
 def _image_bytes(inferred: onnx.ModelProto, names: set[str]) -> dict[str, int | None]:

@@ -14,7 +14,7 @@ import numpy as np
 from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
 from readlx.campaign.runners.options import FastOptions
-from readlx.engines.base import Engine
+from readlx.engines.base import Engine, infer_rows
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.records import FaultOutcome
 from readlx.outcomes.tasks import CLASSIFICATION, Task
@@ -83,4 +83,4 @@ class ReferenceRunner(BlockRunner):
 
     def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> Array:
         with self.engine.inject(fault):
-            return self.engine.infer(self.images[lo:hi])
+            return infer_rows(self.engine, self.images, lo, hi, fault)

@@ -20,8 +20,9 @@ from readlx.campaign.runners.golden_batch import GoldenBatch, as_numpy, batch_te
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
 from readlx.campaign.runners.suffix import run_fault_batch
 from readlx.engines.base import Engine
-from readlx.engines.fxgraph import CutGraph
-from readlx.fault_maps.fault import Fault
+from readlx.engines.fxgraph import CutGraph, LayerSpan
+from readlx.errors import FaultListError
+from readlx.fault_maps.fault import Fault, Site
 from readlx.outcomes.tasks import CLASSIFICATION, Task
 
 
@@ -30,6 +31,7 @@ class TorchModelEngine(Engine, Protocol):
 
     model: torch.nn.Module
     device: torch.device
+    first_image: int
 
 
 class TorchFastRunner(BlockRunner):
@@ -92,13 +94,26 @@ class TorchFastRunner(BlockRunner):
 
     def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> Array:
         faulty = self.golden[lo:hi].copy()
-        span = self.graph.spans[fault.layer]
+        span = self._span(fault)
         with self.engine.inject(fault), torch.inference_mode():
             for gb in goldens:
+                self.engine.first_image = gb.start  # what a transient fault's hook draws from
                 out = run_fault_batch(self.graph, span, gb, self.options.checks)
                 if out is not None:
                     faulty[gb.start - lo : gb.start - lo + len(gb)] = as_numpy(out)
         return faulty
+
+    def _span(self, fault: Fault) -> LayerSpan:
+        """Where ``fault`` changes values: its layer's span, for a normalized fault up to the BatchNorm
+        whose output it corrupts (checks come after it)."""
+        span = self.graph.spans[fault.layer]
+        if fault.site is not Site.NORMALIZED:
+            return span
+        node = self.graph.normalizer(fault.layer)
+        if node is None:
+            raise FaultListError(f"the output of layer {fault.layer!r} goes to no single BatchNorm module in the "
+                                 f"traced model, so {fault.describe()!r} has no tensor to corrupt", field="site")
+        return LayerSpan(span.first, max(span.last, node))
 
     def _chunk_batches(self, group: list[str]) -> int:
         return self.chunk_batches

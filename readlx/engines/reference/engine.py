@@ -158,7 +158,8 @@ class ReferenceEngine:
                for sl in batches(len(images), self.batch_size)]
         return np.concatenate(out)
 
-    def infer(self, images: Array) -> Array:
+    def infer(self, images: Array, first_image: int = 0) -> Array:
+        """:meth:`forward` as float32; ``first_image`` is unused (this engine runs weight faults only)."""
         return self.forward(images).astype(np.float32, copy=False)
 
     def operands_unchanged(self, fault: Fault) -> bool:

@@ -76,10 +76,10 @@ def merge(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     for d in stripped:
         for key in SHARD_ATTRS:
             d.attrs.pop(key)
-    return _concat(stripped)
+    return concat_faults(stripped)
 
 
-def _concat(parts: Sequence[xr.Dataset]) -> xr.Dataset:
+def concat_faults(parts: Sequence[xr.Dataset]) -> xr.Dataset:
     """The pieces along ``fault``; all but where and when each was made (:mod:`readlx.provenance`) must agree."""
     made = {**merged_provenance([p.attrs for p in parts]), **merged_modes([p.attrs for p in parts])}
     try:
@@ -158,4 +158,4 @@ def run_dask(spec: CampaignSpec, faults: FaultList, client: Any, *, chunk: int =
             write_netcdf(pieces[i], checkpoint / f"chunk-{i:06d}-of-{n_chunks:06d}.nc")
         if opts.progress is not None:  # counted in faults (each on every runtime), not in tasks
             opts.progress("dask", sum(p.sizes["fault"] for p in pieces.values()), len(faults))
-    return _concat([pieces[i] for i in range(n_chunks)])
+    return concat_faults([pieces[i] for i in range(n_chunks)])

@@ -22,7 +22,7 @@ from readlx.errors import ArgumentError, CheckpointError
 FILE = "invocation.json"
 KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
         "per_image", "force_noop", "mode", "block_faults", "cache_mib", "threads", "device", "flush_seconds",
-        "shard", "chunk", "out", "checkpoint")
+        "shard", "chunk", "out", "checkpoint", "until")
 
 
 def checkpoint_of(out: str | Path, checkpoint: str | Path | None) -> Path:

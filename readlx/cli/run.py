@@ -54,6 +54,16 @@ def _execute(args: argparse.Namespace, spec: CampaignSpec, faults: FaultList, op
     from readlx.campaign import run_campaign
     from readlx.campaign.scaleout import parse_shard, run_dask, run_shard
 
+    if args.until:
+        from readlx.planning.iterative import run_until
+        from readlx.planning.sequential import Target
+
+        if args.dask or args.workers or args.shard:
+            raise ArgumentError("--until runs its rounds here; it does not combine with --shard, --workers or --dask",
+                                argument="until")
+        return run_until(spec.engines(), faults, spec.dataset(), model=spec.model_name(),
+                         target=Target.parse(args.until), seed=args.seed, options=opts)
+
     if args.dask or args.workers:
         from distributed import Client, LocalCluster
 
@@ -152,6 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     shutil.rmtree(ckpt, ignore_errors=True)
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     print_report(ds, None)
+    if args.until:
+        from readlx.planning.iterative import format_verdict
+
+        print(f"\n{format_verdict(ds)}")
     return 0
 
 
@@ -199,6 +213,22 @@ def _run_inputs(r: argparse._ActionsContainer) -> None:
     r.add_argument("--weights", metavar="FILE",
                    help="weights file of a zoo model (default: its published weights, the shipped ones for the "
                         "demo model, else seeded random weights)")
+    r.add_argument("--until", metavar="margin=M[,...]", type=_until,
+                   help="an iterative campaign: random rounds of the fault list (in an order drawn with --seed) "
+                        "until every share's interval is within M on every runtime (margin=M[,confidence=C]"
+                        "[,outcomes=masked+non_critical+critical][,looks=K]: K doubling rounds, each look's "
+                        "interval at level 1-(1-C)/K, so the one reported covers with at least C)")
+
+
+def _until(text: str) -> str:
+    """``--until``, checked before any model is loaded."""
+    from readlx.planning.sequential import Target
+
+    try:
+        Target.parse(text)
+    except ArgumentError as e:
+        raise argparse.ArgumentTypeError(e.message) from e
+    return text
 
 
 MODES = ("reference", "fast", "fast-always")

@@ -90,7 +90,7 @@ def population_strata(table: LayerTable, outcomes: Sequence[str], kinds: int = 2
     return out
 
 
-def smoothed_variance(shares: Sequence[float]) -> float:
+def smoothed_variance(shares: Sequence[float] | Array) -> float:
     """The sample variance of ``shares`` with one pseudo-observation of variance 1/4 added: the
     worst case with no share, close to the sample variance with many.
 

@@ -2,18 +2,19 @@
 
 A campaign draws faults in a random order and looks at its estimates after fixed numbers of faults
 (:func:`look_sizes`: doubling rounds up to the whole list, ``K`` looks in all, fixed before any fault
-runs). At each look, every share's interval is a Student-t interval of the mean of the per-fault
-shares at level ``1 − α / K``: by Bonferroni's inequality the probability that *any* look's interval
-misses the true share is at most ``α``, so the interval reported where the campaign stops (whichever
-look that is) covers with probability at least ``1 − α``. Bonferroni over a few pre-set looks was
-chosen over a confidence sequence valid at every fault because it costs little with doubling rounds
-(at ``K = 8`` looks and 99 %, the cut-off 3.23 against 2.58 for one look) and needs nothing beyond
-the t-interval; ``benchmarks/iterative_coverage.py`` measures its coverage on the published counts.
+runs). At each look, every share's interval is the interval of the mean of the per-fault shares
+(values in [0, 1]) at level ``1 − α / K`` of :func:`readlx.planning.bounds.bounded_mean_interval`,
+valid at any sample size and skew. By Bonferroni's inequality the probability that *any* look's
+interval misses the true share is at most ``α``, so the interval reported where the campaign stops
+(whichever look that is) covers with probability at least ``1 − α``.
 
-A share whose faults were all alike so far (no SDC-1 in the first hundred faults) has no spread to
-estimate: the variance gets one pseudo-fault of variance 1/4 (:func:`readlx.planning.strata.smoothed_variance`),
-so it cannot stop a campaign early by luck. The finite population correction uses the population the
-list was drawn from, where the list records it.
+Why these choices: Bonferroni over a few pre-set looks instead of a confidence sequence valid at
+every fault, because with doubling rounds it costs little (at ``K = 8`` looks and 99 % the cut-off
+is 3.23 instead of 2.58) and any fixed-sample interval can be used at the looks. A bounded-mean
+interval instead of Student's t, because the per-fault shares are mostly 0 with rare values near 1:
+simulated on the published counts, t-intervals stopped early whenever the rare faults were missing
+and covered only 86 % at a nominal 99 % on ResNet20-GTSRB (``benchmarks/iterative_coverage.py``).
+The interval ignores the finite population correction, which only makes it wider.
 """
 from __future__ import annotations
 
@@ -24,9 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from readlx._typing import Array
-from readlx.comparisons.intervals import t_quantile
 from readlx.errors import ArgumentError
-from readlx.planning.strata import smoothed_variance
+from readlx.planning.bounds import bounded_mean_interval
 
 SHARES = ("masked", "non_critical", "critical")
 FIRST_LOOK = 100
@@ -112,14 +112,15 @@ def look_sizes(n_faults: int, looks: int, first: int = FIRST_LOOK) -> list[int]:
 
 
 def estimate(shares: Array, outcome: str, level: float, population: int | None = None) -> Estimate:
-    """``outcome``'s mean of per-fault ``shares`` and its t-interval at ``level``, with the
-    finite population correction for ``population`` faults (none when unknown)."""
-    values = np.asarray(shares, np.float64)
-    n = len(values)
-    mean = float(values.mean())
-    correction = 1.0 if not population or population <= 1 else max(0.0, (population - n) / (population - 1))
-    half = t_quantile(max(n - 1, 1), level) * math.sqrt(smoothed_variance(values) / n * correction)
-    return Estimate(outcome, n, mean, max(0.0, mean - half), min(1.0, mean + half))
+    """``outcome``'s mean of per-fault ``shares`` and its interval at ``level``
+    (:func:`readlx.planning.bounds.bounded_mean_interval`); a list that is the whole ``population``
+    has the exact mean."""
+    values = np.clip(np.asarray(shares, np.float64), 0.0, 1.0)
+    n, mean = len(values), float(values.mean())
+    if population is not None and n >= population:
+        return Estimate(outcome, n, mean, mean, mean)
+    low, high = bounded_mean_interval(float(values.sum()), n, level)
+    return Estimate(outcome, n, mean, low, high)
 
 
 def look(shares: Mapping[str, Array], target: Target, population: int | None = None) -> tuple[bool, list[Estimate]]:

@@ -1,0 +1,88 @@
+"""Iterative campaigns simulated on the published per-fault counts: coverage and faults used.
+
+Each published PyTorch fault list with outcome counts (``../shared/data/dnn-benchmarks/torch/**/*_FL.csv``)
+is taken as the true population: its faults' shares (masked, non-critical, SDC-1 over the images)
+are known, and so is their mean. A simulated campaign runs ``readlx run --until``'s own stop rule
+(:func:`readlx.planning.sequential.run_looks`, with the population's size for the finite population
+correction) on a random order of the list; ``--runs`` campaigns per list and target give
+
+- the coverage of every interval reported where the campaigns stop (must be >= the nominal level),
+- the mean faults used, against the whole list and the paper's formula for the same margin.
+
+Two targets: SDC-1 alone, and every share. Run: ``.venv/bin/python benchmarks/iterative_coverage.py
+[--runs 1000] [--margin 0.01] [--confidence 0.99]`` (needs ``../shared/data``).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dnn-benchmarks" / "torch"
+
+
+def published_shares(path: Path) -> dict[str, np.ndarray] | None:
+    from readlx.fault_maps import load_fault_list
+
+    counts = load_fault_list(path).published
+    if counts is None:
+        return None
+    n = np.maximum(counts[:, 0], 1).astype(np.float64)
+    return {"masked": counts[:, 1] / n, "non_critical": counts[:, 2] / n, "critical": counts[:, 3] / n}
+
+
+def simulate(shares: dict[str, np.ndarray], target: object, runs: int, seed: int) -> tuple[dict[str, float], float]:
+    from readlx.planning.sequential import Target, run_looks
+
+    assert isinstance(target, Target)
+    rng = np.random.default_rng(seed)
+    size = len(next(iter(shares.values())))
+    truth = {o: float(shares[o].mean()) for o in target.outcomes}
+    covered = dict.fromkeys(target.outcomes, 0)
+    used = []
+    for _ in range(runs):
+        order = rng.permutation(size)
+        n, estimates = run_looks({o: shares[o][order] for o in target.outcomes}, target, population=size)
+        used.append(n)
+        for e in estimates:  # at the whole list the interval is the point itself: allow rounding
+            covered[e.outcome] += e.low - 1e-12 <= truth[e.outcome] <= e.high + 1e-12
+    return {o: c / runs for o, c in covered.items()}, float(np.mean(used))
+
+
+def main() -> None:
+    from readlx.fault_maps.sampling import sample_size, t_value
+    from readlx.planning.sequential import SHARES, Target
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--margin", type=float, default=0.01)
+    parser.add_argument("--confidence", type=float, default=0.99)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"no published lists at {SHARED}")
+    targets = {"SDC-1": Target(args.margin, args.confidence, ("critical",)),
+               "every share": Target(args.margin, args.confidence, SHARES)}
+    print(f"{args.runs} simulated campaigns per list and target; margin {args.margin}, confidence {args.confidence}")
+    print(f"{'list':34s} {'faults':>7s} {'target':12s} {'mean used':>10s} {'of list':>8s} "
+          f"{'of formula':>10s}  coverage per share")
+    t0 = time.perf_counter()
+    for path in sorted(SHARED.rglob("*_FL.csv")):
+        shares = published_shares(path)
+        if shares is None:
+            continue
+        size = len(shares["critical"])
+        formula = sample_size(10**9, args.margin, t=t_value(args.confidence))  # the paper's n, large population
+        for label, target in targets.items():
+            coverage, used = simulate(shares, target, args.runs, args.seed)
+            cells = "  ".join(f"{o} {c:.3f}" for o, c in coverage.items())
+            flag = "" if min(coverage.values()) >= args.confidence else "  BELOW NOMINAL"
+            print(f"{path.name:34s} {size:7d} {label:12s} {used:10.0f} {used / size:8.1%} {used / formula:10.1%}  "
+                  f"{cells}{flag}", flush=True)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -213,6 +213,9 @@ def _run_inputs(r: argparse._ActionsContainer) -> None:
     r.add_argument("--weights", metavar="FILE",
                    help="weights file of a zoo model (default: its published weights, the shipped ones for the "
                         "demo model, else seeded random weights)")
+
+
+def _run_until(r: argparse._ActionsContainer) -> None:
     r.add_argument("--until", metavar="margin=M[,...]", type=_until,
                    help="an iterative campaign: random rounds of the fault list (in an order drawn with --seed) "
                         "until every share's interval is within M on every runtime (margin=M[,confidence=C]"
@@ -279,8 +282,9 @@ def _run_scaleout(r: argparse._ActionsContainer) -> None:
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``run``."""
     r = sub.add_parser("run", help="run a fault campaign")
-    for title, add in (("model, faults and images", _run_inputs), ("runtimes", _run_runtimes),
-                       ("result and checkpoint", _run_outputs), ("scale-out", _run_scaleout)):
+    for title, add in (("model, faults and images", _run_inputs), ("iterative campaign", _run_until),
+                       ("runtimes", _run_runtimes), ("result and checkpoint", _run_outputs),
+                       ("scale-out", _run_scaleout)):
         add(r.add_argument_group(title))
     # What each option is when not given: --resume takes those from the checkpoint instead.
     r.set_defaults(run_defaults=vars(r.parse_args([])))

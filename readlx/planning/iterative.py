@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -28,13 +28,25 @@ from readlx.outcomes.tasks import ImageData
 from readlx.planning.sequential import Estimate, Target, look, look_sizes
 from readlx.results import read_netcdf, write_netcdf
 
-METHOD = "Student-t interval of the mean per-fault share at level 1 - alpha/K, Bonferroni over K pre-set looks"
+METHOD = ("bounded-mean (Clopper-Pearson at the sum of the per-fault shares) interval at level 1 - alpha/K, "
+          "Bonferroni over K pre-set looks")
 
 
-def run_until(engines: Sequence[Engine], faults: FaultList, data: ImageData, *, model: str, target: Target,
+class Rule(Protocol):
+    """What stops an iterative campaign: a number of looks, and a look at the Dataset so far (met?,
+    the attrs that record it)."""
+
+    @property
+    def looks(self) -> int: ...
+
+    def look_dataset(self, ds: xr.Dataset, population: int | None) -> tuple[bool, dict[str, Any]]: ...
+
+
+def run_until(engines: Sequence[Engine], faults: FaultList, data: ImageData, *, model: str, target: Target | Rule,
               seed: int = 0, options: CampaignOptions | None = None) -> xr.Dataset:
-    """Run random rounds of ``faults`` on ``engines`` until ``target`` is met; the Dataset of the
-    faults run, with the stopping record in its attrs (``until_*``).
+    """Run random rounds of ``faults`` on ``engines`` until ``target`` is met (a :class:`Target` on the
+    shares, or another :class:`Rule` such as :class:`readlx.planning.paired.PairTarget`); the Dataset
+    of the faults run, with the stopping record in its attrs (``until_*``).
 
     Examples
     --------
@@ -53,18 +65,32 @@ def run_until(engines: Sequence[Engine], faults: FaultList, data: ImageData, *, 
     order = np.random.default_rng(seed).permutation(len(faults))
     sizes = look_sizes(len(faults), target.looks)
     population = faults.sampling.population if faults.sampling is not None else None
+    rule: Rule = _ShareRule(target) if isinstance(target, Target) else target
     rounds: list[xr.Dataset] = []
     lo, met = 0, False
-    estimates: dict[str, list[Estimate]] = {}
+    record: dict[str, Any] = {}
     for k, hi in enumerate(sizes):
         rounds.append(_round(engines, faults.subset(order[lo:hi]), data, model, opts, k))
         lo = hi
-        met, estimates = _look(concat_faults(rounds) if len(rounds) > 1 else rounds[0], target, population)
+        met, record = rule.look_dataset(concat_faults(rounds) if len(rounds) > 1 else rounds[0], population)
         if met:
             break
     ds = concat_faults(rounds) if len(rounds) > 1 else rounds[0]
-    ds.attrs.update(_record(target, seed, sizes, lo, met, estimates, len(faults)))
+    stopped = "target met" if met else "fault list exhausted"
+    ds.attrs.update({"until_looks": json.dumps(sizes), "until_seed": seed, "until_faults_used": lo,
+                     "until_faults_listed": len(faults), "until_stopped": stopped, **record})
     return ds
+
+
+class _ShareRule:
+    """:class:`Target` as a :class:`Rule`: every runtime's shares within the margin."""
+
+    def __init__(self, target: Target) -> None:
+        self.target, self.looks = target, target.looks
+
+    def look_dataset(self, ds: xr.Dataset, population: int | None) -> tuple[bool, dict[str, Any]]:
+        met, estimates = _look(ds, self.target, population)
+        return met, _record(self.target, estimates)
 
 
 def _round(engines: Sequence[Engine], part: FaultList, data: ImageData, model: str, opts: CampaignOptions,
@@ -93,13 +119,10 @@ def _look(ds: xr.Dataset, target: Target, population: int | None) -> tuple[bool,
     return met, out
 
 
-def _record(target: Target, seed: int, sizes: list[int], used: int, met: bool,
-            estimates: dict[str, list[Estimate]], listed: int) -> dict[str, Any]:
+def _record(target: Target, estimates: dict[str, list[Estimate]]) -> dict[str, Any]:
     return {
         "until_margin": target.margin, "until_confidence": target.confidence,
-        "until_outcomes": ",".join(target.outcomes), "until_looks": json.dumps(sizes), "until_seed": seed,
-        "until_method": METHOD, "until_faults_used": used, "until_faults_listed": listed,
-        "until_stopped": "target met" if met else "fault list exhausted",
+        "until_outcomes": ",".join(target.outcomes), "until_method": METHOD,
         "until_intervals": json.dumps({fw: {e.outcome: [e.mean, e.low, e.high] for e in es}
                                        for fw, es in estimates.items()}),
     }

@@ -9,8 +9,13 @@ correction) on a random order of the list; ``--runs`` campaigns per list and tar
 - the coverage of every interval reported where the campaigns stop (must be >= the nominal level),
 - the mean faults used, against the whole list and the paper's formula for the same margin.
 
-Two targets: SDC-1 alone, and every share. Run: ``.venv/bin/python benchmarks/iterative_coverage.py
-[--runs 1000] [--margin 0.01] [--confidence 0.99]`` (needs ``../shared/data``).
+Two targets: SDC-1 alone, and every share. With ``--pairs RESULT.nc`` (a readlx result of several
+runtimes), the per-fault differences of each runtime pair are the population of ``readlx diff``'s
+stop rule (:class:`readlx.planning.paired.PairTarget`, ``--delta`` points): the coverage of each
+share's difference interval, the mean faults used, and the inferences against both full campaigns.
+
+Run: ``.venv/bin/python benchmarks/iterative_coverage.py [--runs 1000] [--margin 0.01]
+[--confidence 0.99] [--pairs RESULT.nc --delta 1]`` (needs ``../shared/data``).
 """
 from __future__ import annotations
 
@@ -51,6 +56,39 @@ def simulate(shares: dict[str, np.ndarray], target: object, runs: int, seed: int
     return {o: c / runs for o, c in covered.items()}, float(np.mean(used))
 
 
+def simulate_pairs(path: Path, delta: float, confidence: float, runs: int, seed: int) -> None:
+    import itertools
+
+    from readlx.planning.paired import DIFF_SHARES, difference_interval
+    from readlx.planning.sequential import look_sizes
+    from readlx.results import read_netcdf
+
+    ds = read_netcdf(path).isel(model=0)
+    n_images = int(ds.attrs["n_images"])
+    frameworks = [str(f) for f in ds.framework.values]
+    size = ds.sizes["fault"]
+    rng = np.random.default_rng(seed)
+    level = 1 - (1 - confidence) / 8
+    print(f"\npaired differences from {path.name} ({size} faults x {n_images} images), delta {delta} pp")
+    for a, b in itertools.combinations(frameworks, 2):
+        diffs = {o: (ds[o].sel(framework=b).values - ds[o].sel(framework=a).values) / n_images for o in DIFF_SHARES}
+        truth = {o: float(d.mean()) for o, d in diffs.items()}
+        covered, used = dict.fromkeys(DIFF_SHARES, 0), []
+        for _ in range(runs):
+            order = rng.permutation(size)
+            for n in look_sizes(size, 8):
+                found = {o: difference_interval(d[order[:n]], level) for o, d in diffs.items()}
+                if all(lo > 0 or hi < 0 or max(-lo, hi) <= delta / 100 for _, lo, hi in found.values()):
+                    break
+            used.append(n)
+            for o, (_, lo, hi) in found.items():
+                covered[o] += lo - 1e-12 <= truth[o] <= hi + 1e-12
+        cells = "  ".join(f"{o} {c / runs:.3f}" for o, c in covered.items())
+        mean_used = float(np.mean(used))
+        print(f"  {b} - {a}: mean faults used {mean_used:.0f} of {size} ({size / mean_used:.1f}x fewer faults and "
+              f"inferences than both full campaigns); coverage {cells}")
+
+
 def main() -> None:
     from readlx.fault_maps.sampling import sample_size, t_value
     from readlx.planning.sequential import SHARES, Target
@@ -60,7 +98,15 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.01)
     parser.add_argument("--confidence", type=float, default=0.99)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pairs", metavar="RESULT", help="a result of several runtimes: simulate readlx diff on it")
+    parser.add_argument("--delta", type=float, default=1.0, help="readlx diff's --delta, in points")
+    parser.add_argument("--lists", action=argparse.BooleanOptionalAction, default=True,
+                        help="simulate the published lists (default) or not")
     args = parser.parse_args()
+    if args.pairs:
+        simulate_pairs(Path(args.pairs), args.delta, args.confidence, args.runs, args.seed)
+    if not args.lists:
+        return
     if not SHARED.is_dir():
         raise SystemExit(f"no published lists at {SHARED}")
     targets = {"SDC-1": Target(args.margin, args.confidence, ("critical",)),

@@ -19,7 +19,7 @@ MAX_IMAGES = 64
 MAX_FAULTS = 8
 MAX_WORKERS = 2
 TAKES_IMAGES = {"run": ("--images",), "convert": ("--images",), "numerics": ("--images", "--campaign-images"),
-                "demo": ("--images",)}
+                "demo": ("--images",), "diff": ("--images",)}
 
 
 def commands(readme: str) -> list[list[str]]:

@@ -53,6 +53,8 @@ WITH_EXAMPLES = frozenset({
     "readlx.outcomes.tasks", "readlx.registry", "readlx.results", "readlx.zoo.cards", "readlx.zoo.deeplab",
     "readlx.zoo.densenet", "readlx.zoo.googlenet", "readlx.zoo.mobilenetv2", "readlx.zoo.resnet_cifar",
     "readlx.zoo.resnet_imagenet_style", "readlx.zoo.suite", "readlx.zoo.vgg",
+    "readlx.fault_maps.transient", "readlx.planning.strata", "readlx.planning.allocation", "readlx.planning.plan",
+    "readlx.planning.bounds", "readlx.planning.sequential", "readlx.planning.iterative", "readlx.planning.paired",
 })
 
 

@@ -9,14 +9,14 @@ from readlx._version import __version__
 from readlx.cli import build_parser, main
 
 COMMANDS = ["zoo", "zoo list", "zoo show", "faults", "faults generate", "faults import", "faults show", "run",
-            "convert", "merge", "report", "numerics", "numerics study", "numerics explain", "demo"]
+            "convert", "merge", "report", "plan", "diff", "numerics", "numerics study", "numerics explain", "demo"]
 
 
 def test_top_level_help_lists_every_command_in_order(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
-    assert "{zoo,faults,run,resume,convert,merge,report,numerics,demo}" in capsys.readouterr().out
+    assert "{zoo,faults,run,resume,convert,merge,report,plan,diff,numerics,demo}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,13 +1,18 @@
 """Reference loop vs fast mode on the published ResNet20 (or the demo model), in one process.
 
-Runs N stratified faults of the published ResNet20 fault list (the faults of ``readlx run
-resnet20-cifar10 --sample N --seed S``) over the first M CIFAR-10 test images from ../shared/data:
-the fast runner on all N, the reference loop (:func:`readlx.campaign.run_fault`, one full inference
-per fault) on the first K. It checks that both give identical per-image outcome codes and counts on
-the common faults, and, with ``--compare-with``, against an earlier reference-mode result of the
-same faults (a NetCDF written with ``--per-image``, or its ``.partial`` checkpoint directory).
+Runs N faults drawn at random from the published ResNet20 fault list (its real mix of layers and
+bits; ``--sample stratified`` takes those of ``readlx run resnet20-cifar10 --sample N --seed S``
+instead) over the first M CIFAR-10 test images from ../shared/data: the fast runner on all N, the
+reference loop (:func:`readlx.campaign.run_fault`, one full inference per fault) on the first K. It
+checks that both give identical per-image outcome codes and counts on the common faults, and, with
+``--compare-with``, against an earlier reference-mode result of the same faults (a NetCDF written
+with ``--per-image``, or its ``.partial`` checkpoint directory). With ``--ablate`` it also runs the
+fast runner without channel-only layers, to show what they save.
+
 Then it prints throughput, per-fault times, peak memory and the time extrapolated to the whole
-published list (16,627 faults), layer by layer, since a fault's cost in fast mode depends on its layer.
+published list (16,627 faults), layer by layer, since a fault's cost in fast mode depends on its
+layer, next to each layer's floor (:mod:`readlx.campaign.runners.floor`): the multiply-accumulates an
+exact run of a fault cannot avoid, in seconds at the reference loop's own rate.
 
 Usage::
 
@@ -35,12 +40,14 @@ import numpy as np
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import fault_digest
 from readlx.campaign.runners import FastOptions, TorchFastRunner
+from readlx.campaign.runners.floor import floors, network_macs
 from readlx.campaign.runners.reference import run_fault
 from readlx.data.imageset import ImageSet
 from readlx.engines.torch import TorchEngine
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
 from readlx.fault_maps.select import stratified_subset
+from readlx.fault_maps.sites import with_outputs
 from readlx.outcomes.classification import class_counts
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords
 from readlx.paths import data_root
@@ -121,10 +128,14 @@ def _setup(args: argparse.Namespace) -> tuple[str, TorchEngine, FaultList, Image
     engine = TorchEngine(load_model(name), table, batch_size=args.batch_size)
     if args.demo:
         full = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
+    else:
+        full = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
+    if args.sample == "stratified":
         subset = stratified_subset(full, args.faults, args.seed)
-        return name, engine, subset, bench.load_data().subset(args.images), full
-    full = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
-    return name, engine, stratified_subset(full, args.faults, args.seed), bench.load_data().subset(args.images), full
+    else:  # the list's own mix: most faults sit in the large late layers
+        rng = np.random.default_rng(args.seed)
+        subset = full.subset(sorted(rng.choice(len(full), min(args.faults, len(full)), replace=False)))
+    return name, engine, subset, bench.load_data().subset(args.images), full
 
 
 def _earlier(path: Path, faults: FaultList, data: ImageSet) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
@@ -144,6 +155,13 @@ def _earlier(path: Path, faults: FaultList, data: ImageSet) -> dict[int, tuple[n
     counts = np.stack([ds[v].values[0, :, 0] for v in COUNT_FIELDS], axis=1)
     outcome = ds["outcome"].values[0, :, 0] if "outcome" in ds else None
     return {int(i): (counts[k], None if outcome is None else outcome[k]) for k, i in enumerate(ds.fault.values)}
+
+
+def _floor_seconds(engine: TorchEngine, runner: TorchFastRunner, data: ImageSet, ref_per: float) -> dict[str, float]:
+    """Each layer's floor per fault: its multiply-accumulates at the reference loop's rate."""
+    table = with_outputs(engine.table, engine.model, tuple(data.images.shape[1:]))
+    total = network_macs(table)
+    return {layer: f.total / total * ref_per for layer, f in floors(runner.graph, table).items()}
 
 
 def _row(records: FaultRecords, k: int) -> np.ndarray:
@@ -169,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faults", type=int, default=100, help="stratified faults run in fast mode")
     p.add_argument("--images", type=int, default=10_000, help="first M test images")
     p.add_argument("--reference-faults", type=int, help="time the reference loop on the first K faults (default N)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the stratified subset")
+    p.add_argument("--seed", type=int, default=1, help="seed of the sample")
+    p.add_argument("--sample", choices=("random", "stratified"), default="random",
+                   help="faults drawn at random from the list (its mix), or spread evenly over layers and bits")
+    p.add_argument("--ablate", action="store_true", help="also run fast mode without channel-only layers")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--block-faults", type=int, default=FastOptions.block_faults)
     p.add_argument("--cache-mib", type=int, default=FastOptions.cache_bytes // 2**20)
@@ -211,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     fast.fault_seconds = runner.stats.fault_seconds  # blocks hand results over in bursts: use own clocks
 
     problems = []
+    ablated = None
+    if args.ablate:
+        plain = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20, channel_only=False)
+        ablated = _timed(lambda: TorchFastRunner(engine, data.images, golden, plain).run(faults.faults))
+        problems += [f"fault {faults.ids[i]}: fast without channel-only != fast"
+                     for i in range(len(faults)) if not np.array_equal(ablated.codes[i], fast.codes[i])]
     for i in range(k):
         if not (np.array_equal(ref.codes[i], fast.codes[i]) and np.array_equal(ref.tops[i], fast.tops[i])):
             problems.append(f"fault {faults.ids[i]} ({faults.faults[i].describe()}): fast != reference")
@@ -255,11 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     ref_full = total * ref_per
     print(f"whole list ({total:,} faults, per-layer mix): reference {ref_full / 3600:.2f} h, fast "
           f"{fast_full / 3600:.2f} h, ratio {ref_full / fast_full:.1f}")
-    rows = [("layer", "faults in list", "sampled", "fast s/fault")]
+    if ablated is not None:
+        print(f"without channel-only layers: fast {ablated.wall / len(faults):.3f} s/fault, ratio "
+              f"{ref_per / (ablated.wall / len(faults)):.2f}; channel-only saves "
+              f"{ablated.wall / fast.wall:.2f}x")
+    floor = _floor_seconds(engine, runner, data, ref_per)
+    rows = [("layer", "faults in list", "sampled", "fast s/fault", "floor s/fault", "fast/floor")]
     rows += [(layer, str(population[layer]), str(len(by_layer.get(layer, []))),
-              f"{np.mean(by_layer[layer]):.3f}" if layer in by_layer else "-")
+              f"{np.mean(by_layer[layer]):.3f}" if layer in by_layer else "-", f"{floor[layer]:.3f}",
+              f"{np.mean(by_layer[layer]) / floor[layer]:.2f}" if layer in by_layer else "-")
              for layer in population]
     print(_table(rows))
+    sampled_floor = sum(floor[f.layer] for f in faults.faults)
+    print(f"floor of the sampled faults {sampled_floor:.1f} s ({ref_per * len(faults) / sampled_floor:.2f}x under "
+          f"the reference loop): fast's own runs {sum(fast.fault_seconds) / sampled_floor:.2f}x the floor, with "
+          f"golden passes and start-up {fast.wall / sampled_floor:.2f}x")
+    print(f"channel-only layers refused: {runner.channels.whole or 'none'}")
     masked = Counter(int((c == 0).sum()) == n_img for c in fast.codes)
     print(f"faults masked on every image: {masked[True]} of {len(faults)}")
     if args.compare_with is not None:

@@ -152,6 +152,10 @@ class CutGraph:
         """Indices of the nodes whose values node ``i`` reads."""
         return tuple(self._pos[n] for n in self.nodes[i].all_input_nodes)
 
+    def descendants(self, i: int) -> frozenset[int]:
+        """Indices of node ``i`` and of every node whose value depends on it."""
+        return self._descendants({i})
+
     def _descendants(self, roots: set[int]) -> frozenset[int]:
         found = set(roots)
         for i, node in enumerate(self.nodes):

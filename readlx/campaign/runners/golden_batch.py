@@ -1,6 +1,7 @@
 """Golden activations at the cuts of one batch, and the batch tensors exactly as the engine builds them."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,9 @@ def batch_tensor(images: Array, rows: slice, device: torch.device) -> torch.Tens
     return torch.from_numpy(np.ascontiguousarray(images[rows])).to(device)
 
 
-def golden_batch(graph: CutGraph, x: torch.Tensor, start: int) -> GoldenBatch:
-    """Run ``graph`` on batch ``x`` and keep the values live across its cuts.
+def golden_batch(graph: CutGraph, x: torch.Tensor, start: int, keep: Collection[int] = ()) -> GoldenBatch:
+    """Run ``graph`` on batch ``x`` and keep the values live across its cuts, and those of the nodes
+    ``keep`` (layers whose faults splice one channel into their golden output).
 
     Examples
     --------
@@ -62,10 +64,12 @@ def golden_batch(graph: CutGraph, x: torch.Tensor, start: int) -> GoldenBatch:
     env: dict[int, Any] = {graph.input: x}
     values: dict[int, Any] = {}
     pos = 0
-    for cut in graph.cuts:
-        graph.run(env, pos, cut)
-        values.update({i: env[i] for i in graph.live[cut]})
-        pos = cut
+    for stop in sorted({*graph.cuts, *(i + 1 for i in keep)}):
+        graph.run(env, pos, stop)
+        values.update({i: env[i] for i in graph.live.get(stop, ())})
+        if stop - 1 in keep:
+            values[stop - 1] = env[stop - 1]
+        pos = stop
     graph.run(env, pos, len(graph.nodes))
     return GoldenBatch(start, values, env[graph.result])
 

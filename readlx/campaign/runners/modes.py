@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from readlx.outputs import write_atomic
+
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
@@ -97,9 +99,8 @@ def write_runs(path: Path, runs: Sequence[Mapping[str, Any]]) -> None:
     ...     before, read_runs(path)  # a run without its detail is not one
     ([], [{'detail': {'a': 1}, 'mode': 'fast'}])
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"runs": list(runs)}, sort_keys=True))
-    tmp.replace(path)
+    text = json.dumps({"runs": list(runs)}, sort_keys=True)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def merged_runs(runs: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:

@@ -30,6 +30,10 @@ class FastOptions:
     block_faults
         Faults run per pass over the images. Each block recomputes the golden activations once, and
         its results reach the caller (and a checkpoint) when the whole block is done.
+    channel_only
+        Whether a weight fault of a convolution or linear layer computes the one output channel it
+        can change, alone, where a start-up check shows that exact (PyTorch;
+        :mod:`readlx.campaign.runners.channel`). Off only to measure what it saves.
 
     Examples
     --------
@@ -44,6 +48,7 @@ class FastOptions:
     checks: int = 2
     cache_bytes: int = 1 << 29
     block_faults: int = 128
+    channel_only: bool = True
 
     def __post_init__(self) -> None:
         for name in ("checks", "cache_bytes", "block_faults"):

@@ -27,6 +27,7 @@ no kernel's rows depend on the other rows' values, and would save nothing, since
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -35,8 +36,12 @@ from readlx.campaign.runners.compare import equal_whole
 from readlx.campaign.runners.golden_batch import GoldenBatch
 from readlx.engines.fxgraph import CutGraph, LayerSpan
 
+ChannelStep = tuple[int, Callable[[dict[int, Any], Any], Any | None]]
+"""A faulty layer's node and the step computing its faulty output (see :func:`run_fault_batch`)."""
 
-def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, checks: int) -> torch.Tensor | None:
+
+def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, checks: int,
+                    channel: ChannelStep | None = None) -> torch.Tensor | None:
     """The batch's outputs with the faulty weight in place, or ``None`` when they are the golden ones.
 
     Parameters
@@ -47,10 +52,23 @@ def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, check
         The batch's golden values at the cuts.
     checks
         At most this many cuts after the faulty layer are checked (any number is exact).
+    channel
+        For a fault whose layer's output changes in one channel only (:mod:`.channel`): the layer's
+        node, the golden output of which ``golden`` holds, and the step that gives its faulty output
+        from the node's inputs and that golden output (``None``: golden).
     """
     env = {i: golden.values[i] for i in graph.live[span.first]}
     golden_now: dict[int, bool] = {}  # whether each value computed by this run equals golden
     pos = span.first
+    if channel is not None:
+        node, step = channel
+        graph.run(env, pos, node)
+        value = step(env, golden.values[node])
+        if value is None:
+            return None
+        env[node] = value
+        graph.release(env, node)
+        pos = node + 1
     for cut in [c for c in graph.cuts if c > span.last][:checks]:
         graph.run(env, pos, cut)
         pos = cut

@@ -16,6 +16,7 @@ import torch
 
 from readlx._typing import Array
 from readlx.campaign.runners.blocks import BlockRunner, FastStats
+from readlx.campaign.runners.channel import ChannelLayers
 from readlx.campaign.runners.golden_batch import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
 from readlx.campaign.runners.suffix import run_fault_batch
@@ -76,6 +77,11 @@ class TorchFastRunner(BlockRunner):
         start = time.perf_counter()
         super().__init__(engine, images, golden, options, task)
         self.graph = CutGraph(engine.model, engine.table.names)
+        self.channels = ChannelLayers.of(self.graph)
+        if not self.options.channel_only:
+            self.channels.whole.update({layer: "channel-only runs are off" for layer in self.channels.node})
+            self.channels.node.clear()
+        self._keep = frozenset(self.channels.node.values())
         probe = self._golden(self.layout[0], FastUnsupported)
         if len(self.layout) > 1:  # the last batch may be shorter: another shape, other kernels
             self._golden(self.layout[-1], FastUnsupported)
@@ -90,18 +96,33 @@ class TorchFastRunner(BlockRunner):
             "chunk_images": self.chunk_batches * self.engine.batch_size,
             "block_faults": self.block_size(),
             "checks": self.options.checks,
+            "channel_only": "a weight fault of a Conv2d (one group) or Linear computes its output channel "
+                            "alone where every channel alone is bitwise the layer's on the first and last "
+                            "batch" if self.options.channel_only else "off",
         }
 
     def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> Array:
         faulty = self.golden[lo:hi].copy()
         span = self._span(fault)
+        channel = self._channel_ready(fault, goldens)
         with self.engine.inject(fault), torch.inference_mode():
+            step = (self.channels.node[fault.layer], self.channels.step(fault)) if channel else None
             for gb in goldens:
                 self.engine.first_image = gb.start  # what a transient fault's hook draws from
-                out = run_fault_batch(self.graph, span, gb, self.options.checks)
+                out = run_fault_batch(self.graph, span, gb, self.options.checks, step)
                 if out is not None:
                     faulty[gb.start - lo : gb.start - lo + len(gb)] = as_numpy(out)
         return faulty
+
+    def _channel_ready(self, fault: Fault, goldens: list[GoldenBatch]) -> bool:
+        """Does ``fault`` compute its channel alone on these batches? Its layer is checked on each batch
+        shape first, with the golden weights (see :mod:`readlx.campaign.runners.channel`)."""
+        if not self.channels.applies(fault):
+            return False
+        node = self.channels.node[fault.layer]
+        source = self.graph.inputs(node)[0]
+        with torch.inference_mode():
+            return all(self.channels.check(fault.layer, gb.values[source], gb.values[node]) for gb in goldens)
 
     def _span(self, fault: Fault) -> LayerSpan:
         """Where ``fault`` changes values: its layer's span, for a normalized fault up to the BatchNorm
@@ -128,7 +149,8 @@ class TorchFastRunner(BlockRunner):
 
     def _golden(self, rows: slice, error: type[FastPathError]) -> GoldenBatch:
         with torch.inference_mode():
-            gb = golden_batch(self.graph, batch_tensor(self.images, rows, self.engine.device), rows.start)
+            gb = golden_batch(self.graph, batch_tensor(self.images, rows, self.engine.device), rows.start,
+                              self._keep)
             out = as_numpy(gb.output)
         expect = self.golden[rows]
         if out.shape != expect.shape or not np.array_equal(out.view(np.uint32), expect.view(np.uint32)):

@@ -12,7 +12,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/readlx demo
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/readlx demo --force  # replaces the folder of an earlier demo
 
 # mypy's files and strictness are configured in pyproject.toml.
 lint: $(VENV)/.installed

@@ -82,6 +82,11 @@ class ResultFileError(InputError):
     """A campaign result file is not a readlx Dataset."""
 
 
+class OutputError(InputError):
+    """An output cannot be written where it was asked (it exists, is an input, a link, or the disk
+    refused); nothing was replaced."""
+
+
 class ConversionError(ReadlxError):
     """A model could not be converted or proven equivalent."""
 

@@ -40,6 +40,7 @@ from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
 from readlx.outcomes.tasks import CLASSIFICATION, Task
+from readlx.outputs import write_atomic
 from readlx.provenance import run_facts, subset_attrs
 
 COUNT_VARS = COUNT_FIELDS
@@ -273,16 +274,15 @@ def cf_decoded(ds: xr.Dataset) -> xr.Dataset:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write NetCDF4 atomically (temp file + rename), CF-encoded (:func:`cf_encoded`); per-image outcomes
-    zlib-compressed."""
+    """Write NetCDF4 atomically (:func:`readlx.outputs.write_atomic`), CF-encoded (:func:`cf_encoded`);
+    per-image outcomes zlib-compressed."""
     path = Path(path)
     encoding: dict[str, dict[str, Any]] = {}
     for name in ("outcome", "golden_top1"):
         if name in ds:
             encoding[name] = {"zlib": True, "complevel": 4}
-    tmp = path.with_name(path.name + ".tmp")
-    cf_encoded(ds).to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-    tmp.replace(path)
+    encoded = cf_encoded(ds)
+    write_atomic(path, lambda tmp: encoded.to_netcdf(tmp, engine="netcdf4", encoding=encoding))
     return path
 
 

@@ -18,17 +18,19 @@ import numpy as np
 from readlx._typing import Array
 from readlx.errors import CheckpointError, ReadlxError
 from readlx.outcomes.records import FaultRecords
+from readlx.outputs import make_dir, write_atomic
 
 _CHUNK = re.compile(r"^(?P<fw>.+)\.(?P<start>\d{7})-(?P<end>\d{7})\.npz$")
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    def synced(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    write_atomic(path, synced)
 
 
 class CheckpointDir:
@@ -59,7 +61,7 @@ class CheckpointDir:
                         field=key,
                     )
             return
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dir(self.path)  # marked: readlx may remove it when the run is done
         text = json.dumps(meta, indent=1, sort_keys=True).encode()
         _atomic_write(meta_path, lambda f: f.write(text))
 

@@ -20,6 +20,7 @@ from readlx.campaign.runners.modes import merged_modes, without_modes
 from readlx.campaign.spec import CampaignSpec
 from readlx.errors import ReadlxError
 from readlx.fault_maps.faultlist import FaultList
+from readlx.outputs import claim
 from readlx.provenance import appended_history, merged_provenance, without_provenance
 from readlx.results import read_netcdf, write_netcdf
 
@@ -92,9 +93,11 @@ def concat_faults(parts: Sequence[xr.Dataset]) -> xr.Dataset:
     return ds
 
 
-def merge_files(paths: Sequence[str | Path], out: str | Path, command: str | None = None) -> xr.Dataset:
+def merge_files(paths: Sequence[str | Path], out: str | Path, command: str | None = None,
+                force: bool = False) -> xr.Dataset:
     """Merge shard result files into ``out``; its ``history`` ends with the merge (``command`` when given,
-    e.g. :func:`readlx.provenance.command_line`).
+    e.g. :func:`readlx.provenance.command_line`). An existing ``out`` is replaced only with ``force``, and
+    never when it is one of the shards (:func:`readlx.outputs.claim`).
 
     Examples
     --------
@@ -107,6 +110,7 @@ def merge_files(paths: Sequence[str | Path], out: str | Path, command: str | Non
     >>> merged.sizes["fault"], merged.attrs["history"].splitlines()[-1].split(": ", 1)[1]
     (2, 'merged 2 shard files (s0.nc, s1.nc) into all.nc')
     """
+    claim(out, force=force, inputs=paths)
     ds = merge([read_netcdf(p) for p in paths])
     names = ", ".join(Path(p).name for p in paths)
     what = command or f"merged {len(paths)} shard files ({names}) into {Path(out).name}"

@@ -23,7 +23,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     bundle = convert_bundle(source, args.out, table=model.artifact.table, checkpoint=args.weights, images=images,
                             labels=labels, input_shape=model.input_shape, tolerance=args.tolerance,
-                            require_equivalent=not args.keep_failing, overwrite=args.overwrite)
+                            require_equivalent=not args.keep_failing, force=args.force)
     report = bundle.report
     assert report is not None  # a bundle just converted holds its equivalence report
     print(report.format())
@@ -47,5 +47,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="largest difference vs PyTorch, times max(1, largest |value|) of each tensor "
                         "(default %(default)g)")
     c.add_argument("--keep-failing", action="store_true", help="write the bundle even if the check fails")
-    c.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
+    c.add_argument("--force", action="store_true", help="replace an existing bundle directory readlx wrote")
     c.set_defaults(func=cmd_convert)

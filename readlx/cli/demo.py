@@ -7,7 +7,6 @@ full inference path on every runtime.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,19 +40,19 @@ def _engines(frameworks: list[str], out: Path, n_images: int) -> list[Engine]:
 
 
 def run_demo(out: Path, n_images: int = 256, margin: float = 0.05,
-             frameworks: str = "torch,keras,onnxruntime") -> int:
-    """Run the demo into directory ``out``; returns the process exit code."""
+             frameworks: str = "torch,keras,onnxruntime", force: bool = False) -> int:
+    """Run the demo into directory ``out`` (an existing one readlx made is replaced with ``force``);
+    returns the process exit code."""
     from readlx.campaign import CampaignOptions, run_campaign
     from readlx.comparisons.summary import format_summary, summarize
     from readlx.data.synthetic import synthetic
     from readlx.fault_maps import generate, save_fault_list
+    from readlx.outputs import remove_dir, replace_dir
     from readlx.results import read_netcdf, write_netcdf
     from readlx.zoo import ZOO
 
     fws = [f.strip() for f in frameworks.split(",") if f.strip()]
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    replace_dir(out, force)
     bench = ZOO[MODEL]
     data = synthetic(n_images)
     faults = generate(bench.layer_table(), margin=margin, seed=2026, mode="network-wise")
@@ -65,7 +64,7 @@ def run_demo(out: Path, n_images: int = 256, margin: float = 0.05,
     ds = run_campaign(engines, faults, data, model=MODEL,
                       options=CampaignOptions(checkpoint=out / "result.nc.partial", attrs=bench.characterization()))
     write_netcdf(ds, out / "result.nc")
-    shutil.rmtree(out / "result.nc.partial")
+    remove_dir(out / "result.nc.partial")
     print(f"campaign: {time.perf_counter() - t0:.1f} s -> {out / 'result.nc'}")
     print(format_summary(summarize(read_netcdf(out / "result.nc"))))
     return _control(engines, data)
@@ -86,14 +85,17 @@ def _control(engines: list[Engine], data: ImageSet) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(Path(args.out), n_images=args.images, margin=args.margin, frameworks=args.frameworks)
+    return run_demo(Path(args.out), n_images=args.images, margin=args.margin, frameworks=args.frameworks,
+                    force=args.force)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``demo``."""
     d = sub.add_parser("demo", help="the whole pipeline on the embedded synthetic data set")
     d.add_argument("-o", "--out", default="runs/demo", metavar="DIR",
-                   help="directory for the fault list, the converted bundle and result.nc (replaced if it exists)")
+                   help="directory for the fault list, the converted bundle and result.nc (a new one, or one "
+                        "an earlier demo made, with --force)")
+    d.add_argument("--force", action="store_true", help="replace the directory of an earlier demo")
     d.add_argument("--images", type=int, default=256, metavar="N", help="synthetic test images")
     d.add_argument("--margin", type=float, default=0.05,
                    help="error margin of the network-wise fault list (99 %% confidence)")

@@ -3,7 +3,6 @@ the fault list on both until every share's paired difference is decided (:mod:`r
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from readlx.errors import ArgumentError
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
+    from readlx.outputs import remove_dir
     from readlx.planning.iterative import run_until
     from readlx.planning.paired import PairTarget, format_differences
     from readlx.provenance import command_line
@@ -30,6 +30,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{model.name}-diff.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = invocation.checkpoint_of(out, args.checkpoint)
+    invocation.claim_outputs(args, out, ckpt)
     opts = CampaignOptions(checkpoint=ckpt, resume=args.resume, mode=args.mode, fast=run._fast_options(args),
                            attrs={"command_line": command_line(getattr(args, "command_line", None))})
     t0 = time.perf_counter()
@@ -41,7 +42,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
               "--resume", file=sys.stderr)
         return 130
     write_netcdf(ds, out)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    remove_dir(ckpt)
     print(format_differences(ds, len(faults)))
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -62,4 +63,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("-o", "--out", metavar="FILE", help="result NetCDF (default: runs/MODEL-diff.nc)")
     d.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder (default: OUT.partial)")
     d.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint folder")
+    d.add_argument("--force", action="store_true", help="replace an existing result file")
     d.set_defaults(func=cmd_diff, frameworks="torch,keras")

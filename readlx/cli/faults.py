@@ -71,6 +71,7 @@ def cmd_faults_generate(args: argparse.Namespace) -> int:
     from readlx.fault_maps import generate, save_fault_list
     from readlx.fault_maps.sites import parse_sites
 
+    _claim(args, args.model, args.name_map)
     site = parse_sites(args.sites)
     kinds = _kinds(args.kinds)
     table = _table(args.model, args.format, args.name_map)
@@ -118,6 +119,12 @@ def _generate_transient(args: argparse.Namespace, table: LayerTable, site: str, 
     return 0
 
 
+def _claim(args: argparse.Namespace, *inputs: str | None) -> None:
+    from readlx.outputs import claim
+
+    claim(args.out, force=args.force, inputs=[p for p in inputs if p])
+
+
 def _kinds(text: str) -> list[str]:
     from readlx.errors import ArgumentError
     from readlx.fault_maps.fault import FaultKind
@@ -134,6 +141,7 @@ def _kinds(text: str) -> list[str]:
 def cmd_faults_import(args: argparse.Namespace) -> int:
     from readlx.fault_maps import save_fault_list
 
+    _claim(args, args.file, args.model, args.name_map)
     fl = _load(args, _table(args.model, args.format, args.name_map))
     save_fault_list(fl, args.out, format="readlx")
     how = " (Keras layer names translated)" if args.format == PAPER_TF.name else ""
@@ -189,6 +197,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g = faults.add_parser("generate", help="draw a statistical fault list")
     g.add_argument("model", help=MODELS)
     g.add_argument("-o", "--out", required=True, metavar="FILE", help="fault list to write")
+    g.add_argument("--force", action="store_true", help="replace an existing file")
     g.add_argument("--margin", type=float, default=0.01, help="error margin of the estimated outcome shares")
     g.add_argument("--confidence", type=float, default=0.99, help="confidence level of that margin")
     g.add_argument("--p", type=float, default=0.5, help="expected share of the outcome (0.5: the largest sample)")
@@ -223,6 +232,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="fault list to read (readlx, paper-torch *_FL.csv or paper-tf *_TF_FL.csv)")
     i.add_argument("--model", required=True, help=f"validate against this model: {MODELS}")
     i.add_argument("-o", "--out", required=True, metavar="FILE", help="fault list to write, in readlx's format")
+    i.add_argument("--force", action="store_true", help="replace an existing file")
     _read_format(i)
     i.set_defaults(func=cmd_faults_import)
     s = faults.add_parser("show", help="summarize a fault list")

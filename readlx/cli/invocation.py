@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import Any
 
 from readlx._version import __version__
 from readlx.errors import ArgumentError, CheckpointError
+from readlx.outputs import claim, make_dir, write_atomic
 
 FILE = "invocation.json"
 KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
@@ -30,20 +30,27 @@ def checkpoint_of(out: str | Path, checkpoint: str | Path | None) -> Path:
     return Path(checkpoint) if checkpoint else Path(str(out) + ".partial")
 
 
+def claim_outputs(args: argparse.Namespace, out: Path, checkpoint: Path) -> None:
+    """Check a run's result file and checkpoint folder before any work (:func:`readlx.outputs.claim`):
+    an existing result is replaced only with ``--force``, or by ``--resume`` of its own checkpoint
+    (a run killed after writing it); neither may be one of the run's inputs."""
+    inputs = [p for p in (getattr(args, k, None) for k in ("model", "faults", "weights", "bundle", "data"))
+              if isinstance(p, str)]
+    resuming = bool(args.resume) and (checkpoint / "meta.json").is_file()
+    claim(out, force=bool(getattr(args, "force", False)) or resuming, inputs=inputs)
+    claim(checkpoint, force=True, inputs=[*inputs, out], kind="dir")  # an earlier run's: --resume decides
+
+
 def save(checkpoint: Path, args: argparse.Namespace) -> None:
     """Keep the options of a run starting afresh in ``checkpoint`` (created); an existing checkpoint's
     are never replaced."""
     path = checkpoint / FILE
     if path.exists() or (checkpoint / "meta.json").exists():
         return
-    checkpoint.mkdir(parents=True, exist_ok=True)
+    make_dir(checkpoint)
     options = {key: getattr(args, key, None) for key in KEPT}
     text = json.dumps({"readlx_version": __version__, "options": options}, indent=1, sort_keys=True)
-    tmp = checkpoint / f".{FILE}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # a new file: no symlink is followed
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    tmp.replace(path)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def stored(checkpoint: Path) -> dict[str, Any]:
@@ -72,6 +79,9 @@ def resumed(args: argparse.Namespace, defaults: dict[str, Any]) -> argparse.Name
     if args.out is None:
         raise ArgumentError("--resume needs -o OUT, the result file of the run to continue", argument="--out")
     checkpoint = checkpoint_of(args.out, args.checkpoint)
+    if not checkpoint.exists() and Path(args.out).is_file():
+        raise CheckpointError(f"nothing to resume: {str(args.out)!r} is written and its checkpoint is gone, so the "
+                              "run finished (pass --force without --resume to run it again)", path=checkpoint)
     if not (checkpoint / FILE).is_file() and args.model is not None:
         return args  # a checkpoint of an older readlx, or none yet: the command line says it all
     merged = vars(args).copy()

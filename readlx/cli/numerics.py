@@ -93,6 +93,15 @@ def numerics_command(
     return "\n\n".join(parts)
 
 
+def _claim_dir(out: Path, force: bool, inputs: list[str | None]) -> None:
+    """The output folder may exist; the files it gets are replaced only with ``--force``."""
+    from readlx.outputs import claim
+
+    claim(out, force=True, inputs=[p for p in inputs if p], kind="dir")
+    for name in ("golden.nc", "campaign.nc", "report.html"):
+        claim(out / name, force=force)
+
+
 def evidence_text(evidence: PublishedEvidence, published: str) -> str:
     """The campaign-level agreement (or why it was skipped), then the weight-level evidence."""
     from readlx.comparisons.numerics.masking import format_masking_evidence
@@ -133,6 +142,8 @@ def cmd_numerics(args: argparse.Namespace) -> int:
     kwargs = {"variants": split_variants(args.variants)} if args.variants else {}
     if args.campaign_variants:
         kwargs["campaign_variants"] = split_variants(args.campaign_variants)
+    if args.out:
+        _claim_dir(Path(args.out), args.force, [args.model, args.faults, args.data, args.weights])
     try:
         print(numerics_command(args.model, images=args.images, campaign_images=args.campaign_images,
                                faults=args.faults, sample=args.sample, seed=args.seed, data=args.data,
@@ -189,6 +200,7 @@ def _add_study(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--batch-size", type=int, default=250, metavar="N", help="images per inference")
     s.add_argument("-o", "--out", metavar="DIR", help="write golden.nc, campaign.nc and report.html into this "
                                                       "directory (default: nothing written)")
+    s.add_argument("--force", action="store_true", help="replace those files where they exist")
     s.set_defaults(func=cmd_numerics)
 
 

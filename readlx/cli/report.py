@@ -88,10 +88,11 @@ def print_report(ds: xr.Dataset, published: str | FaultList | None, rank: str | 
 def cmd_report(args: argparse.Namespace) -> int:
     from readlx.results import read_netcdf
 
-    ds = read_netcdf(args.result)
-    ref = published_reference(ds, args.published) if args.published else None
     plots = args.plots or args.out
     html = args.html or (str(Path(args.out) / "report.html") if args.out else None)
+    _claim(args, plots, html)
+    ds = read_netcdf(args.result)
+    ref = published_reference(ds, args.published) if args.published else None
     print_report(ds, ref, args.rank)
     if plots:
         from readlx.comparisons.plots import report_plots
@@ -105,6 +106,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         Path(html).parent.mkdir(parents=True, exist_ok=True)
         print(f"report {report_html(ds, html, ref, baseline=args.baseline)}")
     return 0
+
+
+def _claim(args: argparse.Namespace, plots: str | None, html: str | None) -> None:
+    """Check the outputs before any work: a figure folder holding files, or an HTML file, that exists is
+    replaced only with ``--force``; neither may be an input."""
+    from readlx.errors import OutputError
+    from readlx.outputs import claim
+
+    inputs = [p for p in (args.result, args.published) if p]
+    if plots:
+        folder = claim(plots, force=True, inputs=inputs, kind="dir")
+        if folder.is_dir() and any(folder.iterdir()) and not args.force:
+            raise OutputError("holds files; pass --force to write the figures over those of the same name",
+                              path=folder)
+    if html:
+        claim(html, force=args.force, inputs=inputs)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -125,4 +142,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--html", metavar="FILE", help="write one self-contained HTML report")
     rep.add_argument("-o", "--out", metavar="DIR",
                      help="write the figures and report.html into this directory (--plots and --html win)")
+    rep.add_argument("--force", action="store_true", help="replace existing figures and HTML report")
     rep.set_defaults(func=cmd_report)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
 import time
@@ -124,6 +123,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
+    from readlx.outputs import remove_dir
     from readlx.provenance import command_line
     from readlx.results import write_netcdf
 
@@ -138,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{model.name}.nc")
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = invocation.checkpoint_of(out, args.checkpoint)
+    invocation.claim_outputs(args, out, ckpt)
     invocation.save(ckpt, argparse.Namespace(**{**vars(args), "out": str(out)}))
     update, close = progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
@@ -159,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         close()
     write_netcdf(ds, out)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    remove_dir(ckpt)  # a kill before this is resumed: --resume finds every fault done and writes OUT again
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     print_report(ds, None)
     if args.until:
@@ -173,7 +174,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from readlx.campaign.scaleout import merge_files
     from readlx.provenance import command_line
 
-    ds = merge_files(args.shards, args.out, command_line(getattr(args, "command_line", None)))
+    ds = merge_files(args.shards, args.out, command_line(getattr(args, "command_line", None)), force=args.force)
     print(f"merged {len(args.shards)} shards ({ds.sizes['fault']} faults) -> {args.out}")
     return 0
 
@@ -266,6 +267,7 @@ def _run_outputs(r: argparse._ActionsContainer) -> None:
                    help="checkpoint folder of the run, what --resume continues from (default: OUT.partial)")
     r.add_argument("--resume", action="store_true",
                    help="continue a killed run from its checkpoint folder (-o OUT alone names it)")
+    r.add_argument("--force", action="store_true", help="replace an existing result file")
     r.add_argument("--flush-seconds", type=float, metavar="SECONDS", default=20.0,
                    help="write the checkpoint at least this often")
 
@@ -313,4 +315,5 @@ def add_merge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     m = sub.add_parser("merge", help="merge shard results into one Dataset")
     m.add_argument("shards", nargs="+", metavar="SHARD", help="shard results of `readlx run --shard I/N`")
     m.add_argument("-o", "--out", required=True, metavar="FILE", help="merged result NetCDF to write")
+    m.add_argument("--force", action="store_true", help="replace an existing file (never one of the shards)")
     m.set_defaults(func=cmd_merge)

@@ -14,6 +14,7 @@ import xarray as xr
 
 from readlx._version import __version__
 from readlx.errors import ReadlxError
+from readlx.outputs import write_atomic
 from readlx.provenance import appended_history, iso_time
 from readlx.results import CONVENTIONS, COORDINATE_ATTRS, COUNT_UNITS, cf_encoded
 
@@ -111,7 +112,6 @@ def write_derived(ds: xr.Dataset, path: str | Path, *, source: xr.Dataset | None
                  "date_created": iso_time(), "history": appended_history(history, step)}
     for name in out.variables:
         out[name].attrs = _variable_attrs(str(name), out[name].variable, name in out.coords)
-    tmp = path.with_name(path.name + ".tmp")
-    cf_encoded(out).to_netcdf(tmp, engine="netcdf4")
-    tmp.replace(path)
+    encoded = cf_encoded(out)
+    write_atomic(path, lambda tmp: encoded.to_netcdf(tmp, engine="netcdf4"))
     return path

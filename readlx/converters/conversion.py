@@ -9,7 +9,6 @@ tf2onnx export (:mod:`readlx.converters.sources`). Only the PyTorch model needs 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -46,8 +45,9 @@ from readlx.converters.sources import Source, resolve
 from readlx.converters.to_keras import DEFAULT_TIMEOUT_S, KerasConversion, torch_to_keras
 from readlx.converters.to_onnx import count_ops, torch_to_onnx
 from readlx.engines.keras_files import load_keras_model
-from readlx.errors import ConversionError
+from readlx.errors import ConversionError, OutputError
 from readlx.graph import LayerTable
+from readlx.outputs import claim, owned, remove_dir, replace_dir
 
 _RANDOM_IMAGES = 16
 
@@ -63,7 +63,7 @@ def convert_bundle(
     labels: Array | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     require_equivalent: bool = True,
-    overwrite: bool = False,
+    force: bool = False,
     batch_size: int = 256,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     inputs: str | None = None,
@@ -89,9 +89,9 @@ def convert_bundle(
         Inputs of the equivalence check (default: 16 standard-normal images, seed 0); labels for top-1.
     tolerance
         Largest max-abs difference that passes, times ``max(1, largest |value|)`` of PyTorch's tensor.
-    require_equivalent, overwrite
+    require_equivalent, force
         Raise :class:`ConversionError` (and write nothing) when a runtime fails the check; replace an
-        existing bundle at ``out_dir``.
+        existing bundle at ``out_dir`` that readlx wrote (:mod:`readlx.outputs`).
     batch_size, timeout_s, inputs
         Batch size of the equivalence check; limit for the Keras conversion process; how the report
         describes ``images`` (default: their sha256).
@@ -101,9 +101,8 @@ def convert_bundle(
     >>> convert_bundle("democnn-synthetic10", "bundles/demo").report.ok  # doctest: +SKIP
     True
     """
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise ConversionError(f"bundle directory {str(out)!r} exists; pass overwrite=True to replace it")
+    out = claim(out_dir, force=force, kind="dir",
+                inputs=[p for p in (model, checkpoint) if isinstance(p, str | Path)])
     shape = input_shape or (None if images is None else tuple(images.shape[1:]))
     source = resolve(model, table, checkpoint, shape)
     return convert_source(source, out, images=images, labels=labels, tolerance=tolerance,
@@ -133,9 +132,9 @@ def _random_images(input_shape: tuple[int, ...]) -> tuple[Array, str]:
 def _write_bundle(source: Source, out: Path, timeout_s: float, require_equivalent: bool,
                   check: Callable[[Path], EquivalenceReport]) -> None:
     """Write the artifacts into ``<out>.partial``, check them, and rename the directory to ``out``."""
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)  # left by a conversion that was killed
-    partial.mkdir(parents=True)
+    partial = replace_dir(out.with_name(out.name + ".partial"), force=True)  # left by a killed conversion
+    if out.exists() and not owned(out):
+        raise OutputError("exists and was not made by readlx, which never deletes it; name a new directory", path=out)
     try:
         _write_artifacts(source, partial, timeout_s)
         report = check(partial)
@@ -145,11 +144,10 @@ def _write_bundle(source: Source, out: Path, timeout_s: float, require_equivalen
                 "tolerance= in Python):\n"
                 + report.format()
             )
-        if out.exists():
-            shutil.rmtree(out)
+        remove_dir(out)
         partial.rename(out)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_dir(partial)
         raise
 
 

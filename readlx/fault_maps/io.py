@@ -13,6 +13,7 @@ from readlx.fault_maps import csvrows
 from readlx.fault_maps.csvrows import TextFile
 from readlx.fault_maps.faultlist import FaultList
 from readlx.fault_maps.formats import FORMATS, FaultListFormat
+from readlx.outputs import write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.graph import LayerTable
@@ -76,8 +77,10 @@ def load_fault_list(
 def save_fault_list(
     fl: FaultList, path: str | Path, format: str = "readlx", table: LayerTable | None = None
 ) -> None:
-    """Write a fault list; ``"paper-tf"`` needs ``table`` with Keras bindings."""
-    _lookup(format).save(fl, path, table)
+    """Write a fault list atomically (:func:`readlx.outputs.write_atomic`); ``"paper-tf"`` needs ``table``
+    with Keras bindings."""
+    fmt = _lookup(format)
+    write_atomic(path, lambda tmp: fmt.save(fl, tmp, table))
 
 
 def _lookup(name: str, extra: tuple[str, ...] = ()) -> FaultListFormat:

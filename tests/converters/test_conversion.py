@@ -14,7 +14,7 @@ from readlx.converters import Bundle, EquivalenceReport, convert_bundle, load_bu
 from readlx.converters.equivalence import compare
 from readlx.converters.namemaps import torch_weights
 from readlx.converters.to_onnx import count_ops
-from readlx.errors import ConversionError, InputError, ReadlxError, RegistryError
+from readlx.errors import ConversionError, InputError, OutputError, ReadlxError, RegistryError
 
 FRAMEWORKS = ("keras", "onnxruntime", "onnx-keras")
 
@@ -90,7 +90,7 @@ def test_report_rejects_garbage() -> None:
 
 
 def test_existing_bundle_is_not_overwritten(demo_bundle: Bundle, tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match="exists; pass overwrite=True"):
+    with pytest.raises(OutputError, match="exists; pass --force"):
         convert_bundle("democnn-synthetic10", demo_bundle.path)
 
 

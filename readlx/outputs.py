@@ -1,0 +1,167 @@
+"""What readlx writes: only the outputs it is given, atomically, never over inputs or through symlinks.
+
+The one owner of writing to the file system:
+
+- :func:`claim` checks an output before any work starts: an existing one is refused unless the caller
+  passes ``force`` (``--force``); an input of the same command never, whatever the flags; a symbolic
+  link never, since readlx follows no link it did not make.
+- :func:`write_atomic` writes through a temporary file created exclusively (``O_EXCL``, an
+  unpredictable name in the target's directory) and renamed into place, so a kill leaves either the
+  old file or the new one, and a link planted under a temporary name is never followed.
+- :func:`make_dir` creates a directory with an ownership mark; :func:`remove_dir` deletes only a
+  directory that carries that mark and is not a link: a directory readlx did not create is never
+  deleted.
+
+Examples
+--------
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> write_atomic(root / "a.txt", lambda tmp: tmp.write_text("one"))
+>>> claim(root / "a.txt", force=False)
+Traceback (most recent call last):
+...
+readlx.errors.OutputError: ...a.txt: exists; pass --force to replace it
+>>> claim(root / "a.txt", force=True, inputs=[root / "a.txt"])
+Traceback (most recent call last):
+...
+readlx.errors.OutputError: ...a.txt: is also an input of this command; write the output elsewhere
+>>> made = make_dir(root / "work")
+>>> remove_dir(made), (root / "work").exists()
+(True, False)
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from readlx.errors import OutputError
+
+MARK = ".readlx-owned"
+"""The file that marks a directory readlx created (and may therefore delete)."""
+
+
+def claim(path: str | Path, *, force: bool, inputs: Iterable[str | Path] = (), kind: str = "file") -> Path:
+    """``path`` as an output to write, checked before any work: see the module docstring.
+
+    Parameters
+    ----------
+    path
+        The output (a file, or a directory with ``kind="dir"``).
+    force
+        Replace an existing output of the same kind.
+    inputs
+        The command's input files and directories: never an output, whatever ``force``.
+    kind
+        ``"file"`` or ``"dir"``; an existing output of the other kind is refused.
+
+    Raises
+    ------
+    OutputError
+        Naming the path and what to do.
+    """
+    out = Path(path)
+    if out.is_symlink():
+        raise OutputError("is a symbolic link; readlx writes no output through a link", path=out)
+    for source in inputs:
+        if _same(out, Path(source)):
+            raise OutputError("is also an input of this command; write the output elsewhere", path=out)
+    if out.exists():
+        if (kind == "dir") != out.is_dir():
+            raise OutputError(f"exists and is not a {'directory' if kind == 'dir' else 'file'}", path=out)
+        if not force:
+            raise OutputError("exists; pass --force to replace it", path=out)
+    return out
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` by calling ``write`` on a fresh temporary file beside it, then renaming it.
+
+    The temporary file is removed when ``write`` raises; ``path`` keeps its old contents.
+    Disk-full and permission errors become :class:`OutputError`.
+    """
+    out = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _os_error(e, out) from e
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise _os_error(e, out) from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_dir(path: str | Path) -> Path:
+    """Create the directory ``path`` (its parents too), marked as readlx's; an existing directory is
+    marked only when it is empty (readlx then owns everything in it)."""
+    out = Path(path)
+    if out.is_symlink():
+        raise OutputError("is a symbolic link; readlx writes no output through a link", path=out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / MARK).is_file():
+            if any(out.iterdir()):
+                raise OutputError("exists and holds files readlx did not write; name a new directory", path=out)
+            (out / MARK).write_text("made by readlx; removed with the directory when readlx is done with it\n")
+    except OSError as e:
+        raise _os_error(e, out) from e
+    return out
+
+
+def owned(path: str | Path) -> bool:
+    """Is ``path`` a directory readlx made (marked, not a link)?"""
+    out = Path(path)
+    return not out.is_symlink() and out.is_dir() and (out / MARK).is_file()
+
+
+def remove_dir(path: str | Path) -> bool:
+    """Delete ``path`` if readlx made it; ``False`` (nothing deleted) otherwise."""
+    if not owned(path):
+        return False
+    # Renamed away first, atomically: a kill during the deletion leaves a hidden folder, never a
+    # half-deleted one under the name a later run would read.
+    out = Path(path)
+    trash = out.with_name(f".{out.name}.removed-{secrets.token_hex(4)}")
+    os.rename(out, trash)
+    shutil.rmtree(trash)
+    return True
+
+
+def replace_dir(path: str | Path, force: bool) -> Path:
+    """Make ``path`` a new, empty directory of readlx's: an existing one is replaced only with
+    ``force`` and only when readlx made it (see :func:`claim` and :func:`remove_dir`)."""
+    out = Path(path)
+    if out.exists() or out.is_symlink():
+        claim(out, force=force, kind="dir")
+        if not remove_dir(out):
+            raise OutputError("exists and was not made by readlx, which never deletes it; name a new "
+                              "directory", path=out)
+    return make_dir(out)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _os_error(e: OSError, path: Path) -> OutputError:
+    if e.errno == errno.ENOSPC:
+        why = "the disk is full"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "permission denied"
+    else:
+        why = e.strerror or str(e)
+    return OutputError(f"cannot be written: {why}; nothing was replaced", path=path)

@@ -166,6 +166,8 @@ def image_data(data: str | Path | ImageData | tuple[Array, Array] | None, model:
     normalized float32 NCHW images and integer labels, or an image set; its first ``images`` images.
     """
     found = _images(data, model, images)
+    if images is not None and len(found) < images:  # running fewer than asked would be reported as asked
+        raise ArgumentError(f"{images} images asked for, the data hold {len(found)}", argument="images")
     want, have = model.input_shape, tuple(found.images.shape[1:])
     if want is not None and want != have:
         raise ArgumentError(f"the images are {have} (C, H, W) each, the model takes {want}", argument="data")

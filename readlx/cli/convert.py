@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from readlx.cli import types
 from readlx.errors import ArgumentError
 
 
@@ -39,11 +40,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--weights", metavar="FILE",
                    help="weights file of a zoo model (default: its published weights, the shipped ones for the "
                         "demo model, else seeded random weights)")
-    c.add_argument("--images", type=int, metavar="N",
+    c.add_argument("--images", type=types.count, metavar="N",
                    help="check equivalence on the first N images (default: 16 random)")
     c.add_argument("--data", help="images of the check: dataset name or directory, or .npz file (default: the "
                                   "zoo model's test set)")
-    c.add_argument("--tolerance", type=float, default=1e-5,
+    c.add_argument("--tolerance", type=types.positive, default=1e-5,
                    help="largest difference vs PyTorch, times max(1, largest |value|) of each tensor "
                         "(default %(default)g)")
     c.add_argument("--keep-failing", action="store_true", help="write the bundle even if the check fails")

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from readlx.cli import types
+
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.data.imageset import ImageSet
     from readlx.engines.base import Engine
@@ -96,8 +98,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="directory for the fault list, the converted bundle and result.nc (a new one, or one "
                         "an earlier demo made, with --force)")
     d.add_argument("--force", action="store_true", help="replace the directory of an earlier demo")
-    d.add_argument("--images", type=int, default=256, metavar="N", help="synthetic test images")
-    d.add_argument("--margin", type=float, default=0.05,
+    d.add_argument("--images", type=types.count, default=256, metavar="N", help="synthetic test images")
+    d.add_argument("--margin", type=types.share, default=0.05,
                    help="error margin of the network-wise fault list (99 %% confidence)")
     d.add_argument("--frameworks", default="torch,keras,onnxruntime", metavar="NAMES",
                    help="comma-separated runtimes: %(runtimes)s")

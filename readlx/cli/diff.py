@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from readlx.cli import invocation, run
+from readlx.cli import invocation, run, types
 from readlx.errors import ArgumentError
 
 
@@ -56,10 +56,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                    "or lies within --delta: the verdict, the interval and the inferences used.")
     run._run_inputs(d)
     run._run_runtimes(d)
-    d.add_argument("--delta", type=float, default=1.0, metavar="PP",
+    d.add_argument("--delta", type=types.positive, default=1.0, metavar="PP",
                    help="differences within +-PP percentage points count as agreement (default 1)")
-    d.add_argument("--confidence", type=float, default=0.99, help="confidence level of the verdicts")
-    d.add_argument("--looks", type=int, default=8, metavar="K", help="doubling rounds, looked at after each")
+    d.add_argument("--confidence", type=types.share, default=0.99, help="confidence level of the verdicts")
+    d.add_argument("--looks", type=types.count, default=8, metavar="K", help="doubling rounds, looked at after each")
     d.add_argument("-o", "--out", metavar="FILE", help="result NetCDF (default: runs/MODEL-diff.nc)")
     d.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder (default: OUT.partial)")
     d.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint folder")

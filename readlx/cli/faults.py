@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from readlx.cli import types
 from readlx.fault_maps.formats import FORMATS, NATIVE, PAPER_TF
 from readlx.fault_maps.generator import MODES
 from readlx.fault_maps.sampling import PAPER_KINDS
@@ -198,10 +199,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("model", help=MODELS)
     g.add_argument("-o", "--out", required=True, metavar="FILE", help="fault list to write")
     g.add_argument("--force", action="store_true", help="replace an existing file")
-    g.add_argument("--margin", type=float, default=0.01, help="error margin of the estimated outcome shares")
-    g.add_argument("--confidence", type=float, default=0.99, help="confidence level of that margin")
-    g.add_argument("--p", type=float, default=0.5, help="expected share of the outcome (0.5: the largest sample)")
-    g.add_argument("--seed", type=int, default=42, metavar="N", help="seed of the draw")
+    g.add_argument("--margin", type=types.share, default=0.01, help="error margin of the estimated outcome shares")
+    g.add_argument("--confidence", type=types.share, default=0.99, help="confidence level of that margin")
+    g.add_argument("--p", type=types.share, default=0.5, help="expected share of the outcome (0.5: the largest sample)")
+    g.add_argument("--seed", type=types.seed, default=42, metavar="N", help="seed of the draw")
     g.add_argument("--mode", choices=MODES,
                    help="paper (default): the published generator, draw for draw (with the default margin, "
                         "confidence, p and seed it reproduces the published PyTorch lists); network-wise (default "
@@ -215,7 +216,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--kinds", default="bit-flip", metavar="LIST",
                    help="comma-separated fault kinds drawn among (bit-flip, stuck-at-0, stuck-at-1); the "
                         "population counts max(2, number of kinds) per bit, 2 as the published lists did")
-    g.add_argument("--bits", type=int, default=1, metavar="K",
+    g.add_argument("--bits", type=types.count, default=1, metavar="K",
                    help="adjacent bits corrupted per fault (multi-bit faults for K > 1)")
     g.add_argument("--transient", type=int, metavar="R",
                    help="R transient activation faults (with --sites activations; --mode network-wise: R for the "

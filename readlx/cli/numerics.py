@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from readlx.cli import types
 from readlx.cli.progress import Update, progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,13 +192,14 @@ def _add_study(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         "which are over the whole test set, needs)")
     s.add_argument("--faults", metavar="FILE",
                    help="fault list (default: the model's published list, else a generated network-wise one)")
-    s.add_argument("--sample", type=int, default=50, metavar="N",
+    s.add_argument("--sample", type=types.seed, default=50, metavar="N",
                    help="faults of the campaign, a stratified subset of the list (0: no campaign)")
-    s.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the subset (and of a generated list)")
+    s.add_argument("--seed", type=types.seed, default=0, metavar="N",
+                   help="seed of the subset (and of a generated list)")
     s.add_argument("--data", help="dataset directory or name, or an .npz file (default: the model's test set "
                                   "under the reference data)")
     s.add_argument("--weights", metavar="FILE", help="weights file (default: the model's published or shipped weights)")
-    s.add_argument("--batch-size", type=int, default=250, metavar="N", help="images per inference")
+    s.add_argument("--batch-size", type=types.count, default=250, metavar="N", help="images per inference")
     s.add_argument("-o", "--out", metavar="DIR", help="write golden.nc, campaign.nc and report.html into this "
                                                       "directory (default: nothing written)")
     s.add_argument("--force", action="store_true", help="replace those files where they exist")

@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
+from readlx.cli import types
 from readlx.cli.faults import MODELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,8 +108,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                                    "(p = 0.5), and stratified samples over layer x bit groups with proportional "
                                    "and Neyman allocation, optionally from a pilot's per-fault shares.")
     p.add_argument("model", help=MODELS)
-    p.add_argument("--margin", type=float, default=0.01, help="error margin of every share (0.01: one point)")
-    p.add_argument("--confidence", type=float, default=0.99, help="confidence level of that margin")
+    p.add_argument("--margin", type=types.share, default=0.01, help="error margin of every share (0.01: one point)")
+    p.add_argument("--confidence", type=types.share, default=0.99, help="confidence level of that margin")
     p.add_argument("--sites", default="weights", choices=("weights", "activations", "normalized"),
                    help="the fault site planned for")
     p.add_argument("--pilot", metavar="RESULT|published",
@@ -116,10 +117,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "per-fault counts); without one every stratum has the worst-case variance")
     p.add_argument("--faults", metavar="FILE", help="the fault list a --pilot result file ran (default: the "
                                                     "model's published list)")
-    p.add_argument("--images", type=int, metavar="N", help="images per fault (default: the test set's 10,000 "
+    p.add_argument("--images", type=types.count, metavar="N", help="images per fault (default: the test set's 10,000 "
                                                            "for CIFAR-10 models, else 1,000)")
     p.add_argument("--framework", default="torch", help="runtime of the time probe and of a pilot result")
-    p.add_argument("--probe", type=int, default=0, metavar="K",
+    p.add_argument("--probe", type=types.seed, default=0, metavar="K",
                    help="time K faults in fast mode and print how long each plan takes here (0: no probe)")
-    p.add_argument("--probe-images", type=int, default=256, metavar="N", help="images of the time probe")
+    p.add_argument("--probe-images", type=types.count, default=256, metavar="N", help="images of the time probe")
     p.set_defaults(func=cmd_plan)

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from readlx.cli import invocation
+from readlx.cli import invocation, types
 from readlx.cli.progress import progress_bar
 from readlx.cli.report import print_report
-from readlx.errors import ArgumentError
+from readlx.errors import ArgumentError, ReadlxError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -157,6 +157,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"readlx: interrupted; the faults done are kept in {ckpt}; continue with:\n  "
               f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
         return 130
+    except ReadlxError:
+        if not (ckpt / "meta.json").exists():  # refused before the campaign began: nothing to keep
+            remove_dir(ckpt)
+        raise
     finally:
         close()
     write_netcdf(ds, out)
@@ -206,9 +210,9 @@ def _run_inputs(r: argparse._ActionsContainer) -> None:
                         "model; may be left out with --resume -o OUT (the checkpoint knows it)")
     r.add_argument("--faults", metavar="FILE",
                    help="fault list (default: the model's published list, else a generated network-wise one)")
-    r.add_argument("--sample", type=int, metavar="N", help="run a stratified subset of N faults of the list")
-    r.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the subset / generated list")
-    r.add_argument("--images", type=int, metavar="N", help="use the first N test images (default: all)")
+    r.add_argument("--sample", type=types.count, metavar="N", help="run a stratified subset of N faults of the list")
+    r.add_argument("--seed", type=types.seed, metavar="N", default=0, help="seed of the subset / generated list")
+    r.add_argument("--images", type=types.count, metavar="N", help="use the first N test images (default: all)")
     r.add_argument("--data", help="dataset directory or name, or an .npz file with normalized float32 images and "
                                    "labels (default: the model's test set under the reference data)")
     r.add_argument("--weights", metavar="FILE",
@@ -245,17 +249,17 @@ def _run_runtimes(r: argparse._ActionsContainer) -> None:
     r.add_argument("--bundle", metavar="DIR",
                    help="converted model bundle for keras/onnxruntime (default: a zoo model is converted once and "
                         "kept under $READLX_CACHE, ~/.cache/readlx)")
-    r.add_argument("--batch-size", type=int, metavar="N", default=256, help="images per inference")
-    r.add_argument("--threads", type=int, metavar="N", help="PyTorch threads (default: this process's)")
+    r.add_argument("--batch-size", type=types.count, metavar="N", default=256, help="images per inference")
+    r.add_argument("--threads", type=types.count, metavar="N", help="PyTorch threads (default: this process's)")
     r.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where PyTorch, ONNX Runtime and Keras run (default: cpu); cuda fails where unusable")
     r.add_argument("--mode", default="fast", choices=MODES,
                    help="fast (default): the exact fast runner for each layer where its measured cost is below "
                         "the reference loop's, same outcomes; reference: one full inference per fault; "
                         "fast-always: the fast runner wherever it can run")
-    r.add_argument("--block-faults", type=int, metavar="N", default=128,
+    r.add_argument("--block-faults", type=types.count, metavar="N", default=128,
                    help="fast mode: faults per pass over the images (results are checkpointed per block)")
-    r.add_argument("--cache-mib", type=int, metavar="MIB", default=512,
+    r.add_argument("--cache-mib", type=types.count, metavar="MIB", default=512,
                    help="fast mode: bound on cached golden activations, in MiB")
 
 
@@ -268,7 +272,7 @@ def _run_outputs(r: argparse._ActionsContainer) -> None:
     r.add_argument("--resume", action="store_true",
                    help="continue a killed run from its checkpoint folder (-o OUT alone names it)")
     r.add_argument("--force", action="store_true", help="replace an existing result file")
-    r.add_argument("--flush-seconds", type=float, metavar="SECONDS", default=20.0,
+    r.add_argument("--flush-seconds", type=types.duration, metavar="SECONDS", default=20.0,
                    help="write the checkpoint at least this often")
 
 
@@ -277,8 +281,9 @@ def _run_scaleout(r: argparse._ActionsContainer) -> None:
                    help="run shard I of N of the fault list, counted from 0: 0/N .. N-1/N (e.g. 0/8 .. 7/8 for "
                         "eight jobs); merge the results with `readlx merge`")
     r.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler (e.g. tcp://scheduler:8786)")
-    r.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of this many worker processes")
-    r.add_argument("--chunk", type=int, metavar="N", default=64, help="faults per Dask task")
+    r.add_argument("--workers", type=types.count, metavar="N",
+                   help="run on a local Dask cluster of this many worker processes")
+    r.add_argument("--chunk", type=types.count, metavar="N", default=64, help="faults per Dask task")
 
 
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

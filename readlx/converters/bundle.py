@@ -17,7 +17,8 @@ is rebuilt from that file. A Keras model (``"keras"``) keeps its SavedModel, and
 is rebuilt from its ONNX export. The runtime of the origin always runs the model as given.
 
 A bundle is written into ``<name>.partial`` beside its destination and renamed when complete, so an
-interrupted conversion leaves no half bundle under the final name.
+interrupted conversion leaves no half bundle under the final name. ``manifest.json`` holds the sha256
+of every file; :func:`load_bundle` refuses a bundle that differs from it.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import torch.nn as nn
 
 from readlx._typing import Array
 from readlx.converters.equivalence import EquivalenceReport
+from readlx.converters.manifest import verify_manifest
 from readlx.converters.namemaps import KERAS, ONNX_KERAS, ONNX_TORCH
 from readlx.engines import RUNTIMES, Artifact, Engine
 from readlx.errors import InputError, ReadlxError
@@ -45,6 +47,8 @@ ONNX_FILES = {ONNX_TORCH: "model_torch.onnx", ONNX_KERAS: "model_keras.onnx"}
 GRAPH = "graph.json"
 EQUIVALENCE = "equivalence.json"
 LOG = "conversion.log"
+KEPT_FAILING = "failed, kept by request"
+"""``bundle.json``'s ``equivalence`` of a bundle written although a runtime failed its check."""
 REQUIRED_BINDINGS = (KERAS, ONNX_TORCH, ONNX_KERAS)
 _RANDOM_IMAGES = 16
 
@@ -138,9 +142,16 @@ class Bundle:
         return RUNTIMES.build(framework, self.artifact(model), batch_size=batch_size, **options)
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Read a bundle written by :func:`convert_bundle`."""
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Read a bundle written by :func:`convert_bundle`.
+
+    With ``verify`` (always, but for the conversion's own check of a bundle being written), every file
+    must match the bundle's manifest (:mod:`readlx.converters.manifest`) and the bundle must have passed
+    its equivalence check, unless it was written with that failure kept (``--keep-failing``).
+    """
     path = Path(path)
+    if verify:
+        verify_manifest(path)
     meta_path = path / META
     if not meta_path.is_file():
         raise InputError("not a readlx bundle (bundle.json missing)", path=path)
@@ -157,8 +168,18 @@ def load_bundle(path: str | Path) -> Bundle:
     report_path = path / EQUIVALENCE
     report = None
     if report_path.is_file():
-        report = EquivalenceReport.from_dict(json.loads(report_path.read_text()), str(report_path))
+        report = EquivalenceReport.from_dict(_json(report_path), str(report_path))
+    if verify and (report is None or (not report.ok and meta.get("equivalence") != KEPT_FAILING)):
+        raise InputError("the bundle did not pass its equivalence check" if report else "no equivalence report",
+                         path=report_path)
     return Bundle(path, table, meta, report)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"invalid JSON: {e}", path=path) from e
 
 
 __all__ = ["Bundle", "load_bundle"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch.nn as nn
 
 from readlx.converters.bundle import META, Bundle, load_bundle
 from readlx.converters.sources import Source, module_source, resolve, zoo_source
-from readlx.errors import ConversionError
+from readlx.errors import ConversionError, InputError
 from readlx.graph import LayerTable
 
 ENV_VAR = "READLX_CACHE"
@@ -44,7 +45,10 @@ def cached(source: Source) -> Bundle:
     bundles.mkdir(parents=True, exist_ok=True)
     with _locked(bundles / f"{path.name}.lock"):
         if (path / META).is_file():
-            return load_bundle(path)
+            try:
+                return load_bundle(path)
+            except InputError:  # older, changed or damaged: set aside (never deleted), converted again
+                path.rename(path.with_name(f".{path.name}.stale-{secrets.token_hex(4)}"))
         return convert_source(source, path)
 
 

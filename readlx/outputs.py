@@ -32,11 +32,13 @@ readlx.errors.OutputError: ...a.txt: is also an input of this command; write the
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from readlx.errors import OutputError
@@ -148,6 +150,24 @@ def replace_dir(path: str | Path, force: bool) -> Path:
             raise OutputError("exists and was not made by readlx, which never deletes it; name a new "
                               "directory", path=out)
     return make_dir(out)
+
+
+@contextmanager
+def locked(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created, never through a link) while the context is open;
+    another process holding it makes this raise at once, naming ``what``."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise _os_error(e, Path(path)) from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise OutputError(f"{what} is in use by another readlx process; wait for it, or stop it", path=path) from e
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _same(a: Path, b: Path) -> bool:

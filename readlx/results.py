@@ -286,6 +286,28 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
+REQUIRED_COORDS = ("model", "fault", "framework", "layer", "bit", "kind")
+"""Coordinates every campaign Dataset has."""
+
+
+def _check_schema(ds: xr.Dataset, path: Path) -> None:
+    """Refuse a file that would be analysed as something it is not: variables, coordinates and counts."""
+    missing = [v for v in (*COUNT_VARS, *REQUIRED_COORDS) if v not in ds.variables]
+    if missing:
+        raise ResultFileError(f"missing variable or coordinate {missing[0]!r}", path=path, field=missing[0])
+    n = ds.attrs.get("n_images")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ResultFileError(f"n_images must be a whole number >= 1, got {n!r}", path=path, field="n_images")
+    for name in COUNT_VARS:
+        values = ds[name].values
+        if values.dtype.kind not in "iu" or (values.size and (values.min() < 0 or values.max() > n)):
+            raise ResultFileError(f"counts must be whole numbers in 0..n_images ({n})", path=path, field=name)
+    total = ds["masked"] + ds["non_critical"] + ds["critical"]
+    if bool((total != n).any()):
+        raise ResultFileError(f"masked + non_critical + critical must be n_images ({n}) for every fault",
+                              path=path, field="masked")
+
+
 def read_netcdf(path: str | Path) -> xr.Dataset:
     """Read a campaign Dataset, checking that it is one.
 
@@ -304,15 +326,13 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
     try:
         with xr.open_dataset(path, engine="netcdf4") as ds:
             loaded = cf_decoded(ds.load())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError) as e:  # netCDF4 raises all of them on damaged files
         raise ResultFileError(f"not a NetCDF file readable by xarray: {e}", path=path) from e
     if loaded.attrs.get("schema") != SCHEMA:
         raise ResultFileError(
             f"schema attribute is {loaded.attrs.get('schema')!r}, expected {SCHEMA!r}", path=path, field="schema"
         )
-    missing = [v for v in COUNT_VARS if v not in loaded]
-    if missing:
-        raise ResultFileError(f"missing variables {missing}", path=path, field=missing[0])
+    _check_schema(loaded, path)
     for name in ("layer", "kind", "site", "framework", "model", "framework_layer"):
         if name in loaded.coords and loaded[name].dtype.kind in "SU":
             loaded[name] = loaded[name].astype(object)

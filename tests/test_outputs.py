@@ -179,3 +179,27 @@ def test_report_checks_its_outputs_before_reading(tmp_path: Path, capsys: pytest
     assert "exists; pass --force" in capsys.readouterr().err and html.read_text() == "mine"
     assert main(["report", str(tmp_path / "missing.nc"), "--plots", str(html)]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_one_process_at_a_time_holds_an_output(tmp_path: Path) -> None:
+    from readlx.outputs import locked
+
+    with locked(tmp_path / ".lock", "the checkpoint of 'r.nc'"):
+        with pytest.raises(OutputError, match="in use by another readlx process"):
+            with locked(tmp_path / ".lock", "the checkpoint of 'r.nc'"):
+                pass
+    with locked(tmp_path / ".lock", "again"):  # released
+        pass
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OutputError, match="cannot be written"), locked(tmp_path / "link", "x"):
+        pass
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_resume_after_the_result_was_written_says_the_run_finished(tmp_path: Path, faults: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.nc"
+    assert main(["run", MODEL, "--faults", str(faults), "--images", "8", "--sample", "2", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--resume", "-o", str(out)]) == 2
+    assert "the run finished" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from readlx.errors import ArgumentError
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
-    from readlx.outputs import remove_dir
+    from readlx.outputs import locked, make_dir, remove_dir
     from readlx.planning.iterative import run_until
     from readlx.planning.paired import PairTarget, format_differences
     from readlx.provenance import command_line
@@ -34,15 +34,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     opts = CampaignOptions(checkpoint=ckpt, resume=args.resume, mode=args.mode, fast=run._fast_options(args),
                            attrs={"command_line": command_line(getattr(args, "command_line", None))})
     t0 = time.perf_counter()
-    try:
-        ds = run_until(spec.engines(), faults, spec.dataset(), model=spec.model_name(), target=target,
-                       seed=args.seed, options=opts)
-    except KeyboardInterrupt:
-        print(f"readlx: interrupted; the rounds done are kept in {ckpt}; continue with the same command and "
-              "--resume", file=sys.stderr)
-        return 130
-    write_netcdf(ds, out)
-    remove_dir(ckpt)
+    with locked(make_dir(ckpt) / run.LOCK, f"the checkpoint of {str(out)!r}"):
+        try:
+            ds = run_until(spec.engines(), faults, spec.dataset(), model=spec.model_name(), target=target,
+                           seed=args.seed, options=opts)
+        except KeyboardInterrupt:
+            print(f"readlx: interrupted; the rounds done are kept in {ckpt}; continue with the same command and "
+                  "--resume", file=sys.stderr)
+            return 130
+        write_netcdf(ds, out)
+        remove_dir(ckpt)
     print(format_differences(ds, len(faults)))
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     return 0

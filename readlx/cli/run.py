@@ -15,6 +15,9 @@ from readlx.cli.progress import progress_bar
 from readlx.cli.report import print_report
 from readlx.errors import ArgumentError, ReadlxError
 
+LOCK = ".lock"
+"""The file in a checkpoint folder that the run writing it holds locked."""
+
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
@@ -122,11 +125,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from readlx.campaign import CampaignOptions
-    from readlx.outputs import remove_dir
-    from readlx.provenance import command_line
-    from readlx.results import write_netcdf
-
     if args.resume:
         args = invocation.resumed(args, args.run_defaults)
     if args.model is None:
@@ -140,6 +138,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     ckpt = invocation.checkpoint_of(out, args.checkpoint)
     invocation.claim_outputs(args, out, ckpt)
     invocation.save(ckpt, argparse.Namespace(**{**vars(args), "out": str(out)}))
+    return _campaign(args, spec, model, faults, out, ckpt)
+
+
+def _campaign(args: argparse.Namespace, spec: CampaignSpec, model: Subject, faults: FaultList, out: Path,
+              ckpt: Path) -> int:
+    """Run the campaign of ``readlx run``, holding the checkpoint's lock, and write its result."""
+    from readlx.campaign import CampaignOptions
+    from readlx.outputs import locked, remove_dir
+    from readlx.provenance import command_line
+    from readlx.results import write_netcdf
+
     update, close = progress_bar()
     opts = CampaignOptions(per_image=args.per_image, skip_noop=not args.force_noop, checkpoint=ckpt,
                            resume=args.resume, progress=update, progress_weights=update.weights,
@@ -149,22 +158,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{model.name}: {len(faults)} faults x {args.images or 'all'} images on {', '.join(spec.frameworks)}"
           f" (checkpoint {ckpt})", file=sys.stderr)
     t0 = time.perf_counter()
-    try:
-        with _terminate_as_interrupt():
-            ds = _execute(args, spec, faults, opts)
-    except KeyboardInterrupt:
-        close()
-        print(f"readlx: interrupted; the faults done are kept in {ckpt}; continue with:\n  "
-              f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
-        return 130
-    except ReadlxError:
-        if not (ckpt / "meta.json").exists():  # refused before the campaign began: nothing to keep
-            remove_dir(ckpt)
-        raise
-    finally:
-        close()
-    write_netcdf(ds, out)
-    remove_dir(ckpt)  # a kill before this is resumed: --resume finds every fault done and writes OUT again
+    with locked(ckpt / LOCK, f"the checkpoint of {str(out)!r}"):
+        try:
+            with _terminate_as_interrupt():
+                ds = _execute(args, spec, faults, opts)
+        except KeyboardInterrupt:
+            close()
+            print(f"readlx: interrupted; the faults done are kept in {ckpt}; continue with:\n  "
+                  f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
+            return 130
+        except ReadlxError:
+            if not (ckpt / "meta.json").exists():  # refused before the campaign began: nothing to keep
+                remove_dir(ckpt)
+            raise
+        finally:
+            close()
+        write_netcdf(ds, out)
+        remove_dir(ckpt)  # a kill before this is resumed: --resume finds every fault done and writes OUT again
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     print_report(ds, None)
     if args.until:

@@ -22,7 +22,9 @@ from readlx.fault_maps.faultlist import PUBLISHED_COLUMNS, PublishedCounts
 if TYPE_CHECKING:  # pragma: no cover
     from readlx.graph import LayerTable
 
-_UINT = re.compile(r"\d+")
+_UINT = re.compile(r"[0-9]+")  # ASCII only: "١٢" is no number in a fault list
+LARGEST = 2**63 - 1
+"""The largest integer a cell holds (readlx stores ids, counts and indices as int64)."""
 NEWLINE_KEY = "newline"
 FINAL_NEWLINE_KEY = "final_newline"
 
@@ -65,6 +67,10 @@ def read_text_file(path: str | Path) -> TextFile:
     final = text.endswith("\n")
     lines = (text[:-1] if final else text).split("\n")
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    for number, line in enumerate(lines, 1):
+        if "\r" in line:
+            raise FaultListError("a carriage return inside the line: CR-only (classic Mac) line endings or a stray "
+                                 "CR; save the file with LF or CRLF line endings", path=path, line=number)
     return TextFile(str(path), tuple(lines), newline, final)
 
 
@@ -119,8 +125,8 @@ def data_rows(
 
 def parse_uint(src: TextFile, cell: str, line: int, field: str) -> int:
     """A non-negative decimal integer."""
-    if not _UINT.fullmatch(cell.strip()):
-        raise src.error(f"expected a non-negative integer, got {cell!r}", line, field)
+    if not _UINT.fullmatch(cell.strip()) or int(cell) > LARGEST:
+        raise src.error(f"expected an integer in 0..2**63-1, got {cell!r}", line, field)
     return int(cell)
 
 
@@ -190,7 +196,7 @@ def parse_index(src: TextFile, cell: str, line: int, field: str, empty: bool = F
     if parts and parts[-1] == "" and len(parts) > 1:
         parts.pop()  # the trailing comma of a 1-tuple
     well_formed = text.startswith("(") and text.endswith(")")
-    if not well_formed or not all(_UINT.fullmatch(p) for p in parts):
+    if not well_formed or not all(_UINT.fullmatch(p) and int(p) <= LARGEST for p in parts):
         raise src.error(
             f"index must be a tuple of non-negative integers such as '(3, 0, 2, 1)', got {cell!r}",
             line,

@@ -12,7 +12,7 @@ from readlx.errors import InputError, RegistryError
 from readlx.fault_maps import csvrows
 from readlx.fault_maps.csvrows import TextFile
 from readlx.fault_maps.faultlist import FaultList
-from readlx.fault_maps.formats import FORMATS, FaultListFormat
+from readlx.fault_maps.formats import FORMATS, NATIVE, FaultListFormat
 from readlx.outputs import write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,10 +68,22 @@ def load_fault_list(
     """
     if format == AUTO:
         src = csvrows.read_text_file(path)
-        return _sniff(src).load(src, table)
-    fmt = _lookup(format, (AUTO,))
-    fmt.require(table)  # before reading a file that could not be used
-    return fmt.load(csvrows.read_text_file(path), table)
+        fmt = _sniff(src)
+    else:
+        fmt = _lookup(format, (AUTO,))
+        fmt.require(table)  # before reading a file that could not be used
+        src = csvrows.read_text_file(path)
+    return _checked(fmt.load(src, table), src, table, fmt)
+
+
+def _checked(fl: FaultList, src: TextFile, table: LayerTable | None, fmt: FaultListFormat) -> FaultList:
+    """Refuse what would run as something else: a list of no faults, or one made for another model."""
+    if not len(fl):
+        raise src.error("no faults: the file ends after its header", len(src.lines))
+    if table is not None and fmt.name == NATIVE.name and fl.model != table.model:
+        line = next((i for i, text in enumerate(src.lines, 1) if text.startswith("# model:")), 1)
+        raise src.error(f"the list was made for model {fl.model!r}, not {table.model!r}", line, "model")
+    return fl
 
 
 def save_fault_list(

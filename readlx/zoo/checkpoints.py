@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
             raise CheckpointError(
                 f"shape {tuple(value.shape)} != model's {tuple(own[key].shape)}", path=path, field=key
             )
+        if value.dtype != own[key].dtype and not (value.is_floating_point() and own[key].is_floating_point()):
+            raise CheckpointError(f"dtype {value.dtype} where the model holds {own[key].dtype}", path=path, field=key)
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{int((~torch.isfinite(value)).sum())} NaN or infinite values", path=path, field=key)
     model.load_state_dict(state, strict=False)
     return model.eval()
 
@@ -39,7 +44,7 @@ def read_published_th(model: nn.Module, path: str | Path) -> nn.Module:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
         raise CheckpointError("checkpoint not found", path=path) from e
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"not a tensor-only PyTorch checkpoint: {e}", path=path) from e
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
@@ -52,10 +57,14 @@ def read_npz(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state_dict saved as ``.npz`` (name -> array)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            state = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: closed on any error
+            arrays = {k: np.array(z[k]) for k in z.files}
     except FileNotFoundError as e:
         raise CheckpointError("checkpoint not found", path=path) from e
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as e:  # not an npz
         raise CheckpointError(f"not an .npz state_dict: {e}", path=path) from e
+    for key, array in arrays.items():
+        if array.dtype.kind not in "fiub":
+            raise CheckpointError(f"array of {array.dtype} is not a tensor", path=path, field=key)
+    state = {k: torch.from_numpy(v) for k, v in arrays.items()}
     return _load_state(model, state, path)

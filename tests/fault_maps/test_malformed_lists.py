@@ -1,0 +1,54 @@
+"""Malformed fault lists: each refused with its file, line and field, never read as something else."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from readlx.errors import FaultListError
+from readlx.fault_maps import load_fault_list
+from readlx.zoo import ZOO
+
+MODEL = "democnn-synthetic10"
+HEADER = "# readlx fault list v1\n# model: democnn-synthetic10\nid,layer,index,bit,kind\n"
+ROW = '0,conv1,"(0, 2, 0, 1)",8,bit-flip\n'
+PAPER = "Injection,Layer,TensorIndex,Bit,n_injections,masked,non_critical,critical\n"
+PAPER_ROW = '0,conv1,"(0, 2, 0, 1)",8,10,4,6,0\n'
+
+CASES = {
+    "header only": (HEADER, 3, None, "no faults"),
+    "paper header only": (PAPER, 1, None, "no faults"),
+    "another model": (HEADER.replace(MODEL, "resnet20-cifar10") + ROW, 2, "model", "made for model"),
+    "CR-only endings": ((HEADER + ROW).replace("\n", "\r"), 1, None, "carriage return"),
+    "stray CR": (HEADER + ROW.replace(",8,", ",8\r,"), 4, None, "carriage return"),
+    "arabic digits in id": (HEADER + ROW.replace("0,conv1", "٠,conv1"), 4, "id", "0..2**63-1"),
+    "arabic digits in index": (HEADER + ROW.replace("(0, 2", "(٠, 2"), 4, "index", "tuple of non-negative"),
+    "arabic digits in bit": (HEADER + ROW.replace(",8,", ",٨,"), 4, "bit", "bit"),
+    "id of 10**23": (HEADER + ROW.replace("0,conv1", f"{10**23},conv1", 1), 4, "id", "0..2**63-1"),
+    "index of 2**64": (HEADER + ROW.replace("(0, 2", f"({2**64}, 2"), 4, "index", "tuple of non-negative"),
+    "count of 2**63": (PAPER + PAPER_ROW.replace(",10,4,", f",{2**63},4,"), 2, "n_injections", "0..2**63-1"),
+    "count cut inside": (PAPER + PAPER_ROW.replace(",6,0\n", ",6,\n"), 2, "critical", "0..2**63-1"),
+    "negative count": (PAPER + PAPER_ROW.replace(",4,6,", ",-4,6,"), 2, "masked", "0..2**63-1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_malformed_list_is_refused_where_it_is_wrong(tmp_path: Path, case: str) -> None:
+    text, line, field, message = CASES[case]
+    path = tmp_path / "faults.csv"
+    path.write_bytes(text.encode())
+    before = path.read_bytes()
+    with pytest.raises(FaultListError) as err:
+        load_fault_list(path, ZOO[MODEL].layer_table())
+    e = err.value
+    assert (e.path, e.line, e.field) == (str(path), line, field), str(e)
+    assert message in e.message, str(e)
+    assert path.read_bytes() == before
+
+
+def test_a_valid_list_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "faults.csv"
+    path.write_text(HEADER + ROW)
+    assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1
+    path.write_text((HEADER + ROW).replace("\n", "\r\n"))
+    assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1

@@ -94,6 +94,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the output from the user's group
         write(tmp)
         os.replace(tmp, out)
     except OSError as e:
@@ -168,6 +169,17 @@ def locked(path: str | Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` can only set it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _same(a: Path, b: Path) -> bool:

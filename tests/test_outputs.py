@@ -10,7 +10,7 @@ import pytest
 
 from readlx.cli import main
 from readlx.errors import OutputError
-from readlx.outputs import MARK, claim, make_dir, owned, remove_dir, replace_dir, write_atomic
+from readlx.outputs import MARK, _umask, claim, make_dir, owned, remove_dir, replace_dir, write_atomic
 
 MODEL = "democnn-synthetic10"
 
@@ -203,3 +203,22 @@ def test_resume_after_the_result_was_written_says_the_run_finished(tmp_path: Pat
     capsys.readouterr()
     assert main(["run", "--resume", "-o", str(out)]) == 2
     assert "the run finished" in capsys.readouterr().err
+
+
+def test_merge_refuses_shards_of_two_campaigns(tmp_path: Path, faults: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.csv"
+    assert main(["faults", "generate", MODEL, "-o", str(other), "--margin", "0.2", "--mode", "network-wise",
+                 "--seed", "7"]) == 0
+    for i, (fl, shard) in enumerate(((faults, "s0.nc"), (other, "s1.nc"))):
+        assert main(["run", MODEL, "--faults", str(fl), "--images", "8", "--sample", "4",
+                     "--shard", f"{i}/2", "-o", str(tmp_path / shard)]) == 0
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "s0.nc"), str(tmp_path / "s1.nc"), "-o", str(tmp_path / "m.nc")]) == 2
+    assert "shards of different campaigns: shard 1" in capsys.readouterr().err
+    assert not (tmp_path / "m.nc").exists()
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "r.txt", lambda tmp: tmp.write_text("x"))
+    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o666 & ~_umask()

@@ -15,7 +15,7 @@ import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign
 from readlx.campaign.checkpoint import CheckpointDir
-from readlx.campaign.fingerprint import campaign_fingerprint
+from readlx.campaign.fingerprint import campaign_fingerprint, fault_digest
 from readlx.campaign.runners.modes import merged_modes, without_modes
 from readlx.campaign.spec import CampaignSpec
 from readlx.errors import ReadlxError
@@ -24,7 +24,9 @@ from readlx.outputs import claim
 from readlx.provenance import appended_history, merged_provenance, without_provenance
 from readlx.results import read_netcdf, write_netcdf
 
-SHARD_ATTRS = ("shard_index", "shard_count")
+CAMPAIGN = "shard_campaign"
+"""A shard's attr: sha256 of the whole fault list it is a part of (:func:`fault_digest`)."""
+SHARD_ATTRS = ("shard_index", "shard_count", CAMPAIGN)
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -58,7 +60,7 @@ def run_shard(spec: CampaignSpec, faults: FaultList, index: int, count: int,
     """Run shard ``index`` of ``count``; its Dataset records the shard for :func:`merge`."""
     part = faults.subset(list(shard_positions(len(faults), index, count)))
     ds = run_campaign(spec.engines(), part, spec.dataset(), model=spec.model_name(), options=options)
-    ds.attrs.update({"shard_index": index, "shard_count": count})
+    ds.attrs.update({"shard_index": index, "shard_count": count, CAMPAIGN: fault_digest(faults)})
     return ds
 
 
@@ -73,10 +75,15 @@ def merge(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         raise ReadlxError(
             f"shards do not make a whole campaign: indices {indices}, shard counts {sorted(counts)}"
         )
+    lists = [d.attrs.get(CAMPAIGN) for d in ordered]
+    if len(set(lists)) != 1:
+        odd = next(i for i, digest in enumerate(lists) if digest != lists[0])
+        raise ReadlxError(f"shards of different campaigns: shard {odd} ran a part of fault list "
+                          f"{str(lists[odd])[:12]}..., shard 0 of {str(lists[0])[:12]}...")
     stripped = [d.copy() for d in ordered]
     for d in stripped:
         for key in SHARD_ATTRS:
-            d.attrs.pop(key)
+            d.attrs.pop(key, None)
     return concat_faults(stripped)
 
 

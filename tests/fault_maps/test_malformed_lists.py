@@ -28,6 +28,7 @@ CASES = {
     "index of 2**64": (HEADER + ROW.replace("(0, 2", f"({2**64}, 2"), 4, "index", "tuple of non-negative"),
     "count of 2**63": (PAPER + PAPER_ROW.replace(",10,4,", f",{2**63},4,"), 2, "n_injections", "0..2**63-1"),
     "count cut inside": (PAPER + PAPER_ROW.replace(",6,0\n", ",6,\n"), 2, "critical", "0..2**63-1"),
+    "counts above n_injections": (PAPER + PAPER_ROW.replace(",4,6,0", ",4,6,1"), 2, "n_injections", "exceeds"),
     "negative count": (PAPER + PAPER_ROW.replace(",4,6,", ",-4,6,"), 2, "masked", "0..2**63-1"),
 }
 

@@ -67,7 +67,7 @@ def _pickled_npz(path: Path) -> Path:
 
 
 def _pickled_th(path: Path) -> Path:
-    torch.save({"state_dict": {"conv1.weight": _Runs(path / "ran")}}, path / "w.th", _use_new_zipfile_serialization=True)
+    torch.save({"state_dict": {"conv1.weight": _Runs(path / "ran")}}, path / "w.th")
     return path / "w.th"
 
 

@@ -53,3 +53,27 @@ def test_a_valid_list_still_reads(tmp_path: Path) -> None:
     assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1
     path.write_text((HEADER + ROW).replace("\n", "\r\n"))
     assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1
+
+
+COMMANDS = {
+    "show": lambda path, out: ["faults", "show", str(path), "--model", MODEL],
+    "import": lambda path, out: ["faults", "import", str(path), "--model", MODEL, "-o", str(out / "l.csv")],
+    "run": lambda path, out: ["run", MODEL, "--faults", str(path), "--images", "4", "-o", str(out / "r.nc")],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_command_reading_a_list_refuses_it(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str,
+                                                 command: str) -> None:
+    from readlx.cli import main
+
+    text, line, _, message = CASES[case]
+    path = tmp_path / "faults.csv"
+    path.write_bytes(text.encode())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(COMMANDS[command](path, out)) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line {line}" in err and message in err, err
+    assert list(out.iterdir()) == []

@@ -298,10 +298,12 @@ def _check_schema(ds: xr.Dataset, path: Path) -> None:
     n = ds.attrs.get("n_images")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ResultFileError(f"n_images must be a whole number >= 1, got {n!r}", path=path, field="n_images")
-    for name in COUNT_VARS:
+    for name in COUNT_VARS:  # faulty_correct counts pixels in a segmentation campaign: no upper bound
         values = ds[name].values
-        if values.dtype.kind not in "iu" or (values.size and (values.min() < 0 or values.max() > n)):
-            raise ResultFileError(f"counts must be whole numbers in 0..n_images ({n})", path=path, field=name)
+        top = None if name == "faulty_correct" else n
+        if values.dtype.kind not in "iu" or (values.size and (values.min() < 0 or (top and values.max() > top))):
+            bound = f" and at most n_images ({n})" if top else ""
+            raise ResultFileError(f"counts must be whole numbers >= 0{bound}", path=path, field=name)
     total = ds["masked"] + ds["non_critical"] + ds["critical"]
     if bool((total != n).any()):
         raise ResultFileError(f"masked + non_critical + critical must be n_images ({n}) for every fault",

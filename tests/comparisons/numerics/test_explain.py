@@ -98,5 +98,11 @@ def test_explain_command_reports_both_kinds_of_evidence(gpu_like: tuple[xr.Datas
     text = explain_command(str(result), str(published))
     assert "per-layer agreement with the published counts" in text
     assert f"weight-level evidence over all {len(reference)} published faults" in text
-    fewer = write_netcdf(ds.assign_attrs(n_images=8), tmp_path / "fewer.nc")
+    fewer = write_netcdf(on_fewer_images(ds, 8), tmp_path / "fewer.nc")
     assert "campaign-level agreement skipped" in explain_command(str(fewer), str(published))
+
+
+def on_fewer_images(ds: xr.Dataset, n: int) -> xr.Dataset:
+    """``ds`` as a campaign on ``n`` images (every fault masked on all of them)."""
+    zero = {v: ds[v] * 0 for v in ("non_critical", "critical", "nan_or_inf", "faulty_correct")}
+    return ds.assign_attrs(n_images=n).assign(masked=ds.masked * 0 + n, **zero)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from readlx.comparisons.numerics.study import (
     Subject,
@@ -55,5 +56,11 @@ def test_variant_campaign_then_explain_published(subject: Subject, tmp_path: Pat
     assert evidence.explanation is not None and evidence.explanation.before.triple_exact == 1.0
     assert evidence.masking is not None and evidence.masking[-1].layer == "all layers"
     assert evidence.masking[-1].n_faults == 6
-    fewer = explain_published(write_netcdf(ds.assign_attrs(n_images=4), tmp_path / "fewer.nc"), reference)
+    fewer = explain_published(write_netcdf(on_fewer_images(ds, 4), tmp_path / "fewer.nc"), reference)
     assert fewer.explanation is None and fewer.n_known == 6 and fewer.n_images == 4
+
+
+def on_fewer_images(ds: xr.Dataset, n: int) -> xr.Dataset:
+    """``ds`` as a campaign on ``n`` images (every fault masked on all of them)."""
+    zero = {v: ds[v] * 0 for v in ("non_critical", "critical", "nan_or_inf", "faulty_correct")}
+    return ds.assign_attrs(n_images=n).assign(masked=ds.masked * 0 + n, **zero)

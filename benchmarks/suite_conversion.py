@@ -145,7 +145,7 @@ def convert(name: str, where: Path, args: argparse.Namespace, row: Row) -> Bundl
     start = time.perf_counter()
     bundle = convert_bundle(
         source, where, images=images, tolerance=args.tolerance, require_equivalent=False,
-        overwrite=True, inputs=f"{args.check_images} standard-normal images (seed {args.seed})", **extra,
+        force=True, inputs=f"{args.check_images} standard-normal images (seed {args.seed})", **extra,
     )
     row.convert_s = time.perf_counter() - start
     return bundle

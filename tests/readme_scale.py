@@ -3,8 +3,9 @@
 Every ``readlx`` command of the README's ``sh`` blocks is run as written, with these changes only:
 
 - ``--images``, ``--campaign-images``: at most :data:`MAX_IMAGES` (added where the command takes the
-  option and does not give it), except for a run whose result a later command compares with
-  published counts (``--published``): those counts are over the whole test set;
+  option and does not give it, unless it reads its own ``.npz`` data, all of which it uses), except for
+  a run whose result a later command compares with published counts (``--published``): those counts
+  are over the whole test set;
 - ``--sample``: at most :data:`MAX_FAULTS` (a run without ``--sample`` keeps its faults; ``numerics``,
   whose campaign samples 50 by default, gets ``--sample`` :data:`MAX_FAULTS`);
 - ``--workers``: at most :data:`MAX_WORKERS`.
@@ -42,10 +43,12 @@ def scaled(argv: list[str], later: list[list[str]]) -> list[str]:
         _cap(out, flag, most)
     if _compared_with_published(out, later):
         return out
+    own_data = "--data" in out and out[out.index("--data") + 1].endswith(".npz")  # already small: all of it
     for flag in _image_flags(out):
-        if flag not in out:
+        if flag not in out and not own_data:
             out += [flag, str(MAX_IMAGES)]
-        _cap(out, flag, MAX_IMAGES)
+        if flag in out:
+            _cap(out, flag, MAX_IMAGES)
     return out
 
 

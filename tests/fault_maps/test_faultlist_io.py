@@ -116,10 +116,11 @@ meta_keys = st.text(
 
 @st.composite
 def fault_lists(draw: st.DrawFn) -> FaultList:
-    items = draw(st.lists(faults, max_size=6))
+    items = draw(st.lists(faults, min_size=1, max_size=6))  # a file of no faults is refused
     size = {"min_size": len(items), "max_size": len(items)}
     ids = draw(st.lists(st.integers(0, 10**9), unique=True, **size))
-    rows = draw(st.lists(st.lists(st.integers(0, 10**6), min_size=4, max_size=4), **size))
+    outcomes = draw(st.lists(st.lists(st.integers(0, 10**6), min_size=4, max_size=4), **size))
+    rows = [[sum(r), *r[1:]] for r in outcomes]  # n_injections: the outcomes and r[0] more
     published = np.array(rows, dtype=np.int64).reshape(-1, 4) if draw(st.booleans()) else None
     return FaultList.from_faults(
         draw(st.text(printable, max_size=10)),
@@ -207,7 +208,7 @@ PAPER_ERRORS = [
     (f'{HEADER}\n0,fc,"(1, a)",3\n', 2, "TensorIndex", "got '(1, a)'"),
     (f'{HEADER}\n0,fc,"1, 2",3\n', 2, "TensorIndex", "got '1, 2'"),
     (f'{HEADER}\n0,fc,"()",3\n', 2, "TensorIndex", "got '()'"),
-    (f'{HEADER}\n-1,fc,"(1, 2)",3\n', 2, "Injection", "non-negative integer, got '-1'"),
+    (f'{HEADER}\n-1,fc,"(1, 2)",3\n', 2, "Injection", "0..2**63-1, got '-1'"),
     (f'{HEADER}\n0, ,"(1, 2)",3\n', 2, "Layer", "empty layer name"),
     ('Injection,Layer,Bit\n0,fc,3\n', 1, "TensorIndex", "missing column 'TensorIndex'"),
     (f'{HEADER},n_injections\n0,fc,"(1, 2)",3,5\n', 1, "masked", "missing column 'masked'"),

@@ -39,7 +39,11 @@ def datasets(draw: st.DrawFn) -> xr.Dataset:
     fws = FRAMEWORKS[:n_fw]
     records = {}
     for fw in fws:
-        counts = {name: rng.integers(0, 100, n_faults) for name in COUNT_FIELDS}
+        split = rng.multinomial(n_img, [1 / 3] * 3, n_faults)  # every image gets one outcome
+        counts = {"masked": split[:, 0], "non_critical": split[:, 1], "critical": split[:, 2],
+                  "nan_or_inf": rng.integers(0, split[:, 2] + 1),
+                  "faulty_correct": rng.integers(0, n_img + 1, n_faults)}
+        assert set(counts) == set(COUNT_FIELDS)
         records[fw] = FaultRecords(0, **counts, noop=rng.integers(0, 2, n_faults).astype(bool),
                                    quality=np.zeros((n_faults, 0)),
                                    outcome=rng.choice([0, 1, 2, 4, 5, 6], (n_faults, n_img)).astype(np.int8)

@@ -97,8 +97,8 @@ class TorchFastRunner(BlockRunner):
             "block_faults": self.block_size(),
             "checks": self.options.checks,
             "channel_only": "a weight fault of a Conv2d (one group) or Linear computes its output channel "
-                            "alone where every channel alone is bitwise the layer's on the first and last "
-                            "batch" if self.options.channel_only else "off",
+                            "alone where its first, middle and last channels alone are bitwise the layer's on "
+                            "each batch shape" if self.options.channel_only else "off",
         }
 
     def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> Array:

@@ -11,6 +11,9 @@ The one owner of writing to the file system:
 - :func:`make_dir` creates a directory with an ownership mark; :func:`remove_dir` deletes only a
   directory that carries that mark and is not a link: a directory readlx did not create is never
   deleted.
+- :func:`sweep` removes what a kill in the middle of those two steps can leave beside an output: a
+  temporary file of :func:`write_atomic` or a directory :func:`remove_dir` had renamed away.
+- :func:`locked` holds the one lock of an output while a process writes it.
 
 Examples
 --------
@@ -34,6 +37,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -94,7 +98,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
     os.close(fd)
     tmp = Path(name)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the output from the user's group
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 would hide the output from the user's group
         write(tmp)
         os.replace(tmp, out)
     except OSError as e:
@@ -103,6 +107,30 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, sync: bool = False) -> None:
+    """Write ``data`` to ``path`` like :func:`write_atomic`, checking that every byte reached the file
+    (and, with ``sync``, the disk) before the rename.
+
+    Some writers lose a short write without a word (``numpy.save`` to a file object writes with C
+    ``fwrite``): serialize into memory, then write here, and a full disk is an error, never a
+    truncated file renamed into place.
+    """
+    def write(tmp: Path) -> None:
+        with tmp.open("wb", buffering=0) as f:
+            view = memoryview(data)
+            while view:
+                written = f.write(view)  # the bytes written, which may be fewer than asked
+                if not written:
+                    raise OSError(errno.ENOSPC, "the file takes no more bytes")
+                view = view[written:]
+            if sync:
+                os.fsync(f.fileno())
+        if tmp.stat().st_size != len(data):
+            raise OSError(errno.EIO, f"wrote {tmp.stat().st_size} of {len(data)} bytes")
+
+    write_atomic(path, write)
 
 
 def make_dir(path: str | Path) -> Path:
@@ -137,8 +165,49 @@ def remove_dir(path: str | Path) -> bool:
     out = Path(path)
     trash = out.with_name(f".{out.name}.removed-{secrets.token_hex(4)}")
     os.rename(out, trash)
-    shutil.rmtree(trash)
+    _delete_owned(trash)
     return True
+
+
+def _delete_owned(root: Path) -> None:
+    """Delete the owned directory ``root``, its mark last: a kill midway leaves it marked, so a later
+    :func:`sweep` may still finish the job. Links inside are removed, never followed."""
+    for parent, dirs, files in os.walk(root, topdown=False):
+        here = Path(parent)
+        for name in files:
+            if not (here == root and name == MARK):
+                (here / name).unlink()
+        for name in dirs:
+            sub = here / name
+            sub.unlink() if sub.is_symlink() else sub.rmdir()
+    (root / MARK).unlink()
+    root.rmdir()
+
+
+def sweep(path: str | Path) -> list[Path]:
+    """Remove the leftovers a kill can leave beside the output ``path``; the paths removed.
+
+    Only names readlx makes are touched: ``.NAME.XXXXXXXX.tmp`` (a plain file, not a link) from
+    :func:`write_atomic`, and ``.NAME.removed-XXXXXXXX`` from :func:`remove_dir`, and the latter only
+    while it carries readlx's mark. Call it while holding the output's :func:`locked`, so no other
+    process is writing them.
+    """
+    out = Path(path)
+    temporary = re.compile(rf"\.{re.escape(out.name)}\.[a-z0-9_]{{8}}\.tmp")
+    removed = re.compile(rf"\.{re.escape(out.name)}\.removed-[0-9a-f]{{8}}")
+    gone = []
+    try:
+        siblings = list(out.parent.iterdir())
+    except OSError:
+        return []
+    for entry in siblings:
+        if temporary.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            gone.append(entry)
+        elif removed.fullmatch(entry.name) and owned(entry):
+            _delete_owned(entry)
+            gone.append(entry)
+    return gone
 
 
 def replace_dir(path: str | Path, force: bool) -> Path:
@@ -154,16 +223,20 @@ def replace_dir(path: str | Path, force: bool) -> Path:
 
 
 @contextmanager
-def locked(path: str | Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created, never through a link) while the context is open;
-    another process holding it makes this raise at once, naming ``what``."""
+def locked(path: str | Path, what: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created, never through a link) while the context is open.
+
+    Another process holding it makes this raise at once, naming ``what``; with ``wait``, this waits
+    for that process to release it instead (the conversion cache: the second process then reads the
+    first one's bundle).
+    """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as e:
         raise _os_error(e, Path(path)) from e
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
             raise OutputError(f"{what} is in use by another readlx process; wait for it, or stop it", path=path) from e
         yield
@@ -171,7 +244,7 @@ def locked(path: str | Path, what: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _umask() -> int:
+def umask() -> int:
     """This process's umask, read without changing it (``os.umask`` can only set it)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -180,6 +253,16 @@ def _umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
+
+
+def library_failure(e: Exception, path: Path) -> OutputError:
+    """The :class:`OutputError` for a writer library's failure without an ``errno`` (netCDF4 says only
+    ``NetCDF: HDF error`` when the disk fills up), with the free space where it was writing."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    return OutputError(f"cannot be written: {e} (is the disk full? {free}); nothing was replaced", path=path)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -192,6 +275,12 @@ def _same(a: Path, b: Path) -> bool:
 def _os_error(e: OSError, path: Path) -> OutputError:
     if e.errno == errno.ENOSPC:
         why = "the disk is full"
+    elif e.errno == errno.EDQUOT:
+        why = "the disk quota is used up"
+    elif e.errno == errno.EFBIG:
+        why = "the file size limit (ulimit -f) is reached"
+    elif e.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+        why = "it is a symbolic link, which readlx never follows"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         why = "permission denied"
     else:

@@ -40,7 +40,7 @@ from readlx.errors import ResultFileError
 from readlx.fault_maps.faultlist import FaultList
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords, GoldenRecord
 from readlx.outcomes.tasks import CLASSIFICATION, Task
-from readlx.outputs import write_atomic
+from readlx.outputs import library_failure, write_atomic
 from readlx.provenance import run_facts, subset_attrs
 
 COUNT_VARS = COUNT_FIELDS
@@ -282,7 +282,14 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
         if name in ds:
             encoding[name] = {"zlib": True, "complevel": 4}
     encoded = cf_encoded(ds)
-    write_atomic(path, lambda tmp: encoded.to_netcdf(tmp, engine="netcdf4", encoding=encoding))
+
+    def write(tmp: Path) -> None:
+        try:
+            encoded.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        except RuntimeError as e:  # netCDF4's own errors carry no errno
+            raise library_failure(e, path) from e
+
+    write_atomic(path, write)
     return path
 
 

@@ -10,7 +10,18 @@ import pytest
 
 from readlx.cli import main
 from readlx.errors import OutputError
-from readlx.outputs import MARK, _umask, claim, make_dir, owned, remove_dir, replace_dir, write_atomic
+from readlx.outputs import (
+    MARK,
+    claim,
+    locked,
+    make_dir,
+    owned,
+    remove_dir,
+    replace_dir,
+    sweep,
+    write_atomic,
+    write_bytes_atomic,
+)
 
 MODEL = "democnn-synthetic10"
 
@@ -182,8 +193,6 @@ def test_report_checks_its_outputs_before_reading(tmp_path: Path, capsys: pytest
 
 
 def test_one_process_at_a_time_holds_an_output(tmp_path: Path) -> None:
-    from readlx.outputs import locked
-
     with locked(tmp_path / ".lock", "the checkpoint of 'r.nc'"):
         with pytest.raises(OutputError, match="in use by another readlx process"):
             with locked(tmp_path / ".lock", "the checkpoint of 'r.nc'"):
@@ -191,7 +200,7 @@ def test_one_process_at_a_time_holds_an_output(tmp_path: Path) -> None:
     with locked(tmp_path / ".lock", "again"):  # released
         pass
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(OutputError, match="cannot be written"), locked(tmp_path / "link", "x"):
+    with pytest.raises(OutputError, match="cannot be written: it is a symbolic link"), locked(tmp_path / "link", "x"):
         pass
     assert not (tmp_path / "elsewhere").exists()
 
@@ -220,5 +229,63 @@ def test_merge_refuses_shards_of_two_campaigns(tmp_path: Path, faults: Path,
 
 
 def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
-    write_atomic(tmp_path / "r.txt", lambda tmp: tmp.write_text("x"))
-    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    previous = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "r.txt", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_waiting_lock_waits_for_its_holder(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    held, order = threading.Event(), []
+
+    def hold() -> None:
+        with locked(tmp_path / ".lock", "the cache"):
+            held.set()
+            time.sleep(0.3)
+            order.append("released")
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    with pytest.raises(OutputError, match="in use"), locked(tmp_path / ".lock", "the cache"):
+        pass
+    with locked(tmp_path / ".lock", "the cache", wait=True):
+        order.append("acquired")
+    thread.join()
+    assert order == ["released", "acquired"]
+
+
+def test_sweep_removes_only_what_readlx_left(tmp_path: Path) -> None:
+    out = tmp_path / "r.nc"
+    out.write_text("the result")
+    (tmp_path / ".r.nc.ab_12xyz.tmp").write_text("half a result")  # write_atomic's, killed
+    trash = make_dir(tmp_path / "inner")
+    (trash / "sub").mkdir()
+    (trash / "sub" / "torch.0000000-0000001.npz").write_text("chunk")
+    (trash / "link").symlink_to(tmp_path / "r.nc")
+    trash.rename(tmp_path / ".r.nc.partial.removed-0123abcd")  # remove_dir's, killed before deleting
+    kept = {".r.nc.notes.tmp": "the user's", ".r.nc.partial.removed-deadbeef": None, ".r.nc.zz_12xyz.tmp": "link",
+            "r.nc.ab_12xyz.tmp": "not hidden", ".r.nc.removed-0123abcd": None}
+    for name, what in kept.items():
+        if what is None:
+            _user_dir(tmp_path / name)  # same name, but not marked as readlx's
+        elif what == "link":
+            (tmp_path / name).symlink_to(out)
+        else:
+            (tmp_path / name).write_text(what)
+    gone = sweep(out) + sweep(tmp_path / "r.nc.partial")
+    assert sorted(p.name for p in gone) == [".r.nc.ab_12xyz.tmp", ".r.nc.partial.removed-0123abcd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "r.nc"])
+    assert out.read_text() == "the result"
+    assert (tmp_path / ".r.nc.partial.removed-deadbeef" / "thesis.tex").read_text() == "years of work"
+
+
+def test_write_bytes_atomic_checks_every_byte(tmp_path: Path) -> None:
+    write_bytes_atomic(tmp_path / "b.bin", bytes(range(256)) * 64, sync=True)
+    assert (tmp_path / "b.bin").read_bytes() == bytes(range(256)) * 64
+    assert [p.name for p in tmp_path.iterdir()] == ["b.bin"]

@@ -7,8 +7,8 @@ faults ``start..end-1``, field by field.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,19 +18,16 @@ import numpy as np
 from readlx._typing import Array
 from readlx.errors import CheckpointError, ReadlxError
 from readlx.outcomes.records import FaultRecords
-from readlx.outputs import make_dir, write_atomic
+from readlx.outputs import make_dir, write_bytes_atomic
 
 _CHUNK = re.compile(r"^(?P<fw>.+)\.(?P<start>\d{7})-(?P<end>\d{7})\.npz$")
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    def synced(tmp: Path) -> None:
-        with tmp.open("wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-
-    write_atomic(path, synced)
+    """Serialize with ``write(file)`` into memory, then write it to disk, synced, all or nothing."""
+    buffer = io.BytesIO()
+    write(buffer)
+    write_bytes_atomic(path, buffer.getvalue(), sync=True)
 
 
 class CheckpointDir:
@@ -52,6 +49,7 @@ class CheckpointDir:
                 stored = json.loads(meta_path.read_text())
             except json.JSONDecodeError as e:
                 raise CheckpointError(f"unreadable: {e.msg}", path=meta_path, line=e.lineno) from e
+            _same_layout(stored, meta, meta_path)
             for key in sorted(set(stored) | set(meta)):
                 if stored.get(key) != meta.get(key):
                     raise CheckpointError(
@@ -111,3 +109,15 @@ def _read_chunk(path: Path, start: int) -> FaultRecords:
             return FaultRecords.from_arrays(start, {k: np.array(z[k]) for k in z.files})
     except (OSError, ValueError, KeyError, ReadlxError) as e:
         raise CheckpointError(f"corrupt chunk: {e}", path=path) from e
+
+
+def _same_layout(stored: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
+    """A Dask run keeps chunks of faults (its fingerprint has ``n_chunks``), a run in one process keeps
+    segments of each runtime: neither can continue the other's checkpoint."""
+    if ("n_chunks" in stored) == ("n_chunks" in meta):
+        return
+    if "n_chunks" in stored:
+        why = "written by a run on Dask, in chunks of faults; resume it with --workers N or --dask ADDRESS"
+    else:
+        why = "written by a run in one process; resume it without --workers or --dask"
+    raise CheckpointError(why, path=path, field="n_chunks")

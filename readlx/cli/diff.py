@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 from readlx.cli import invocation, run, types
-from readlx.errors import ArgumentError
+from readlx.errors import ArgumentError, OutputError
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from readlx.campaign import CampaignOptions
-    from readlx.outputs import locked, make_dir, remove_dir
+    from readlx.outputs import locked, make_dir, remove_dir, sweep
     from readlx.planning.iterative import run_until
     from readlx.planning.paired import PairTarget, format_differences
     from readlx.provenance import command_line
@@ -35,15 +35,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
                            attrs={"command_line": command_line(getattr(args, "command_line", None))})
     t0 = time.perf_counter()
     with locked(make_dir(ckpt) / run.LOCK, f"the checkpoint of {str(out)!r}"):
+        kept, resume = f"the rounds done are kept in {ckpt}; ", "continue with the same command and --resume"
         try:
             ds = run_until(spec.engines(), faults, spec.dataset(), model=spec.model_name(), target=target,
                            seed=args.seed, options=opts)
+            write_netcdf(ds, out)
         except KeyboardInterrupt:
-            print(f"readlx: interrupted; the rounds done are kept in {ckpt}; continue with the same command and "
-                  "--resume", file=sys.stderr)
+            print(f"readlx: interrupted; {kept}{resume}", file=sys.stderr)
             return 130
-        write_netcdf(ds, out)
+        except OutputError:
+            print(f"readlx: {kept}once the disk has room, {resume}", file=sys.stderr)
+            raise
         remove_dir(ckpt)
+        for done in (out, ckpt):
+            sweep(done)
     print(format_differences(ds, len(faults)))
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     return 0

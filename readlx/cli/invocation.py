@@ -4,8 +4,11 @@
 ``invocation.json`` in the checkpoint directory holds every option that decides which campaign runs
 (:data:`KEPT`). On ``--resume`` each option the command line leaves at its default takes the stored
 value; one given on the command line wins, and the checkpoint's fingerprint then says whether it is
-still the same campaign. How the run is spread (``--workers``, ``--dask``) is not kept: a run may be
-resumed on another cluster.
+still the same campaign. The number of local Dask workers (``--workers``) is kept as a default too;
+a scheduler's address (``--dask``) is not, so a run may be resumed on another cluster: a checkpoint
+written on Dask (in chunks of faults) is resumed with ``--dask ADDRESS`` or ``--workers N``, one
+written in a single process without either (:meth:`readlx.campaign.checkpoint.CheckpointDir.open`
+says which).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from readlx.outputs import claim, make_dir, write_atomic
 FILE = "invocation.json"
 KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
         "per_image", "force_noop", "mode", "block_faults", "cache_mib", "threads", "device", "flush_seconds",
-        "shard", "chunk", "out", "checkpoint", "until")
+        "shard", "chunk", "workers", "out", "checkpoint", "until")
 
 
 def checkpoint_of(out: str | Path, checkpoint: str | Path | None) -> Path:
@@ -80,6 +83,10 @@ def resumed(args: argparse.Namespace, defaults: dict[str, Any]) -> argparse.Name
         raise ArgumentError("--resume needs -o OUT, the result file of the run to continue", argument="--out")
     checkpoint = checkpoint_of(args.out, args.checkpoint)
     if not checkpoint.exists() and Path(args.out).is_file():
+        from readlx.outputs import sweep
+
+        for done in (args.out, checkpoint):  # a kill after the result's rename left these; the run is done
+            sweep(done)
         raise CheckpointError(f"nothing to resume: {str(args.out)!r} is written and its checkpoint is gone, so the "
                               "run finished (pass --force without --resume to run it again)", path=checkpoint)
     if not (checkpoint / FILE).is_file() and args.model is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from readlx.cli import invocation, types
 from readlx.cli.progress import progress_bar
 from readlx.cli.report import print_report
-from readlx.errors import ArgumentError, ReadlxError
+from readlx.errors import ArgumentError, OutputError, ReadlxError
 
 LOCK = ".lock"
 """The file in a checkpoint folder that the run writing it holds locked."""
@@ -145,7 +145,7 @@ def _campaign(args: argparse.Namespace, spec: CampaignSpec, model: Subject, faul
               ckpt: Path) -> int:
     """Run the campaign of ``readlx run``, holding the checkpoint's lock, and write its result."""
     from readlx.campaign import CampaignOptions
-    from readlx.outputs import locked, remove_dir
+    from readlx.outputs import locked, remove_dir, sweep
     from readlx.provenance import command_line
     from readlx.results import write_netcdf
 
@@ -167,14 +167,24 @@ def _campaign(args: argparse.Namespace, spec: CampaignSpec, model: Subject, faul
             print(f"readlx: interrupted; the faults done are kept in {ckpt}; continue with:\n  "
                   f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
             return 130
+        except OutputError:
+            close()
+            _say_kept(ckpt, out, args, "the faults done")
+            raise
         except ReadlxError:
             if not (ckpt / "meta.json").exists():  # refused before the campaign began: nothing to keep
                 remove_dir(ckpt)
             raise
         finally:
             close()
-        write_netcdf(ds, out)
+        try:
+            write_netcdf(ds, out)
+        except OutputError:
+            _say_kept(ckpt, out, args, "all faults")
+            raise
         remove_dir(ckpt)  # a kill before this is resumed: --resume finds every fault done and writes OUT again
+        for done in (out, ckpt):  # what kills of earlier attempts left beside them
+            sweep(done)
     print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
     print_report(ds, None)
     if args.until:
@@ -182,6 +192,12 @@ def _campaign(args: argparse.Namespace, spec: CampaignSpec, model: Subject, faul
 
         print(f"\n{format_verdict(ds)}")
     return 0
+
+
+def _say_kept(ckpt: Path, out: Path, args: argparse.Namespace, done: str) -> None:
+    """What a failed write (a full disk, no permission) leaves, and how to go on once it is fixed."""
+    print(f"readlx: the outcomes of {done} are kept in {ckpt}; once the disk has room, continue with:\n  "
+          f"{invocation.resume_command(out, args.checkpoint)}", file=sys.stderr)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

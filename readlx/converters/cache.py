@@ -12,11 +12,8 @@ convert it once, the second one waiting for the first and reading its bundle.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +21,9 @@ import torch.nn as nn
 
 from readlx.converters.bundle import META, Bundle, load_bundle
 from readlx.converters.sources import Source, module_source, resolve, zoo_source
-from readlx.errors import ConversionError, InputError
+from readlx.errors import InputError
 from readlx.graph import LayerTable
+from readlx.outputs import locked
 
 ENV_VAR = "READLX_CACHE"
 
@@ -43,27 +41,13 @@ def cached(source: Source) -> Bundle:
     bundles = cache_root() / "bundles"
     path = bundles / source.key()
     bundles.mkdir(parents=True, exist_ok=True)
-    with _locked(bundles / f"{path.name}.lock"):
+    with locked(bundles / f"{path.name}.lock", "the conversion cache", wait=True):
         if (path / META).is_file():
             try:
                 return load_bundle(path)
             except InputError:  # older, changed or damaged: set aside (never deleted), converted again
                 path.rename(path.with_name(f".{path.name}.stale-{secrets.token_hex(4)}"))
         return convert_source(source, path)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created, never followed if it is a symlink), released in ``finally``."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError as e:
-        raise ConversionError(f"cannot lock the conversion cache at {str(path)!r}: {e}") from e
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def cached_zoo_bundle(name: str, weights: str | Path | None = None) -> Bundle:

@@ -123,3 +123,17 @@ def test_dask_local_cluster_equals_single_run(tmp_path: Path, faults, single) ->
         again = run_dask(SPEC, faults, client, chunk=7, checkpoint=ckpt,
                          options=CampaignOptions(per_image=True, resume=True))
         xr.testing.assert_identical(again, single)
+
+
+def test_a_checkpoint_is_resumed_only_in_its_own_layout(tmp_path: Path) -> None:
+    """A Dask run keeps chunks of faults, a run in one process segments: each refuses the other's
+    checkpoint, saying how to resume it."""
+    from readlx.campaign.checkpoint import CheckpointDir
+
+    single, chunked = {"faults": "d", "n_faults": 4}, {"faults": "d", "n_faults": 4, "n_chunks": 2}
+    CheckpointDir(tmp_path / "one").open(single, resume=False)
+    with pytest.raises(CheckpointError, match="in one process; resume it without --workers or --dask"):
+        CheckpointDir(tmp_path / "one").open(chunked, resume=True)
+    CheckpointDir(tmp_path / "dask").open(chunked, resume=False)
+    with pytest.raises(CheckpointError, match="on Dask, in chunks of faults; resume it with --workers N"):
+        CheckpointDir(tmp_path / "dask").open(single, resume=True)

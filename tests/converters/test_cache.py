@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from readlx.converters.cache import cached_bundle
 from readlx.converters.sources import module_source
-from readlx.errors import ConversionError
+from readlx.errors import OutputError
 from readlx.graph import LayerTable
 
 SCRIPT = """
@@ -62,6 +62,6 @@ def test_a_symlink_in_place_of_the_lock_is_not_followed(tmp_path: Path, monkeypa
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
     (bundles / f"{key}.lock").symlink_to(victim)
-    with pytest.raises(ConversionError, match="cannot lock the conversion cache"):
+    with pytest.raises(OutputError, match="lock: cannot be written: it is a symbolic link"):
         cached_bundle(model, table, (3, 8, 8))
     assert victim.read_text() == "keep" and not any(p.is_dir() for p in bundles.iterdir())

@@ -12,6 +12,10 @@ from readlx.zoo import ZOO
 MODEL = "democnn-synthetic10"
 HEADER = "# readlx fault list v1\n# model: democnn-synthetic10\nid,layer,index,bit,kind\n"
 ROW = '0,conv1,"(0, 2, 0, 1)",8,bit-flip\n'
+SAMPLED = HEADER.replace("id,layer", "# sampling_population: 249856\n# sampling_sample_size: 2\n"
+                         "# sampling_margin: 0.5\n# sampling_confidence: 0.99\n# sampling_p: 0.5\n"
+                         "# sampling_t: 2.58\n# sampling_seed: 42\n# sampling_mode: network-wise\nid,layer")
+ROW2 = '1,conv1,"(0, 2, 0, 0)",3,bit-flip\n'
 PAPER = "Injection,Layer,TensorIndex,Bit,n_injections,masked,non_critical,critical\n"
 PAPER_ROW = '0,conv1,"(0, 2, 0, 1)",8,10,4,6,0\n'
 
@@ -29,6 +33,9 @@ CASES = {
     "count of 2**63": (PAPER + PAPER_ROW.replace(",10,4,", f",{2**63},4,"), 2, "n_injections", "0..2**63-1"),
     "count cut inside": (PAPER + PAPER_ROW.replace(",6,0\n", ",6,\n"), 2, "critical", "0..2**63-1"),
     "counts above n_injections": (PAPER + PAPER_ROW.replace(",4,6,0", ",4,6,1"), 2, "n_injections", "exceeds"),
+    "shorter than its sample size": (SAMPLED + ROW, 4, "sampling_sample_size", "sample size is 2 faults but"),
+    "longer than its sample size": (SAMPLED + ROW + ROW2 + ROW2.replace("1,", "2,", 1), 4, "sampling_sample_size",
+                                    "the file has 3"),
     "negative count": (PAPER + PAPER_ROW.replace(",4,6,", ",-4,6,"), 2, "masked", "0..2**63-1"),
 }
 
@@ -53,6 +60,8 @@ def test_a_valid_list_still_reads(tmp_path: Path) -> None:
     assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1
     path.write_text((HEADER + ROW).replace("\n", "\r\n"))
     assert len(load_fault_list(path, ZOO[MODEL].layer_table())) == 1
+    path.write_text(SAMPLED + ROW + ROW2)
+    assert load_fault_list(path, ZOO[MODEL].layer_table()).sampling.sample_size == 2  # type: ignore[union-attr]
 
 
 COMMANDS = {

@@ -15,7 +15,8 @@ stop rule (:class:`readlx.planning.paired.PairTarget`, ``--delta`` points): the 
 share's difference interval, the mean faults used, and the inferences against both full campaigns.
 
 Run: ``.venv/bin/python benchmarks/iterative_coverage.py [--runs 1000] [--margin 0.01]
-[--confidence 0.99] [--pairs RESULT.nc --delta 1]`` (needs ``../shared/data``).
+[--confidence 0.99] [--pairs RESULT.nc --delta 1 [--population 16627] [--no-lists]]`` (needs
+``../shared/data`` for the lists).
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def simulate(shares: dict[str, np.ndarray], target: object, runs: int, seed: int
     return {o: c / runs for o, c in covered.items()}, float(np.mean(used))
 
 
-def simulate_pairs(path: Path, delta: float, confidence: float, runs: int, seed: int) -> None:
+def simulate_pairs(path: Path, delta: float, confidence: float, runs: int, seed: int,
+                   population: int | None = None) -> None:
     import itertools
 
     from readlx.planning.paired import DIFF_SHARES, difference_interval
@@ -66,12 +68,17 @@ def simulate_pairs(path: Path, delta: float, confidence: float, runs: int, seed:
     ds = read_netcdf(path).isel(model=0)
     n_images = int(ds.attrs["n_images"])
     frameworks = [str(f) for f in ds.framework.values]
-    size = ds.sizes["fault"]
     rng = np.random.default_rng(seed)
+    # A larger population (a published list's size) is the result's faults drawn with replacement: each
+    # fault's differences on every share stay together.
+    rows = rng.integers(0, ds.sizes["fault"], population) if population else np.arange(ds.sizes["fault"])
+    size = len(rows)
     level = 1 - (1 - confidence) / 8
-    print(f"\npaired differences from {path.name} ({size} faults x {n_images} images), delta {delta} pp")
+    print(f"\npaired differences from {path.name} ({ds.sizes['fault']} faults x {n_images} images"
+          f"{f', resampled to {size} faults' if population else ''}), delta {delta} pp")
     for a, b in itertools.combinations(frameworks, 2):
-        diffs = {o: (ds[o].sel(framework=b).values - ds[o].sel(framework=a).values) / n_images for o in DIFF_SHARES}
+        diffs = {o: (ds[o].sel(framework=b).values[rows] - ds[o].sel(framework=a).values[rows]) / n_images
+                 for o in DIFF_SHARES}
         truth = {o: float(d.mean()) for o, d in diffs.items()}
         covered, used = dict.fromkeys(DIFF_SHARES, 0), []
         for _ in range(runs):
@@ -87,6 +94,8 @@ def simulate_pairs(path: Path, delta: float, confidence: float, runs: int, seed:
         mean_used = float(np.mean(used))
         print(f"  {b} - {a}: mean faults used {mean_used:.0f} of {size} ({size / mean_used:.1f}x fewer faults and "
               f"inferences than both full campaigns); coverage {cells}")
+        print("    true differences (pp): " + "  ".join(f"{o} {100 * t:+.3f}" for o, t in truth.items()))
+        print(f"    faults used: median {np.median(used):.0f}, 90th percentile {np.percentile(used, 90):.0f}")
 
 
 def main() -> None:
@@ -100,11 +109,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", metavar="RESULT", help="a result of several runtimes: simulate readlx diff on it")
     parser.add_argument("--delta", type=float, default=1.0, help="readlx diff's --delta, in points")
+    parser.add_argument("--population", type=int, metavar="N",
+                        help="resample the --pairs result's faults to a population of N (e.g. 16627, the published "
+                             "ResNet20 list)")
     parser.add_argument("--lists", action=argparse.BooleanOptionalAction, default=True,
                         help="simulate the published lists (default) or not")
     args = parser.parse_args()
     if args.pairs:
-        simulate_pairs(Path(args.pairs), args.delta, args.confidence, args.runs, args.seed)
+        simulate_pairs(Path(args.pairs), args.delta, args.confidence, args.runs, args.seed, args.population)
     if not args.lists:
         return
     if not SHARED.is_dir():

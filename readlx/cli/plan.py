@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from readlx.campaign.inputs import Subject
     from readlx.planning.plan import Plan
 
-LABELS = {"all": "every share", "masked": "masked", "non_critical": "non-critical", "critical": "SDC-1"}
+LABELS = {"all": "every share", "masked": "masked", "non_critical": "non-critical", "critical": "SDC-1",
+          "nan_or_inf": "NaN/Inf"}
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -21,12 +22,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from readlx.fault_maps.sites import parse_sites, site_table
     from readlx.planning.plan import make_plan
 
+    pair = _pair(args)
     model = subject(args.model)
     site = parse_sites(args.sites)
     table = model.artifact.table if site.value == "weight" else table_with_outputs(model)
     pilot, pilot_name = _pilot(args, model)
     plan = make_plan(site_table(table, site), margin=args.margin, confidence=args.confidence,
                      pilot=pilot, pilot_name=pilot_name)
+    if pair:
+        from readlx.planning.plan import with_pair
+        from readlx.results import read_netcdf
+
+        plan = with_pair(plan, read_netcdf(args.pilot), *pair)
     n_images = args.images or _default_images(model)
     print(format_plan(plan, n_images))
     if args.probe:
@@ -35,7 +42,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{min(n_images, args.probe_images)} images, {seconds * 1e3:.3f} ms per fault and image):")
         for row in plan.rows:
             if row.outcome == "all":
-                print(f"  {row.method:32s} {_duration(seconds * row.n * n_images)}")
+                print(f"  {row.method:32s} {_duration(seconds * row.inferences(n_images))}")
     return 0
 
 
@@ -61,6 +68,22 @@ def _pilot(args: argparse.Namespace, model: Subject) -> tuple[Any, str]:
         f"{args.pilot} ({ds.sizes['fault']} faults)"
 
 
+def _pair(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The runtimes of ``--pair``, checked before any work."""
+    from readlx.errors import ArgumentError
+
+    if args.pair is None:
+        return None
+    pair = [f.strip() for f in args.pair.split(",") if f.strip()]
+    if len(pair) != 2 or pair[0] == pair[1]:
+        raise ArgumentError(f"--pair names two runtimes, A,B, got {args.pair!r}", argument="pair")
+    if args.pilot in (None, "published"):
+        raise ArgumentError("--pair plans from the per-fault differences of a pilot that ran both runtimes: "
+                            "give --pilot RESULT (e.g. a `readlx diff` or `readlx run --frameworks A,B` result)",
+                            argument="pilot")
+    return pair[0], pair[1]
+
+
 def _default_images(model: Subject) -> int:
     return 10_000 if model.benchmark is not None and model.benchmark.dataset == "cifar10" else 1_000
 
@@ -73,8 +96,9 @@ def format_plan(plan: Plan, n_images: int) -> str:
     formula = plan.rows[0].n
     for row in plan.rows:
         lines.append(f"{row.method:32s} {LABELS[row.outcome]:13s} {row.n:8,d} {row.n / formula:10.1%} "
-                     f"{row.n * n_images:15,d}")
-    lines.append(f"(inferences: faults x {n_images:,} images)")
+                     f"{row.inferences(n_images):15,d}")
+    lines.append(f"(inferences: faults x {n_images:,} images x runtimes)")
+    lines.extend(f"({note})" for note in plan.notes)
     return "\n".join(lines)
 
 
@@ -115,6 +139,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--pilot", metavar="RESULT|published",
                    help="per-fault shares to plan from: a result file, or 'published' (the model's published "
                         "per-fault counts); without one every stratum has the worst-case variance")
+    p.add_argument("--pair", metavar="A,B",
+                   help="also size a paired campaign of runtimes A and B (`readlx diff`) for each share's "
+                        "difference, from a --pilot result that ran both")
     p.add_argument("--faults", metavar="FILE", help="the fault list a --pilot result file ran (default: the "
                                                     "model's published list)")
     p.add_argument("--images", type=types.count, metavar="N", help="images per fault (default: the test set's 10,000 "

@@ -15,7 +15,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import xarray as xr
@@ -40,6 +40,12 @@ class PlanRow:
     outcome: str
     n: int
     allocation: Allocation | None = None
+    runtimes: int = 1
+    """Runtimes each fault runs on: 2 for a paired difference."""
+
+    def inferences(self, n_images: int) -> int:
+        """Inferences of this row's campaign over ``n_images`` images."""
+        return self.n * n_images * self.runtimes
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,29 @@ def make_plan(table: LayerTable, *, margin: float = 0.01, confidence: float = 0.
         rows.append(PlanRow(f"stratified, {method}", "all", sum(sizes), Allocation(method, "all", sizes)))
         rows.extend(PlanRow(f"stratified, {method}", o, a.n, a) for o, a in per.items())
     return Plan(table.model, n_pop, margin, confidence, strata, tuple(rows), pilot_name)
+
+
+def with_pair(plan: Plan, ds: xr.Dataset, a: str, b: str) -> Plan:
+    """``plan`` with the faults a paired difference ``b − a`` of each share needs for its margin (one
+    look at its confidence, :func:`readlx.planning.paired.paired_faults`), the differences spread like
+    those of the pilot result ``ds``, which ran both runtimes on the same faults."""
+    from readlx.planning.paired import DIFF_SHARES, paired_faults
+
+    names = [str(f) for f in ds.framework.values]
+    missing = [fw for fw in (a, b) if fw not in names]
+    if missing or a == b:
+        raise InputError(f"a paired plan needs a pilot of two runtimes; {missing[0] if missing else a!r} is not "
+                         f"one of the pilot's: {', '.join(names)}", field="framework")
+    sel, n_images = ds.isel(model=0), int(ds.attrs["n_images"])
+    method = f"paired {b} - {a}"
+    rows = [PlanRow(method, o, paired_faults((sel[o].sel(framework=b).values - sel[o].sel(framework=a).values)
+                                             / n_images, plan.margin, plan.confidence, plan.population),
+                    runtimes=2) for o in DIFF_SHARES]
+    rows.insert(0, PlanRow(method, "all", max(r.n for r in rows), runtimes=2))
+    note = (f"paired rows: both runtimes run each fault; the interval of each share's difference within "
+            f"+-{plan.margin:g} (one look; `readlx diff` looks several times and may need more)")
+    return replace(plan, rows=(*plan.rows, PlanRow("both full campaigns (formula)", "all", plan.rows[0].n,
+                                                   runtimes=2), *rows), notes=(*plan.notes, note))
 
 
 def pilot_from_dataset(ds: xr.Dataset, faults: FaultList, framework: str | None = None,

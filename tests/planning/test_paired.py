@@ -71,3 +71,48 @@ def test_the_cli_decides_a_pair_with_fewer_faults_than_the_list(tmp_path: Path,
     assert out.is_file()
     assert main(["diff", "democnn-synthetic10", "--frameworks", "torch", "-o", str(tmp_path / "x.nc")]) == 2
     assert "two runtimes" in capsys.readouterr().err
+
+
+def test_paired_faults_reach_the_margin_on_samples_of_that_size() -> None:
+    """Sized from a pilot's differences, campaigns of that many faults drawn from the same population
+    land within the margin in about half the draws or more (the size is for the pilot's mean parts),
+    and a tenth fewer faults do not reach it at those parts."""
+    from readlx.planning.paired import paired_faults, parts_interval
+
+    rng = np.random.default_rng(3)
+    population = np.zeros(16_000)
+    rare = rng.choice(16_000, 1_600, replace=False)
+    population[rare] = rng.uniform(-0.02, 0.05, 1_600)
+    n = paired_faults(population, 0.005, 0.99, len(population))
+    assert 100 < n < len(population)
+    up, down = np.maximum(population, 0).mean(), np.maximum(-population, 0).mean()
+    low, high = parts_interval(up * (n - n // 10), down * (n - n // 10), n - n // 10, 0.99)
+    assert (high - low) / 2 > 0.005
+    widths = [np.ptp(difference_interval(rng.choice(population, n), 0.99)[1:]) / 2 for _ in range(200)]
+    assert np.mean(np.array(widths) <= 0.005 * 1.05) >= 0.4
+    assert paired_faults(np.zeros(100), 0.005, 0.99, 16_000) < n  # no disagreement needs fewer
+    assert paired_faults(np.full(100, 0.5), 1e-4, 0.99, 500) == 500  # never narrow enough: the whole list
+
+
+def test_the_cli_plans_a_paired_campaign_from_a_two_runtime_pilot(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    faults, result = tmp_path / "f.csv", tmp_path / "two.nc"
+    assert main(["faults", "generate", "democnn-synthetic10", "--mode", "network-wise", "--margin", "0.2",
+                 "-o", str(faults)]) == 0
+    assert main(["run", "democnn-synthetic10", "--faults", str(faults), "--images", "16", "--frameworks",
+                 "torch,onnxruntime", "-o", str(result)]) == 0
+    capsys.readouterr()
+    plan = ["plan", "democnn-synthetic10", "--margin", "0.05", "--pilot", str(result), "--faults", str(faults)]
+    assert main([*plan, "--pair", "torch,onnxruntime"]) == 0
+    out = capsys.readouterr().out
+    for share in ("every share", "masked", "non-critical", "SDC-1", "NaN/Inf"):
+        assert f"paired onnxruntime - torch       {share}" in out
+    formula = int(out.split("both full campaigns (formula)")[1].split()[2].replace(",", ""))
+    paired = int(out.split("paired onnxruntime - torch")[1].split()[2].replace(",", ""))
+    assert paired <= formula
+    assert main([*plan, "--pair", "torch,keras"]) == 2
+    assert "'keras' is not one of the pilot's: torch, onnxruntime" in capsys.readouterr().err
+    assert main(["plan", "democnn-synthetic10", "--pair", "torch,onnxruntime"]) == 2
+    assert "argument 'pilot'" in capsys.readouterr().err
+    assert main([*plan, "--pair", "torch"]) == 2
+    assert "--pair names two runtimes" in capsys.readouterr().err

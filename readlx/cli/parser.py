@@ -15,14 +15,14 @@ from functools import cache
 from typing import Any
 
 from readlx._version import __version__
-from readlx.cli import convert, demo, diff, faults, numerics, plan, report, run, zoo
+from readlx.cli import audit, convert, demo, diff, faults, numerics, plan, report, run, zoo
 
 DESCRIPTION = ("Run the same hardware faults through PyTorch, TensorFlow/Keras and ONNX Runtime, classify every "
                "inference with one classifier, and compare the runtimes. Start with `readlx demo`.")
 
 # In this order in ``readlx --help``.
 _SUBCOMMANDS = (zoo.add_parser, faults.add_parser, run.add_run_parser, run.add_resume_parser, convert.add_parser,
-                run.add_merge_parser, report.add_parser, plan.add_parser, diff.add_parser,
+                run.add_merge_parser, report.add_parser, audit.add_parser, plan.add_parser, diff.add_parser,
                 numerics.add_parser, demo.add_parser)
 
 

@@ -72,4 +72,14 @@ def load_model(name: str, checkpoint: str | Path | None = None) -> nn.Module:
     return bench.load(checkpoint)
 
 
-__all__ = ["ZOO", "Benchmark", "load_model"]
+def trained(name: str) -> bool:
+    """Does :func:`load_model` give zoo model ``name`` trained weights (published or shipped), rather
+    than the seeded initialization?
+
+    >>> trained("democnn-synthetic10"), trained("googlenet-cifar10")
+    (True, False)
+    """
+    return ZOO[name].checkpoint is not None or name == "democnn-synthetic10"
+
+
+__all__ = ["ZOO", "Benchmark", "load_model", "trained"]

@@ -16,7 +16,7 @@ def test_top_level_help_lists_every_command_in_order(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
-    assert "{zoo,faults,run,resume,convert,merge,report,plan,diff,numerics,demo}" in capsys.readouterr().out
+    assert "{zoo,faults,run,resume,convert,merge,report,audit,plan,diff,numerics,demo}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -23,7 +23,9 @@ MODULES = sorted(
 # those modules run the same calls on a converted bundle.
 WITH_EXAMPLES = frozenset({
     "readlx", "readlx._tensorflow", "readlx.audit.findings", "readlx.audit.consistency", "readlx.audit.plausibility",
-    "readlx.audit.weights", "readlx.audit.run", "readlx.audit.text", "readlx.zoo", "readlx._typing", "readlx.api", "readlx.provenance",
+    "readlx.audit.weights", "readlx.audit.run", "readlx.audit.text", "readlx.zoo", "readlx._typing", "readlx.api",
+    "readlx.provenance", "readlx.campaign.runners.reference_fast", "readlx.comparisons.numerics.propose",
+    "readlx.engines.torch_backends",
     "readlx.campaign.fingerprint", "readlx.campaign.inputs",
     "readlx.campaign.loop", "readlx.converters.sources", "readlx.converters.from_onnx", "readlx.converters.isolated",
     "readlx.converters.from_keras", "readlx.converters.onnx_torch",

@@ -156,8 +156,35 @@ def cmd_numerics(args: argparse.Namespace) -> int:
 
 
 def cmd_numerics_explain(args: argparse.Namespace) -> int:
-    print(explain_command(args.result, args.published, baseline=args.baseline, weights=args.weights))
+    if Path(args.result).is_file():
+        print(explain_command(args.result, args.published, baseline=args.baseline, weights=args.weights))
+        return 0
+    update, close = progress_bar()
+    try:
+        print(propose_command(args.result, args.published, sample=args.sample, seed=args.seed, data=args.data,
+                              weights=args.weights, baseline=args.baseline or "torch", batch_size=args.batch_size,
+                              progress=update))
+    finally:
+        close()
     return 0
+
+
+def propose_command(model: str, published: str, *, sample: int, seed: int, data: str | None, weights: str | None,
+                    baseline: str, batch_size: int, progress: Update | None = None) -> str:
+    """``readlx numerics explain MODEL --published FILE``: the per-layer plan from the weights and the
+    published counts alone, verified by a campaign on ``sample`` published faults
+    (:mod:`readlx.comparisons.numerics.propose`)."""
+    from readlx.comparisons.numerics.propose import format_verification, propose_plan, verify_plan
+    from readlx.comparisons.numerics.study import canonical_weights, load_subject
+    from readlx.fault_maps import load_fault_list
+    from readlx.fault_maps.select import stratified_subset
+
+    subject = load_subject(model, data, weights)
+    listed = load_fault_list(published, subject.table)
+    plan = propose_plan(listed, canonical_weights(subject.net, subject.table))
+    faults = stratified_subset(listed, sample, seed)
+    verification = verify_plan(subject, plan, faults, baseline=baseline, batch_size=batch_size, progress=progress)
+    return format_verification(verification, f"{len(faults)} published faults (stratified by layer, seed {seed})")
 
 
 def image_count(text: str) -> int | None:
@@ -207,15 +234,25 @@ def _add_study(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _add_explain(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    e = group.add_parser("explain", help="which variant of a campaign result reproduces a published list's counts")
-    e.add_argument("result", metavar="RESULT", help="a campaign result with several variants (e.g. OUT/campaign.nc "
-                                                    "of `readlx numerics MODEL --campaign-images all -o OUT`)")
+    e = group.add_parser("explain", help="which arithmetic, layer by layer, reproduces a published list's counts",
+                         description="With MODEL: propose the per-layer arithmetic from the model's weights and the "
+                                     "published counts alone, and verify it with a campaign on --sample published "
+                                     "faults (before: --baseline; after: the plan as an emulated runtime). With "
+                                     "RESULT: which variant of a campaign result reproduces the counts.")
+    e.add_argument("result", metavar="MODEL|RESULT",
+                   help="a zoo model, or a campaign result with several variants (e.g. OUT/campaign.nc of "
+                        "`readlx numerics MODEL --campaign-images all -o OUT`)")
     e.add_argument("--published", metavar="FILE", required=True,
                    help="published fault list with outcome counts (e.g. the model's *_FL.csv)")
     e.add_argument("--baseline", metavar="VARIANT", help="the variant the per-layer choices start from (default: "
                                                          "the result's first)")
     e.add_argument("--weights", metavar="FILE",
                    help="weights file of the weight-level evidence (default: the model's published weights)")
+    e.add_argument("--sample", type=types.count, default=200, metavar="N",
+                   help="with MODEL: published faults of the verifying campaign (default 200, stratified by layer)")
+    e.add_argument("--seed", type=types.seed, default=0, help="with MODEL: seed of that sample")
+    e.add_argument("--data", metavar="PATH", help="with MODEL: the test set (default: under the reference data)")
+    e.add_argument("--batch-size", type=types.count, default=256, help="with MODEL: images per engine call")
     e.set_defaults(func=cmd_numerics_explain)
 
 

@@ -83,7 +83,9 @@ def check_weight_faults(ds: xr.Dataset) -> None:
             "faults only, so their counts do not describe these: compare a campaign of weight faults")
 
 
-def _published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
+def published_by_fault(ds: xr.Dataset, published: FaultList) -> Array:
+    """The published (masked, non-critical, critical) counts of each fault of ``ds``, ``(F, 3)``, found
+    by fault id and checked to be the same fault (layer, index, bits)."""
     check_weight_faults(ds)
     if published.published is None:
         raise ReadlxError(f"fault list {published.source!r} holds no published outcome counts")
@@ -121,7 +123,7 @@ def _describe(layer: str, index: tuple[int, ...], bits: tuple[int, ...], site: s
 
 def agreement(ds: xr.Dataset, published: FaultList, top: int = 10) -> list[Agreement]:
     """Per framework of the (single-model) result: exact-match rates and largest differences."""
-    counts = _published_by_fault(ds, published)
+    counts = published_by_fault(ds, published)
     bits = fault_bits(ds)
     result = []
     for fw in ds.framework.values:

@@ -52,6 +52,30 @@ def backend_switches(mkldnn: bool = True, threads: int | None = None) -> Iterato
             torch.set_num_threads(saved_threads)
 
 
+@contextmanager
+def cuda_tf32(enabled: bool) -> Iterator[None]:
+    """Let (or forbid) cuDNN convolutions and CUDA matrix multiplications use TF32; restore both on exit.
+
+    PyTorch's defaults are TF32 on for cuDNN convolutions and off for matrix multiplications. Only
+    CUDA kernels read these switches: on the CPU nothing changes.
+
+    >>> import torch
+    >>> before = torch.backends.cudnn.allow_tf32
+    >>> with cuda_tf32(False):
+    ...     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    (False, False)
+    >>> torch.backends.cudnn.allow_tf32 == before
+    True
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = enabled
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def backend_name(mkldnn: bool = True, threads: int | None = None) -> str:
     """Framework name of a switch setting.
 

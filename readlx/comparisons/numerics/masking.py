@@ -70,8 +70,9 @@ class MaskingEvidence:
 def _evidence(layer: str, full: Array, predicted: dict[str, Array]) -> MaskingEvidence:
     explained = {a: int((p & full).sum()) for a, p in predicted.items()}
     contradicted = {a: int((p & ~full).sum()) for a, p in predicted.items()}
-    # the first arithmetic (plain float32) wins ties: rounding must explain more than it contradicts
-    best = max(predicted, key=lambda a: (explained[a] - contradicted[a], -list(predicted).index(a)))
+    # A contradiction rules an arithmetic out: under it the fault is masked on every image, for certain.
+    # Of the others, the one explaining most; the first (plain float32, which predicts nothing) wins ties.
+    best = max(predicted, key=lambda a: (contradicted[a] == 0, explained[a], -list(predicted).index(a)))
     return MaskingEvidence(layer, len(full), int(full.sum()), {a: int(p.sum()) for a, p in predicted.items()},
                            explained, contradicted, best)
 

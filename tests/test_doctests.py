@@ -49,7 +49,7 @@ WITH_EXAMPLES = frozenset({
     "readlx.engines.reference",
     "readlx.engines.reference.arithmetic", "readlx.engines.reference.convolution", "readlx.engines.reference.engine",
     "readlx.engines.reference.executor", "readlx.engines.reference.rounding", "readlx.engines.registry",
-    "readlx.engines.torch", "readlx.engines.torch_backends", "readlx.engines.variants", "readlx.errors",
+    "readlx.engines.torch", "readlx.engines.variants", "readlx.errors",
     "readlx.fault_maps", "readlx.fault_maps.fault", "readlx.fault_maps.faultlist", "readlx.fault_maps.formats",
     "readlx.fault_maps.generator", "readlx.fault_maps.io", "readlx.fault_maps.io_native", "readlx.fault_maps.io_paper",
     "readlx.fault_maps.sampling", "readlx.fault_maps.select", "readlx.fault_maps.translate", "readlx.graph",

@@ -187,8 +187,8 @@ def _delete_owned(root: Path) -> None:
 def sweep(path: str | Path) -> list[Path]:
     """Remove the leftovers a kill can leave beside the output ``path``; the paths removed.
 
-    Only names readlx makes are touched: ``.NAME.XXXXXXXX.tmp`` (a plain file, not a link) from
-    :func:`write_atomic`, and ``.NAME.removed-XXXXXXXX`` from :func:`remove_dir`, and the latter only
+    Only names readlx makes are touched: ``.NAME.<8 random characters>.tmp`` (a plain file, not a
+    link) from :func:`write_atomic`, and ``.NAME.removed-<8 hex digits>`` from :func:`remove_dir`, the latter only
     while it carries readlx's mark. Call it while holding the output's :func:`locked`, so no other
     process is writing them.
     """

@@ -244,8 +244,8 @@ def _add_explain(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                         "`readlx numerics MODEL --campaign-images all -o OUT`)")
     e.add_argument("--published", metavar="FILE", required=True,
                    help="published fault list with outcome counts (e.g. the model's *_FL.csv)")
-    e.add_argument("--baseline", metavar="VARIANT", help="the variant the per-layer choices start from (default: "
-                                                         "the result's first)")
+    e.add_argument("--baseline", metavar="VARIANT", help="the variant the per-layer choices start from, the "
+                                                         "'before' (default: the result's first; with MODEL: torch)")
     e.add_argument("--weights", metavar="FILE",
                    help="weights file of the weight-level evidence (default: the model's published weights)")
     e.add_argument("--sample", type=types.count, default=200, metavar="N",

@@ -48,7 +48,7 @@ def test_usage_error_of_numerics_explain(capsys: pytest.CaptureFixture[str]) -> 
         main(["numerics", "explain"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: readlx numerics explain") and "required: RESULT, --published" in err
+    assert err.startswith("usage: readlx numerics explain") and "required: MODEL|RESULT, --published" in err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

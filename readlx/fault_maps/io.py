@@ -83,12 +83,6 @@ def _checked(fl: FaultList, src: TextFile, table: LayerTable | None, fmt: FaultL
     if table is not None and fmt.name == NATIVE.name and fl.model != table.model:
         line = next((i for i, text in enumerate(src.lines, 1) if text.startswith("# model:")), 1)
         raise src.error(f"the list was made for model {fl.model!r}, not {table.model!r}", line, "model")
-    if fmt.name == NATIVE.name and fl.sampling is not None and fl.sampling.sample_size != len(fl):
-        # readlx writes every drawn fault; another count means rows were lost or added since
-        line = next((i for i, text in enumerate(src.lines, 1) if text.startswith("# sampling_sample_size:")), 1)
-        raise src.error(f"the header's sample size is {fl.sampling.sample_size} faults but the file has {len(fl)} "
-                        "(cut short, or rows added?); to run it as it is, delete the '# sampling_' lines",
-                        line, "sampling_sample_size")
     return fl
 
 

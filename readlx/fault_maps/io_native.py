@@ -56,7 +56,10 @@ _SAMPLING_TYPES: dict[str, Callable[[str], Any]] = {
     "sampling_seed": int,
     "sampling_mode": str,
 }
-KEYS = ("model", "source", *_SAMPLING_TYPES)
+ROWS = "sampling_rows"
+"""Header key of the rows a list with a sampling record holds when they are not its sample size (a
+subset of a drawn list): with it, or the sample size, a reader tells a file cut short."""
+KEYS = ("model", "source", *_SAMPLING_TYPES, ROWS)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -105,6 +108,8 @@ def _header_lines(fl: FaultList) -> list[str]:
         for key, value in fl.sampling.to_attrs().items():
             text = repr(value) if isinstance(value, float) else str(value)
             values[key] = _one_line(fl, key, text)
+        if len(fl) != fl.sampling.sample_size:
+            values[ROWS] = str(len(fl))
     for key, value in fl.meta.items():
         values[META_PREFIX + _meta_key(fl, key)] = _meta_value(fl, key, value)
     return [f"# {key}: {value}" for key, value in values.items()]
@@ -163,6 +168,10 @@ def parse_native(src: TextFile, table: LayerTable | None = None) -> FaultList:
     header, column_line = _read_header(src)
     columns = csvrows.header_columns(src, column_line, COLUMNS, PUBLISHED_COLUMNS, extra=(SITE_COLUMN, SEED_COLUMN))
     entries = _read_rows(src, column_line + 1, columns, table)
+    if header["rows"] is not None and header["rows"][0] != len(entries):
+        rows, line, key = header["rows"]
+        raise src.error(f"the header says the file holds {rows} faults but it has {len(entries)} (cut short, or rows "
+                        "added?); to run it as it is, delete the '# sampling_' lines", line, key)
     return FaultList(header["model"], entries, header["sampling"], header["source"], header["meta"],
                      checked_against=None if table is None else table.digest())
 
@@ -208,7 +217,20 @@ def _header_values(src: TextFile, raw: dict[str, tuple[str, int]]) -> dict[str, 
     }
     source = raw["source"][0] if "source" in raw else None
     sampling_record = _sampling(src, raw)
-    return {"model": raw["model"][0], "source": source, "sampling": sampling_record, "meta": meta}
+    return {"model": raw["model"][0], "source": source, "sampling": sampling_record, "meta": meta,
+            "rows": _rows(src, raw, sampling_record)}
+
+
+def _rows(src: TextFile, raw: dict[str, tuple[str, int]], sampling: Sampling | None) -> tuple[int, int, str] | None:
+    """The rows the header says the file holds, with the line and key saying it (None: it does not say)."""
+    if ROWS in raw:
+        text, line = raw[ROWS]
+        if not (text.isascii() and text.isdigit()):
+            raise src.error(f"expected a whole number of rows, got {text!r}", line, ROWS)
+        return int(text), line, ROWS
+    if sampling is None:
+        return None
+    return sampling.sample_size, raw["sampling_sample_size"][1], "sampling_sample_size"
 
 
 def _json_value(src: TextFile, text: str, line: int, key: str) -> Any:

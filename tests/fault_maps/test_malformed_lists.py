@@ -33,9 +33,9 @@ CASES = {
     "count of 2**63": (PAPER + PAPER_ROW.replace(",10,4,", f",{2**63},4,"), 2, "n_injections", "0..2**63-1"),
     "count cut inside": (PAPER + PAPER_ROW.replace(",6,0\n", ",6,\n"), 2, "critical", "0..2**63-1"),
     "counts above n_injections": (PAPER + PAPER_ROW.replace(",4,6,0", ",4,6,1"), 2, "n_injections", "exceeds"),
-    "shorter than its sample size": (SAMPLED + ROW, 4, "sampling_sample_size", "sample size is 2 faults but"),
+    "shorter than its sample size": (SAMPLED + ROW, 4, "sampling_sample_size", "holds 2 faults but it has 1"),
     "longer than its sample size": (SAMPLED + ROW + ROW2 + ROW2.replace("1,", "2,", 1), 4, "sampling_sample_size",
-                                    "the file has 3"),
+                                    "it has 3"),
     "negative count": (PAPER + PAPER_ROW.replace(",4,6,", ",-4,6,"), 2, "masked", "0..2**63-1"),
 }
 
@@ -52,6 +52,22 @@ def test_malformed_list_is_refused_where_it_is_wrong(tmp_path: Path, case: str) 
     assert (e.path, e.line, e.field) == (str(path), line, field), str(e)
     assert message in e.message, str(e)
     assert path.read_bytes() == before
+
+
+def test_a_saved_subset_reads_back_and_is_refused_when_cut(tmp_path: Path) -> None:
+    """A subset of a drawn list keeps its sampling record and says how many rows it holds."""
+    from readlx.fault_maps import generate, save_fault_list
+
+    table = ZOO[MODEL].layer_table()
+    subset = generate(table, margin=0.2, mode="network-wise", seed=1).subset(range(5))
+    path = tmp_path / "subset.csv"
+    save_fault_list(subset, path)
+    assert load_fault_list(path, table).faults == subset.faults
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # cut at a row boundary
+    with pytest.raises(FaultListError) as err:
+        load_fault_list(path, table)
+    assert err.value.field == "sampling_rows" and "holds 5 faults but it has 4" in err.value.message
 
 
 def test_a_valid_list_still_reads(tmp_path: Path) -> None:

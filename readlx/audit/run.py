@@ -105,7 +105,10 @@ def _plausibility(fl: FaultList, name: str | None, rng: np.random.Generator, per
 def _spot(fl: FaultList, name: str | None, k: int, rng: np.random.Generator, data: str | None) -> Finding:
     from readlx.audit.findings import SKIPPED
     from readlx.audit.spot import spot_check
+    from readlx.zoo import trained
 
     if name is None:
         return Finding("spot faults", "spot", SKIPPED, "no model given: nothing to re-run")
+    if not trained(name):  # its seeded initialization would be compared with the published network's counts
+        return Finding("spot faults", "spot", SKIPPED, f"{name} has no published weights to re-run the faults with")
     return spot_check(fl, name, k, rng, data)

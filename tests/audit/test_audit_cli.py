@@ -86,3 +86,6 @@ def test_spot_faults_of_resnet20_agree_with_their_published_counts(shared_data: 
     spot = audit_file(path, spot=2).findings[-1]
     assert spot.check == "spot faults" and spot.status == "ok", spot
     assert len(spot.evidence["faults"]) == 2 and spot.evidence["median_sdc1_gap"] <= 0.001
+    googlenet = shared_data / "dnn-benchmarks/torch/gpu/image_classification/CIFAR10/fp32/googlenet/GoogLeNet_FL.csv"
+    skipped = audit_file(googlenet, spot=2).findings[-1]  # no weights: never run on a seeded initialization
+    assert skipped.status == "skipped" and "no published weights" in skipped.statistic

@@ -19,10 +19,16 @@ RUN = ["run", "democnn-synthetic10", "--sample", "300", "--images", "512", "--mo
 COUNTS = ("masked", "non_critical", "critical", "nan_or_inf", "faulty_correct")
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # the child gets the default, as a user's terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _readlx(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen([sys.executable, "-m", "readlx.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _finished(proc: subprocess.Popen[str]) -> tuple[int, str]:

@@ -35,6 +35,7 @@ Examples
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,7 @@ def weight_dependence(fl: FaultList, weights: dict[str, Array] | None, alpha: fl
         return Finding("weight dependence", "plausibility", SKIPPED, f"{int(keep.sum())} single-bit weight faults")
     r = _spearman(delta[keep], shares(fl, OUTCOMES["SDC-1"])[keep])
     z = r * np.sqrt(keep.sum() - 1)
-    p = float(0.5 * _erfc(z / np.sqrt(2)))  # one-sided: r > 0
+    p = 0.5 * math.erfc(float(z) / math.sqrt(2))  # one-sided: r > 0
     text = f"Spearman correlation of |Δw| with the SDC-1 share r = {r:.3f} over {int(keep.sum())} faults (p = {p:.3g})"
     return Finding("weight dependence", "plausibility", OK if r > 0 and p <= alpha else SUSPICIOUS, text,
                    {"spearman_r": r, "p": p, "faults": int(keep.sum()), "alpha": alpha})
@@ -185,11 +186,6 @@ def _ranks(values: Array) -> Array:
     order = np.argsort(values, kind="stable")
     ranks = np.empty(len(values))
     ranks[order] = np.arange(len(values))
-    unique, inverse = np.unique(values, return_inverse=True)
+    inverse = np.unique(values, return_inverse=True)[1]
     return (np.bincount(inverse, weights=ranks) / np.bincount(inverse))[inverse]
 
-
-def _erfc(x: float) -> float:
-    import math
-
-    return math.erfc(float(x))

@@ -7,7 +7,8 @@ reference loop (:func:`readlx.campaign.run_fault`, one full inference per fault)
 checks that both give identical per-image outcome codes and counts on the common faults, and, with
 ``--compare-with``, against an earlier reference-mode result of the same faults (a NetCDF written
 with ``--per-image``, or its ``.partial`` checkpoint directory). With ``--ablate`` it also runs the
-fast runner without channel-only layers, to show what they save.
+fast runner without channel-only layers and with refill
+(:mod:`readlx.campaign.runners.refill`, off by default), to show what each saves.
 
 Then it prints throughput, per-fault times, peak memory and the time extrapolated to the whole
 published list (16,627 faults), layer by layer, since a fault's cost in fast mode depends on its
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the sample")
     p.add_argument("--sample", choices=("random", "stratified"), default="random",
                    help="faults drawn at random from the list (its mix), or spread evenly over layers and bits")
-    p.add_argument("--ablate", action="store_true", help="also run fast mode without channel-only layers")
+    p.add_argument("--ablate", action="store_true",
+                   help="also run fast mode without channel-only layers, and with refill")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--block-faults", type=int, default=FastOptions.block_faults)
     p.add_argument("--cache-mib", type=int, default=FastOptions.cache_bytes // 2**20)
@@ -232,12 +234,21 @@ def main(argv: list[str] | None = None) -> int:
     fast.fault_seconds = runner.stats.fault_seconds  # blocks hand results over in bursts: use own clocks
 
     problems = []
-    ablated = None
-    if args.ablate:
-        plain = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20, channel_only=False)
-        ablated = _timed(lambda: TorchFastRunner(engine, data.images, golden, plain).run(faults.faults))
-        problems += [f"fault {faults.ids[i]}: fast without channel-only != fast"
-                     for i in range(len(faults)) if not np.array_equal(ablated.codes[i], fast.codes[i])]
+    ablated: dict[str, Timed] = {}
+    for what, off in (("channel-only layers", {"channel_only": False}), ("refill", {"refill": True})):
+        if not args.ablate:
+            break
+        plain = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20, **off)
+
+        def variant(plain: FastOptions = plain, what: str = what) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+            holder[what] = TorchFastRunner(engine, data.images, golden, plain)
+            return holder[what].run(faults.faults)
+
+        ablated[what] = _timed(variant)
+        label = f"with {what}" if what == "refill" else f"without {what}"
+        problems += [f"fault {faults.ids[i]}: fast {label} != fast"
+                     for i in range(len(faults)) if not (np.array_equal(ablated[what].codes[i], fast.codes[i])
+                                                         and np.array_equal(ablated[what].tops[i], fast.tops[i]))]
     for i in range(k):
         if not (np.array_equal(ref.codes[i], fast.codes[i]) and np.array_equal(ref.tops[i], fast.tops[i])):
             problems.append(f"fault {faults.ids[i]} ({faults.faults[i].describe()}): fast != reference")
@@ -282,10 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     ref_full = total * ref_per
     print(f"whole list ({total:,} faults, per-layer mix): reference {ref_full / 3600:.2f} h, fast "
           f"{fast_full / 3600:.2f} h, ratio {ref_full / fast_full:.1f}")
-    if ablated is not None:
-        print(f"without channel-only layers: fast {ablated.wall / len(faults):.3f} s/fault, ratio "
-              f"{ref_per / (ablated.wall / len(faults)):.2f}; channel-only saves "
-              f"{ablated.wall / fast.wall:.2f}x")
+    for what, timed in ablated.items():
+        label, saves = (f"with {what}", fast.wall / timed.wall) if what == "refill" else \
+            (f"without {what}", timed.wall / fast.wall)
+        print(f"{label}: fast {timed.wall / len(faults):.3f} s/fault, ratio "
+              f"{ref_per / (timed.wall / len(faults)):.2f}; {what} saves {saves:.2f}x")
+    refill = holder.get("refill", runner).refill
+    print(f"refill: {refill.rows_retired:,} fault x image rows retired at their first check, {refill.rows_run:,} "
+          f"run in pooled batches; cuts verified {len(refill.verified)}, refused {len(refill.refused)}"
+          + "".join(f"\n  {cut}: {why}" for cut, why in refill.refused.items())
+          + (f"\n  stopped: {refill.off}" if refill.off else ""))
     floor = _floor_seconds(engine, runner, data, ref_per)
     rows = [("layer", "faults in list", "sampled", "fast s/fault", "floor s/fault", "fast/floor")]
     rows += [(layer, str(population[layer]), str(len(by_layer.get(layer, []))),

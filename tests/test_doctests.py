@@ -33,6 +33,7 @@ WITH_EXAMPLES = frozenset({
     "readlx.campaign.runners.choice", "readlx.campaign.runners.compare", "readlx.campaign.runners.costs",
     "readlx.campaign.runners.cut", "readlx.campaign.runners.dispatch", "readlx.campaign.runners.modes",
     "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast", "readlx.campaign.runners.channel",
+    "readlx.campaign.runners.refill", "readlx.campaign.runners.rowwise",
     "readlx.campaign.runners.floor", "readlx.outputs",
     "readlx.campaign.runners.onnxruntime_fast",
     "readlx.campaign.runners.options", "readlx.campaign.runners.reference", "readlx.campaign.runners.torch_fast",

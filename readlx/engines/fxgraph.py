@@ -121,11 +121,25 @@ class CutGraph:
         for dead in self._dies_at[i]:
             env.pop(dead, None)
 
-    def call(self, i: int, env: dict[int, Any]) -> Any:
-        """The value of node ``i`` from the values of its inputs in ``env``."""
+    def arguments(self, i: int, env: dict[int, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The positional and keyword arguments of node ``i``, from the values in ``env``."""
         node = self.nodes[i]
         args = fx.node.map_arg(node.args, lambda n: env[self._pos[n]])
         kwargs = fx.node.map_arg(node.kwargs, lambda n: env[self._pos[n]])
+        return cast(tuple[Any, ...], args), cast(dict[str, Any], kwargs)
+
+    def target(self, i: int) -> Any:
+        """What node ``i`` calls: its module, its function or its method's name (``None``: it calls
+        nothing, as a parameter fetched by ``get_attr``)."""
+        node = self.nodes[i]
+        if node.op == "call_module":
+            return self.model.get_submodule(cast(str, node.target))
+        return node.target if node.op in ("call_function", "call_method") else None
+
+    def call(self, i: int, env: dict[int, Any]) -> Any:
+        """The value of node ``i`` from the values of its inputs in ``env``."""
+        node = self.nodes[i]
+        args, kwargs = self.arguments(i, env)
         if node.op == "call_module":
             override = self._module_calls.get(str(node.target))
             if override is not None:

@@ -26,6 +26,9 @@ from readlx.fault_maps.fault import Fault
 from readlx.outcomes.records import FaultOutcome
 from readlx.outcomes.tasks import Task
 
+Settled = tuple[int, int, list[tuple[Array, float]]]
+"""A chunk's first image, its end, and per fault its faulty outputs and the seconds they took."""
+
 
 @dataclass
 class FastStats:
@@ -110,13 +113,13 @@ class BlockRunner(ABC):
                 t0 = time.perf_counter()
                 goldens = self._chunk_golden(chunk, group, keep=len(chunks) == 1)
                 self.stats.golden_seconds += time.perf_counter() - t0
-                lo, hi = chunk[0].start, chunk[-1].stop
-                for k in members:
-                    t0 = time.perf_counter()
-                    faulty = self._fault_chunk(faults[k], goldens, lo, hi)
-                    codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
-                    preds[k, lo:hi] = self.task.predict(faulty)
-                    seconds[k] += time.perf_counter() - t0
+                settled = self._chunk_faults([faults[k] for k in members], goldens, chunk, chunk is chunks[-1])
+                for lo, hi, done in settled:
+                    for k, (faulty, spent) in zip(members, done, strict=True):
+                        t0 = time.perf_counter()
+                        codes[k, lo:hi] = self.task.classify(self.golden[lo:hi], faulty)
+                        preds[k, lo:hi] = self.task.predict(faulty)
+                        seconds[k] += spent + time.perf_counter() - t0
         self.stats.fault_seconds.extend(seconds.tolist())
         return [FaultOutcome(codes[k], preds[k], noop[k]) for k in range(len(faults))]
 
@@ -136,6 +139,23 @@ class BlockRunner(ABC):
     def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> Any:
         """The golden values at the cuts of ``group``'s layers for the batches of ``chunk``; ``keep``:
         the chunk is every image."""
+
+    def _chunk_faults(self, faults: list[Fault], goldens: Any, chunk: list[slice],
+                      last: bool) -> list[Settled]:
+        """Run ``faults`` (one layer group) on one chunk: the chunks whose faulty outputs are now
+        complete, each as its first and last image and, per fault, the outputs and the seconds taken.
+
+        Here that is this chunk, one fault after the other. A runner that shares work between faults
+        and chunks may hold a chunk back until a later one, and must hand over every chunk by the
+        group's ``last`` chunk.
+        """
+        lo, hi = chunk[0].start, chunk[-1].stop
+        done = []
+        for fault in faults:
+            t0 = time.perf_counter()
+            faulty = self._fault_chunk(fault, goldens, lo, hi)
+            done.append((faulty, time.perf_counter() - t0))
+        return [(lo, hi, done)]
 
     @abstractmethod
     def _fault_chunk(self, fault: Fault, goldens: Any, lo: int, hi: int) -> Array:

@@ -34,6 +34,13 @@ class FastOptions:
         Whether a weight fault of a convolution or linear layer computes the one output channel it
         can change, alone, where a start-up check shows that exact (PyTorch;
         :mod:`readlx.campaign.runners.channel`). Off only to measure what it saves.
+    refill
+        Whether rows of a faulty batch that are back to golden at the first check are retired, and
+        the pending rows of all faults run together in batches of the reference size, where the
+        operations and a start-up check show rows independent (PyTorch;
+        :mod:`readlx.campaign.runners.refill`). Off by default: on a 2-core CPU it costs more than it
+        saves (ResNet20, published mix: 14-29 % slower), since copying the pending rows' activations
+        costs about what the retired rows' remaining layers would.
 
     Examples
     --------
@@ -49,6 +56,7 @@ class FastOptions:
     cache_bytes: int = 1 << 29
     block_faults: int = 128
     channel_only: bool = True
+    refill: bool = False
 
     def __post_init__(self) -> None:
         for name in ("checks", "cache_bytes", "block_faults"):

@@ -16,14 +16,14 @@ computed before the faulty layer are golden by construction, so only the values 
 run itself are compared, each once: a value that differs keeps the batch running for as long as it is
 live. Which cuts are checked changes speed only, never outcomes.
 
-Why single images are not dropped
----------------------------------
+Why single images are not dropped here
+--------------------------------------
 Dropping the masked images of a batch would run the others as a smaller batch, whose rows match the
 full batch only if every kernel is batch-size invariant. That is false in general (PyTorch's batch-1
-convolution differs from batch-256, and a small ``Linear`` differed between 2 and 8 rows), and a
-self-check that samples a few sub-batches of golden rows can pass by chance and fail later on faulty
-rows; so it is not done. Within a whole batch, telling single images masked would in turn assume that
-no kernel's rows depend on the other rows' values, and would save nothing, since the batch runs anyway.
+convolution differs from batch-256, and a small ``Linear`` differed between 2 and 8 rows). Refill
+(:mod:`readlx.campaign.runners.refill`) retires single rows without that assumption: it keeps every
+batch at the reference size, filled with other faults' pending rows, and only after cuts where the
+operations and a numeric check show rows independent.
 """
 from __future__ import annotations
 
@@ -57,22 +57,45 @@ def run_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch, check
         node, the golden output of which ``golden`` holds, and the step that gives its faulty output
         from the node's inputs and that golden output (``None``: golden).
     """
+    started = start_fault_batch(graph, span, golden, channel)
+    if started is None:
+        return None
+    env, pos = started
+    return finish_fault_batch(graph, golden, check_cuts(graph, span, checks), span.first, env, pos)
+
+
+def check_cuts(graph: CutGraph, span: LayerSpan, checks: int) -> list[int]:
+    """The cuts at which a faulty batch of this span is compared with golden: the first ``checks``
+    after the last node that reads the faulty weight."""
+    return [c for c in graph.cuts if c > span.last][:checks]
+
+
+def start_fault_batch(graph: CutGraph, span: LayerSpan, golden: GoldenBatch,
+                      channel: ChannelStep | None = None) -> tuple[dict[int, Any], int] | None:
+    """The values of a faulty run restarted at the faulty layer's cut, and the node to run next; past
+    the faulty layer itself when it computes one channel. ``None``: that channel is golden."""
     env = {i: golden.values[i] for i in graph.live[span.first]}
+    if channel is None:
+        return env, span.first
+    node, step = channel
+    graph.run(env, span.first, node)
+    value = step(env, golden.values[node])
+    if value is None:
+        return None
+    env[node] = value
+    graph.release(env, node)
+    return env, node + 1
+
+
+def finish_fault_batch(graph: CutGraph, golden: GoldenBatch, cuts: list[int], first: int,
+                       env: dict[int, Any], pos: int) -> torch.Tensor | None:
+    """Run a faulty batch from node ``pos`` to the end, comparing it with golden at ``cuts``: its
+    outputs, or ``None`` once it is back to golden (values made before ``first`` are golden)."""
     golden_now: dict[int, bool] = {}  # whether each value computed by this run equals golden
-    pos = span.first
-    if channel is not None:
-        node, step = channel
-        graph.run(env, pos, node)
-        value = step(env, golden.values[node])
-        if value is None:
-            return None
-        env[node] = value
-        graph.release(env, node)
-        pos = node + 1
-    for cut in [c for c in graph.cuts if c > span.last][:checks]:
+    for cut in cuts:
         graph.run(env, pos, cut)
         pos = cut
-        if _back_to_golden(graph, env, golden, cut, span.first, golden_now):
+        if _back_to_golden(graph, env, golden, cut, first, golden_now):
             return None
     graph.run(env, pos, len(graph.nodes))
     return cast(torch.Tensor, env[graph.result])

@@ -9,17 +9,25 @@ the test set); a chunk needs a bounded part of it, and a block's golden pass cos
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from readlx._typing import Array
-from readlx.campaign.runners.blocks import BlockRunner, FastStats
+from readlx.campaign.runners.blocks import BlockRunner, FastStats, Settled
 from readlx.campaign.runners.channel import ChannelLayers
 from readlx.campaign.runners.golden_batch import GoldenBatch, as_numpy, batch_tensor, golden_batch
 from readlx.campaign.runners.options import FastOptions, FastPathError, FastUnsupported
-from readlx.campaign.runners.suffix import run_fault_batch
+from readlx.campaign.runners.refill import Refill, RowDependence, golden_rows
+from readlx.campaign.runners.suffix import (
+    ChannelStep,
+    check_cuts,
+    finish_fault_batch,
+    run_fault_batch,
+    start_fault_batch,
+)
 from readlx.engines.base import Engine
 from readlx.engines.fxgraph import CutGraph, LayerSpan
 from readlx.errors import FaultListError
@@ -33,6 +41,17 @@ class TorchModelEngine(Engine, Protocol):
     model: torch.nn.Module
     device: torch.device
     first_image: int
+
+
+@dataclass
+class _Held:
+    """A chunk whose pooled rows are not all back: its faulty outputs so far, and seconds per fault."""
+
+    lo: int
+    hi: int
+    chunk: list[slice]
+    outs: list[Array]
+    seconds: list[float]
 
 
 class TorchFastRunner(BlockRunner):
@@ -87,6 +106,10 @@ class TorchFastRunner(BlockRunner):
             self._golden(self.layout[-1], FastUnsupported)
         self.chunk_batches = max(1, self.options.cache_bytes // max(1, probe.nbytes()))
         self._kept: list[GoldenBatch] | None = None
+        self.refill = Refill(self.graph, engine.batch_size)
+        self._held: list[_Held] = []
+        if not self.options.refill:
+            self.refill.off = "refill is off"
         self.stats = FastStats(startup_seconds=time.perf_counter() - start)
 
     def describe(self) -> dict[str, Any]:
@@ -99,7 +122,99 @@ class TorchFastRunner(BlockRunner):
             "channel_only": "a weight fault of a Conv2d (one group) or Linear computes its output channel "
                             "alone where its first, middle and last channels alone are bitwise the layer's on "
                             "each batch shape" if self.options.channel_only else "off",
+            "refill": "rows of a whole batch back to golden at the first check are retired, and pending rows "
+                      "of a chunk's faults run together in batches of the reference size, from cuts where golden "
+                      "rows packed reversed and shifted give their golden outputs" if self.options.refill else "off",
         }
+
+    def _chunk_faults(self, faults: list[Fault], goldens: list[GoldenBatch], chunk: list[slice],
+                      last: bool) -> list[Settled]:
+        if self.refill.off is not None:
+            return super()._chunk_faults(faults, goldens, chunk, last)
+        try:
+            return self._refilled(faults, goldens, chunk, last)
+        except RowDependence as e:  # recompute the held chunks the plain way, and never refill again
+            self.refill.disable(str(e))
+            held, self._held = self._held, []
+            settled = []
+            for h in held:
+                again = goldens if h.lo == chunk[0].start else [self._golden(sl, FastPathError) for sl in h.chunk]
+                settled += super()._chunk_faults(faults, again, h.chunk, last)
+            return settled
+
+    def _refilled(self, faults: list[Fault], goldens: list[GoldenBatch], chunk: list[slice],
+                  last: bool) -> list[Settled]:
+        """:meth:`_chunk_faults` with the pending rows of every fault pooled (:mod:`.refill`). Pools
+        carry over to the next chunk; chunks are handed over once no row of theirs is pending."""
+        lo, hi = chunk[0].start, chunk[-1].stop
+        held = _Held(lo, hi, chunk, [self.golden[lo:hi].copy() for _ in faults], [0.0] * len(faults))
+        self._held.append(held)
+        for j, fault in enumerate(faults):
+            t0 = time.perf_counter()
+            self._refill_fault(j, fault, goldens, held.outs[j], lo)
+            held.seconds[j] += time.perf_counter() - t0
+            with torch.inference_mode():
+                self.refill.drain(self._sink)
+        room = sum(h.hi - h.lo for h in self._held) * len(faults) * self.golden[:1].nbytes
+        final = last or hi + self.engine.batch_size > len(self.images)  # no whole batch after this chunk
+        if self.refill.pending() and not final and room <= self.options.cache_bytes // 4:
+            self.refill.held_over += 1
+            return []
+        filler = next((gb for gb in goldens if len(gb) == self.engine.batch_size), None)
+        with torch.inference_mode():
+            self.refill.drain(self._sink, filler)
+        settled, self._held = self._held, []
+        return [(h.lo, h.hi, list(zip(h.outs, h.seconds, strict=True))) for h in settled]
+
+    def _sink(self, keys: list[tuple[int, int]], out: torch.Tensor, spent: float) -> None:
+        """Write pooled rows' outputs into their held chunks; their batch's seconds shared by rows."""
+        rows = as_numpy(out)
+        member = np.array([k[0] for k in keys])
+        image = np.array([k[1] for k in keys])
+        for h in self._held:
+            inside = (image >= h.lo) & (image < h.hi)
+            for j in np.unique(member[inside]).tolist():
+                sel = inside & (member == j)
+                h.outs[j][image[sel] - h.lo] = rows[sel]
+                h.seconds[j] += spent * float(sel.sum()) / len(keys)
+
+    def _refill_fault(self, j: int, fault: Fault, goldens: list[GoldenBatch], faulty: Array, lo: int) -> None:
+        """Run ``fault`` on each batch of a chunk into ``faulty``, pooling the rows still pending at
+        its first check (their outputs arrive when the pool runs)."""
+        span = self._span(fault)
+        channel = self._channel_ready(fault, goldens)
+        cuts = check_cuts(self.graph, span, self.options.checks)
+        with torch.inference_mode():  # checked with the golden weights, before the fault is in
+            pooled = bool(cuts) and self.refill.usable(cuts[0], goldens)
+        with self.engine.inject(fault), torch.inference_mode():
+            step = (self.channels.node[fault.layer], self.channels.step(fault)) if channel else None
+            for gb in goldens:
+                self.engine.first_image = gb.start  # what a transient fault's hook draws from
+                pool = pooled and len(gb) == self.engine.batch_size
+                out, worth = self._refill_batch(j, span, gb, cuts, step, pool)
+                pooled = pooled and worth  # a fault whose rows do not come back: not compared again
+                if out is not None:
+                    faulty[gb.start - lo : gb.start - lo + len(gb)] = as_numpy(out)
+
+    def _refill_batch(self, j: int, span: LayerSpan, gb: GoldenBatch, cuts: list[int], step: ChannelStep | None,
+                      pool: bool) -> tuple[torch.Tensor | None, bool]:
+        """One batch of a fault: its outputs (``None`` when they are golden or pooled), and whether
+        comparing its rows paid (at least one row in 16 came back)."""
+        started = start_fault_batch(self.graph, span, gb, step)
+        if started is None:
+            return None, True
+        env, pos = started
+        if not pool:
+            return finish_fault_batch(self.graph, gb, cuts, span.first, env, pos), True
+        self.graph.run(env, pos, cuts[0])
+        same = golden_rows(self.graph, env, gb, cuts[0], span.first)
+        retired = int(same.sum())
+        if retired == len(gb):
+            return None, True
+        if retired < len(gb) // 16:  # too few to pay for copying the rest: the batch goes on as it is
+            return finish_fault_batch(self.graph, gb, cuts[1:], span.first, env, cuts[0]), False
+        self.refill.add(cuts[0], j, env, gb, (~same).nonzero().flatten())
+        return None, True
 
     def _fault_chunk(self, fault: Fault, goldens: list[GoldenBatch], lo: int, hi: int) -> Array:
         faulty = self.golden[lo:hi].copy()

@@ -123,8 +123,9 @@ class TorchFastRunner(BlockRunner):
                             "alone where its first, middle and last channels alone are bitwise the layer's on "
                             "each batch shape" if self.options.channel_only else "off",
             "refill": "rows of a whole batch back to golden at the first check are retired, and pending rows "
-                      "of a chunk's faults run together in batches of the reference size, from cuts where golden "
-                      "rows packed reversed and shifted give their golden outputs" if self.options.refill else "off",
+                      "of a block's faults run together in batches of the reference size, from cuts followed only "
+                      "by operations that keep rows apart and where golden rows packed reversed and shifted give "
+                      "their golden outputs" if self.options.refill else "off",
         }
 
     def _chunk_faults(self, faults: list[Fault], goldens: list[GoldenBatch], chunk: list[slice],

@@ -1,48 +1,99 @@
 """Reference loop vs fast mode on any runtime of a bundle, in one process, with an identity check.
 
-Runs the same stratified faults of the model's published fault list (those of ``readlx run MODEL
---sample N --seed S``) over the first M test images with ``CampaignOptions(mode="reference")`` and
-``mode="fast"`` on one engine of the bundle, checks that the two Datasets are identical (per-image
-outcomes included), and prints fault×image/s, the ratio and which path fast mode took.
+Draws N faults at random from the model's published fault list (its real mix of layers and bits;
+``--sample stratified`` takes those of ``readlx run MODEL --sample N --seed S`` instead) and runs
+them over the first M test images with the engine's fast runner (its golden pass and start-up
+included), and the first K of them through the reference loop (:func:`readlx.campaign.run_fault`, one
+whole inference per fault, as ``benchmarks/campaign_speed.py`` times it). It checks that both give
+identical per-image outcomes on those K faults and prints seconds per fault, the ratio, how many
+faulty batches stopped early (back to golden at a check), which layers ran whole-graph, and the fast
+mode's cost over the floor of the faults' layers (:mod:`readlx.campaign.runners.floor`: the
+multiply-accumulates an exact run cannot avoid, at the reference loop's rate).
 
 Usage::
 
-    python benchmarks/runtime_speed.py BUNDLE --framework onnxruntime [--faults 40] [--images 2560]
+    python benchmarks/runtime_speed.py BUNDLE --framework onnxruntime [--faults 100] [--images 10000]
+        [--reference-faults 10]
 
 Exit status: 0 when identical, 1 on any difference.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import xarray as xr
+import numpy as np
 
-from readlx.campaign import CampaignOptions, run_campaign
+from readlx.campaign import run_fault
+from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.floor import floors, network_macs
 from readlx.converters import load_bundle
+from readlx.data.imageset import ImageSet
+from readlx.engines.base import Engine
+from readlx.engines.fxgraph import CutGraph
 from readlx.fault_maps import load_fault_list
+from readlx.fault_maps.faultlist import FaultList
 from readlx.fault_maps.select import stratified_subset
-from readlx.zoo import ZOO
+from readlx.fault_maps.sites import with_outputs
+from readlx.zoo import ZOO, load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("bundle", type=Path)
     p.add_argument("--framework", default="onnxruntime", help="engine of the bundle (torch, keras, onnxruntime, ...)")
-    p.add_argument("--faults", type=int, default=40, help="stratified faults of the published list")
+    p.add_argument("--faults", type=int, default=40, help="faults of the published list")
+    p.add_argument("--sample", choices=("random", "stratified"), default="random",
+                   help="faults drawn at random from the list (its mix), or spread evenly over layers and bits")
+    p.add_argument("--reference-faults", type=int, default=None,
+                   help="the first K faults also run in reference mode (default: all)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--images", type=int, default=2560)
     p.add_argument("--data", help="data set directory (default: under the reference data)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--checks", type=int, default=FastOptions.checks, help="checks per faulty batch (fast mode)")
     return p.parse_args(argv)
 
 
-def timed(engine: object, faults: object, data: object, model: str, mode: str) -> tuple[xr.Dataset, float]:
+def drawn(full: FaultList, n: int, seed: int, sample: str) -> FaultList:
+    """``n`` faults of ``full``: at random (the list's own mix) or stratified over layers and bits."""
+    if sample == "stratified":
+        return stratified_subset(full, n, seed)
+    rng = np.random.default_rng(seed)
+    return full.subset(sorted(rng.choice(len(full), min(n, len(full)), replace=False)))
+
+
+def reference(engine: Engine, faults: FaultList, data: ImageSet, golden: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-image outcome codes (fault x image) of the reference loop (:func:`readlx.campaign.run_fault`:
+    one whole inference per fault, the golden outputs given), and its seconds."""
     start = time.perf_counter()
-    ds = run_campaign([engine], faults, data, model=model, options=CampaignOptions(per_image=True, mode=mode))
-    return ds, time.perf_counter() - start
+    codes = [run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)[0]
+             for fault in faults.faults]
+    return np.stack(codes), time.perf_counter() - start
+
+
+def fast(engine: Engine, faults: FaultList, data: ImageSet,
+         checks: int) -> tuple[np.ndarray, float, Any, np.ndarray]:
+    """Per-image outcome codes of the fast runner, its seconds (golden pass and start-up included), the
+    runner and the golden outputs."""
+    start = time.perf_counter()
+    golden = engine.infer(data.images)
+    runner = fast_runner(engine, data.images, golden, FastOptions(checks=checks))
+    codes = np.stack([outcome.codes for outcome in runner.run(faults.faults)])
+    return codes, time.perf_counter() - start, runner, golden
+
+
+def floor_share(model: str, faults: FaultList, image_shape: tuple[int, ...]) -> float:
+    """The faults' mean floor as a share of one whole inference's multiply-accumulates."""
+    bench = ZOO[model]
+    net = load_model(model)
+    table = with_outputs(bench.layer_table(), net, image_shape)
+    per_layer = floors(CutGraph(net, table.names), table)
+    return float(np.mean([per_layer[f.layer].total for f in faults.faults])) / network_macs(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,23 +101,29 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_bundle(args.bundle)
     bench = ZOO[bundle.benchmark]
     published = bench.resolve(bench.fault_list, "fault list")
-    faults = stratified_subset(load_fault_list(published, bench.layer_table()), args.faults, args.seed)
+    faults = drawn(load_fault_list(published, bench.layer_table()), args.faults, args.seed, args.sample)
+    k = min(len(faults), args.reference_faults or len(faults))
     data = bench.load_data(args.data, args.images)
     engine = bundle.engine(args.framework, batch_size=args.batch_size)
-    ref, ref_s = timed(engine, faults, data, bench.name, "reference")
-    fast, fast_s = timed(engine, faults, data, bench.name, "fast")
-    work = len(faults) * len(data)
-    identical = ref.drop_attrs().identical(fast.drop_attrs())
-    print(f"{bench.name} on {args.framework}: {len(faults)} stratified faults (seed {args.seed}) x {len(data)} images, "
-          f"batch {args.batch_size}")
-    print(f"{'mode':<10} {'seconds':>8} {'fault x image/s':>16}")
-    print(f"{'reference':<10} {ref_s:8.1f} {work / ref_s:16.0f}")
-    print(f"{'fast':<10} {fast_s:8.1f} {work / fast_s:16.0f}")
-    print(f"ratio {ref_s / fast_s:.2f}; fast path: {fast.attrs.get(f'mode_{args.framework}')}; "
-          f"outcomes {'identical' if identical else 'DIFFERENT'}")
-    detail = fast.attrs.get(f"mode_{args.framework}_detail")
-    if detail:
-        print(f"fast path detail: {detail}")
+    fast_codes, fast_s, runner, golden = fast(engine, faults, data, args.checks)
+    ref_codes, ref_s = reference(engine, faults.subset(range(k)), data, golden)
+    identical = np.array_equal(ref_codes, fast_codes[:k])
+    ref_per, fast_per = ref_s / k, fast_s / len(faults)
+    floor_per = floor_share(bench.name, faults, tuple(data.images.shape[1:])) * ref_per
+    print(f"{bench.name} on {args.framework}: {len(faults)} {args.sample} faults (seed {args.seed}) x {len(data)} "
+          f"images, batch {args.batch_size}; reference on the first {k}")
+    print(f"{'mode':<10} {'faults':>6} {'seconds':>8} {'s per fault':>12}")
+    print(f"{'reference':<10} {k:>6} {ref_s:8.1f} {ref_per:12.3f}")
+    print(f"{'fast':<10} {len(faults):>6} {fast_s:8.1f} {fast_per:12.3f}")
+    print(f"{'floor':<10} {len(faults):>6} {'':>8} {floor_per:12.3f}")
+    print(f"ratio {ref_per / fast_per:.2f} (floor {ref_per / floor_per:.2f}); fast / floor {fast_per / floor_per:.2f}; "
+          f"per-image outcomes on the {k} common faults {'identical' if identical else 'DIFFERENT'}")
+    stats = runner.stats
+    batches = len(faults) * len(runner.layout)
+    print(f"{type(runner).__name__}: {getattr(stats, 'stopped_batches', 0)} of {batches} faulty batches stopped "
+          f"early; whole-graph layers {stats.whole_graph_layers or 'none'}; "
+          f"unused checks {getattr(stats, 'unchecked', None) or 'none'}")
+    print(f"runner: {json.dumps(runner.describe())}")
     return 0 if identical else 1
 
 

@@ -118,9 +118,14 @@ class OnnxRuntimeEngine:
 
     def session_for(self, proto: onnx.ModelProto, arena: bool = True) -> ort.InferenceSession:
         """A session of ``proto`` with this engine's settings (optimization, provider, threads). ``arena=False``
-        returns activation memory after each run instead of keeping it (memory and speed only, same arithmetic)."""
+        returns activation memory after each run instead of keeping it (memory and speed only, same arithmetic).
+
+        Threads do not spin once a run is done: a fast campaign alternates between many sessions (suffixes,
+        segments), and each session's spinning pool took the cores from the next one (ResNet20's faulty
+        runs took 1.9x as long with two checks per batch, on 2 cores); the arithmetic is the same."""
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = arena
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = OPTIMIZATION_LEVELS[self.optimization]
         options.log_severity_level = _QUIET
         if self.threads is not None:

@@ -39,6 +39,10 @@ class FastStats:
     fault_seconds: list[float] = field(default_factory=list)
     whole_graph_layers: list[str] = field(default_factory=list)
     """Layers whose faults run whole-graph inference, in the order the runner found out."""
+    stopped_batches: int = 0
+    """Faulty batches that stopped early, back to golden at a check (probe-and-suffix runners)."""
+    unchecked: list[str] = field(default_factory=list)
+    """Checks not used, as ``start->check``: their segment missed golden (probe-and-suffix runners)."""
 
 
 class BlockRunner(ABC):

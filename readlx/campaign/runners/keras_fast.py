@@ -63,6 +63,14 @@ def live_across(nodes: list[Any], layer: Any) -> list[Any]:
     return list(live.values())
 
 
+def node_span(nodes: list[Any], layer: Any) -> tuple[int, int]:
+    """Positions of the first and the last node of ``layer`` in ``nodes`` (a layer called twice has two)."""
+    own = [i for i, node in enumerate(nodes) if node.layer is layer]
+    if not own:
+        raise FastUnsupported(f"Keras layer {layer.name!r} is not a node of the model's graph")
+    return own[0], own[-1]
+
+
 @contextmanager
 def quiet_keras() -> Iterator[None]:
     """Silence Keras' warning that a model's inputs do not come from ``tf.keras.Input`` (a suffix
@@ -105,7 +113,7 @@ class KerasFastRunner(CutRunner):
     images, golden
         The campaign's images and the engine's golden outputs for them.
     options
-        Speed and memory knobs (``checks`` is not used: no run stops early).
+        Speed and memory knobs.
     task
         The classifier of the outputs.
 
@@ -130,7 +138,8 @@ class KerasFastRunner(CutRunner):
         self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
         image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
-        super().__init__(engine, images, golden, options, task, cuts, image_bytes)
+        spans = {layer: node_span(nodes, model.get_layer(engine.layer_name(layer))) for layer in engine.table.names}
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans)
         self._activation_kept: tuple[tuple[str, str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
 
@@ -178,6 +187,45 @@ class KerasFastRunner(CutRunner):
     def run_suffix(self, layer: str, values: CutValues) -> Array:
         with tf.device(self.engine.device), quiet_keras():  # the first call traces
             return np.asarray(self.suffix[layer](*(values[n] for n in self.cuts[layer])), dtype=np.float32)
+
+    def _make_segment(self, start: str, check: str, made: list[str]) -> tuple[Any, list[str]]:
+        """The segment's function and the names of its inputs: the values at ``start``'s cut that the
+        values ``made`` depend on (Keras refuses a model with an input it does not use)."""
+        outputs = [self._tensors[n] for n in made]
+        names = needed_inputs([self._tensors[n] for n in self.cuts[start]], outputs)
+        with quiet_keras():
+            return self.engine.function_for(tf.keras.Model([self._tensors[n] for n in names], outputs)), names
+
+    def _run_segment(self, segment: tuple[Any, list[str]], start: str, values: CutValues) -> list[Any]:
+        function, names = segment
+        with tf.device(self.engine.device), quiet_keras():  # the first call traces
+            return list(tf.nest.flatten(function(*(values[n] for n in names))))
+
+
+def needed_inputs(inputs: list[Any], outputs: list[Any]) -> list[str]:
+    """Names of the symbolic tensors of ``inputs`` that some tensor of ``outputs`` is computed from.
+
+    Examples
+    --------
+    >>> x = tf.keras.Input((2,), name="x")
+    >>> a, b = tf.keras.layers.ReLU(name="a")(x), tf.keras.layers.ReLU(name="b")(x)
+    >>> needed_inputs([a, b], [tf.keras.layers.Dense(1, name="d")(b)])
+    ['b/Relu:0']
+    """
+    wanted = {id(t) for t in inputs}
+    found: set[int] = set()
+    stack, seen = list(outputs), set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if id(t) in wanted:
+            found.add(id(t))
+            continue
+        layer, node_index, _ = t._keras_history
+        stack.extend(tf.nest.flatten(layer._inbound_nodes[node_index].keras_inputs))
+    return [t.name for t in inputs if id(t) in found]
 
 
 def _image_bytes(tensor: Any) -> int | None:

@@ -45,9 +45,7 @@ def live_at(proto: onnx.ModelProto, weight: str, constants: set[str]) -> list[st
     ['a']
     """
     nodes = list(proto.graph.node)
-    cut = next((i for i, n in enumerate(nodes) if weight in n.input), None)
-    if cut is None:
-        raise FastUnsupported(f"no node of the ONNX graph reads {weight!r}")
+    cut = reading_span(proto, weight)[0]
     made_before = {t for n in nodes[:cut] for t in n.output} | {i.name for i in proto.graph.input}
     read_after = [t for n in nodes[cut:] for t in n.input]
     return list(dict.fromkeys(t for t in read_after if t in made_before and t not in constants))
@@ -96,7 +94,7 @@ class OrtFastRunner(CutRunner):
     images, golden
         The campaign's images and the engine's golden outputs for them.
     options
-        Speed and memory knobs (``checks`` is not used: no run stops early).
+        Speed and memory knobs.
     task
         The classifier of the outputs.
 
@@ -119,7 +117,8 @@ class OrtFastRunner(CutRunner):
         cuts = {layer: [] if engine.image_input in names else names for layer, names in live.items()}
         self._inferred = onnx.shape_inference.infer_shapes(proto)
         image_bytes = _image_bytes(self._inferred, {n for names in cuts.values() for n in names})
-        super().__init__(engine, images, golden, options, task, cuts, image_bytes)
+        spans = {layer: reading_span(proto, engine.fed_name(layer)) for layer in engine.table.names}
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans)
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes
@@ -171,9 +170,38 @@ class OrtFastRunner(CutRunner):
         feeds = {**{n: values[n] for n in names}, **{n: self.engine.weight_feeds[n] for n in used}}
         return np.asarray(session.run(None, feeds)[0], dtype=np.float32)
 
+    def _make_segment(self, start: str, check: str, made: list[str]) -> tuple[Any, list[str], list[str]]:
+        """The segment's session, its inputs (those of the start's values and fed weights it reads) and
+        its outputs."""
+        sub = Extractor(self._inferred).extract_model([*self.cuts[start], *self.engine.weight_feeds], made)
+        session = self.engine.session_for(sub, arena=self._arena)
+        return session, [i.name for i in session.get_inputs()], made
+
+    def _run_segment(self, segment: tuple[Any, list[str], list[str]], start: str, values: CutValues) -> list[Any]:
+        session, inputs, made = segment
+        weights = self.engine.weight_feeds
+        return list(session.run(made, {n: values[n] if n in values else weights[n] for n in inputs}))
+
 
 _CutBatch = tuple[int, dict[str, Any], dict[str, Array]]
 """One batch at an activation cut: its first image, the cut's golden values, the engine's feeds."""
+
+
+def reading_span(proto: onnx.ModelProto, weight: str) -> tuple[int, int]:
+    """Positions of the first and the last node of ``proto`` that read ``weight``.
+
+    >>> from onnx import helper
+    >>> nodes = [helper.make_node("Conv", ["x", "w"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+    ...          helper.make_node("Conv", ["b", "w"], ["y"])]
+    >>> g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, 1, None) for n in "xw"],
+    ...                       [helper.make_tensor_value_info("y", 1, None)])
+    >>> reading_span(helper.make_model(g), "w")
+    (0, 2)
+    """
+    reading = [i for i, node in enumerate(proto.graph.node) if weight in node.input]
+    if not reading:
+        raise FastUnsupported(f"no node of the ONNX graph reads {weight!r}")
+    return reading[0], reading[-1]
 
 
 def _image_bytes(inferred: onnx.ModelProto, names: set[str]) -> dict[str, int | None]:

@@ -20,9 +20,11 @@ class FastOptions:
     ----------
     checks
         Cuts after the faulty layer at which a batch is compared with golden, to stop when it is back
-        to golden. Batches come back at the first one when they come back at all (all 12 that did, of
-        100 stratified ResNet20 faults on 2 batches of 256 CIFAR-10 images), and a comparison costs
-        about as much as a BatchNorm, so later cuts are not checked.
+        to golden: the next cuts of the traced graph (PyTorch), or the cuts of the next layers (ONNX
+        Runtime, Keras: :mod:`readlx.campaign.runners.cut`). On PyTorch, batches came back at the
+        first one when they came back at all (all 12 that did, of 100 stratified ResNet20 faults on 2
+        batches of 256 CIFAR-10 images), and a comparison costs about as much as a BatchNorm, so
+        later cuts are not checked. Any number gives the same outcomes.
     cache_bytes
         Bound on the golden activations held at once; images are processed in chunks of whole
         batches that fit (at least one batch). It also bounds the predictions a block holds (a

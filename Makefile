@@ -20,7 +20,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: $(VENV)/.installed
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest --durations=30  # the slowest tests, to keep the suite short
 
 test-fast: $(VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -m "not slow"

@@ -24,8 +24,8 @@ from readlx.outputs import claim, make_dir, write_atomic
 
 FILE = "invocation.json"
 KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
-        "per_image", "force_noop", "mode", "block_faults", "cache_mib", "threads", "device", "flush_seconds",
-        "shard", "chunk", "workers", "out", "checkpoint", "until")
+        "per_image", "force_noop", "mode", "block_faults", "cache_mib", "refill", "threads", "device",
+        "flush_seconds", "shard", "chunk", "workers", "out", "checkpoint", "until")
 
 
 def checkpoint_of(out: str | Path, checkpoint: str | Path | None) -> Path:

@@ -84,7 +84,8 @@ def _execute(args: argparse.Namespace, spec: CampaignSpec, faults: FaultList, op
 def _fast_options(args: argparse.Namespace) -> FastOptions:
     from readlx.campaign.runners import FastOptions
 
-    return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20)
+    return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20,
+                       refill=args.refill)
 
 
 def _converted(spec: CampaignSpec) -> CampaignSpec:
@@ -287,6 +288,10 @@ def _run_runtimes(r: argparse._ActionsContainer) -> None:
                    help="fast mode: faults per pass over the images (results are checkpointed per block)")
     r.add_argument("--cache-mib", type=types.count, metavar="MIB", default=512,
                    help="fast mode: bound on cached golden activations, in MiB")
+    r.add_argument("--refill", action="store_true",
+                   help="fast mode on PyTorch: retire rows back to golden at the first check and run the pending "
+                        "rows of a block's faults together in full batches, where a start-up check shows rows "
+                        "independent (same outcomes; slower on few CPU cores, for many-core CPUs and GPUs)")
 
 
 def _run_outputs(r: argparse._ActionsContainer) -> None:

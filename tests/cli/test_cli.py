@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -100,6 +101,20 @@ def test_sigkill_then_resume_gives_identical_result(tmp_path: Path, mode: list[s
     assert _cli(*common, "-o", str(out), "--resume").wait() == 0
     # when and where each ran, and what fast mode measured and chose, may differ; nothing else may
     xr.testing.assert_identical(*(without_modes(without_provenance(read_netcdf(p))) for p in (ref, out)))
+
+
+def test_refill_switch_keeps_the_reference_outcomes(tmp_path: Path) -> None:
+    faults = _generate(tmp_path, margin=0.2)
+    common = ["run", MODEL, "--faults", str(faults), "--images", "64", "--per-image", "--batch-size", "16"]
+    ref, out = tmp_path / "ref.nc", tmp_path / "refill.nc"
+    assert main([*common, "--mode", "reference", "-o", str(ref)]) == 0
+    assert main([*common, "--mode", "fast-always", "--refill", "-o", str(out)]) == 0
+    refill = json.loads(read_netcdf(out).attrs["mode_torch_detail"])["refill_ran"]
+    assert refill["off"] is None and refill["rows_retired"] > 0 and refill["rows_run_pooled"] > 0
+    same = [without_modes(without_provenance(read_netcdf(p))) for p in (ref, out)]
+    for ds in same:
+        del ds.attrs["mode"]  # the mode asked for: reference, fast-always
+    xr.testing.assert_identical(*same)
 
 
 def test_demo_torch_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

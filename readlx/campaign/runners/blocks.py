@@ -131,6 +131,11 @@ class BlockRunner(ABC):
     def describe(self) -> dict[str, Any]:
         """How this runner works, for the campaign's attrs (deterministic: the same for every shard)."""
 
+    def ran(self) -> dict[str, Any]:
+        """What the runner did, once its faults are run, for the campaign's attrs beside
+        :meth:`describe` (may depend on which faults it was given; none by default)."""
+        return {}
+
     def _groups(self, layers: list[str]) -> list[list[str]]:
         """``layers`` (those of a block's faults, in order) split into groups run one after the other."""
         return [layers]

@@ -278,7 +278,7 @@ class ChoosingRunner(ReferenceRunner):
             ran = sum(c["fast"] + c["reference"] for c in self._ran.values())
             self.detail["seconds"]["reference_estimate"] = _r(ran * median(self.measured.reference))
         if self.fast is not None:
-            self.detail["fast"] = self.fast.describe()
+            self.detail["fast"] = {**self.fast.describe(), **self.fast.ran()}
         if self._record_path is not None and self._ran:
             write_runs(self._record_path, [*self._earlier, {"mode": self.mode, "detail": self.detail}])
 
@@ -320,4 +320,4 @@ def chosen_mode(runner: BlockRunner, mode: str, detail: dict[str, Any]) -> tuple
     """
     if isinstance(runner, ChoosingRunner):
         return runner.outcome()
-    return mode, detail
+    return mode, {**detail, **runner.ran()}

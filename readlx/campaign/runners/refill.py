@@ -198,6 +198,12 @@ class Refill:
                 self.rows_run += n
                 sink([k for p in pieces for k in p.keys], out[:n], time.perf_counter() - t0)
 
+    def summary(self) -> dict[str, Any]:
+        """What refill did so far, for the campaign's attrs: rows retired and rows run pooled, the cuts
+        refused and why, and why it stopped for the whole run (``None`` while on)."""
+        return {"rows_retired": self.rows_retired, "rows_run_pooled": self.rows_run,
+                "cuts_refused": dict(self.refused), "off": self.off}
+
     def pending(self) -> int:
         """Rows waiting in the pools."""
         return sum(pool.rows for pool in self.pools.values())

@@ -128,6 +128,10 @@ class TorchFastRunner(BlockRunner):
                       "their golden outputs" if self.options.refill else "off",
         }
 
+    def ran(self) -> dict[str, Any]:
+        """Refill's summary (:meth:`Refill.summary`) where it was asked for."""
+        return {"refill_ran": self.refill.summary()} if self.options.refill else {}
+
     def _chunk_faults(self, faults: list[Fault], goldens: list[GoldenBatch], chunk: list[slice],
                       last: bool) -> list[Settled]:
         if self.refill.off is not None:

@@ -47,7 +47,7 @@ from readlx.data.imageset import ImageSet
 from readlx.engines.torch import TorchEngine
 from readlx.fault_maps import generate, load_fault_list
 from readlx.fault_maps.faultlist import FaultList
-from readlx.fault_maps.select import stratified_subset
+from readlx.fault_maps.select import random_subset, stratified_subset
 from readlx.fault_maps.sites import with_outputs
 from readlx.outcomes.classification import class_counts
 from readlx.outcomes.records import COUNT_FIELDS, FaultRecords
@@ -131,11 +131,8 @@ def _setup(args: argparse.Namespace) -> tuple[str, TorchEngine, FaultList, Image
         full = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
     else:
         full = load_fault_list(bench.resolve(bench.fault_list, "fault list"), table)
-    if args.sample == "stratified":
-        subset = stratified_subset(full, args.faults, args.seed)
-    else:  # the list's own mix: most faults sit in the large late layers
-        rng = np.random.default_rng(args.seed)
-        subset = full.subset(sorted(rng.choice(len(full), min(args.faults, len(full)), replace=False)))
+    pick = stratified_subset if args.sample == "stratified" else random_subset
+    subset = pick(full, args.faults, args.seed)
     return name, engine, subset, bench.load_data().subset(args.images), full
 
 

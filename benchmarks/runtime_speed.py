@@ -37,7 +37,7 @@ from readlx.engines.base import Engine
 from readlx.engines.fxgraph import CutGraph
 from readlx.fault_maps import load_fault_list
 from readlx.fault_maps.faultlist import FaultList
-from readlx.fault_maps.select import stratified_subset
+from readlx.fault_maps.select import random_subset, stratified_subset
 from readlx.fault_maps.sites import with_outputs
 from readlx.zoo import ZOO, load_model
 
@@ -61,10 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def drawn(full: FaultList, n: int, seed: int, sample: str) -> FaultList:
     """``n`` faults of ``full``: at random (the list's own mix) or stratified over layers and bits."""
-    if sample == "stratified":
-        return stratified_subset(full, n, seed)
-    rng = np.random.default_rng(seed)
-    return full.subset(sorted(rng.choice(len(full), min(n, len(full)), replace=False)))
+    return stratified_subset(full, n, seed) if sample == "stratified" else random_subset(full, n, seed)
 
 
 def reference(engine: Engine, faults: FaultList, data: ImageSet, golden: np.ndarray) -> tuple[np.ndarray, float]:

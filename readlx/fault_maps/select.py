@@ -1,4 +1,5 @@
-"""Stratified subsets of a fault list, for quick campaigns that still cover every layer and bit."""
+"""Subsets of a fault list: stratified, for quick campaigns that still cover every layer and bit, or at
+random, for samples with the list's own mix of layers and bits."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,3 +45,21 @@ def stratified_subset(faults: FaultList, n: int, seed: int | np.random.Generator
         offset = rng.uniform(0, step) if step else 0
         chosen += [ordered[int(offset + k * step)] for k in range(quota[layer])]
     return faults.subset(sorted(chosen))
+
+
+def random_subset(faults: FaultList, n: int, seed: int) -> FaultList:
+    """``n`` faults drawn at random without replacement (``numpy.random.default_rng(seed)``), in the
+    list's order: a sample with the list's own mix, where most faults sit in the large layers.
+
+    Examples
+    --------
+    >>> from readlx.fault_maps.fault import Fault
+    >>> fl = FaultList.from_faults("m", (Fault("a", (0, 0), b) for b in range(32)))
+    >>> sub = random_subset(fl, 3, seed=1)
+    >>> len(sub), sub == random_subset(fl, 3, seed=1)
+    (3, True)
+    """
+    if n < 1:
+        raise ReadlxError(f"subset size must be >= 1, got {n!r}")
+    rng = np.random.default_rng(seed)
+    return faults.subset(sorted(rng.choice(len(faults), min(n, len(faults)), replace=False)))

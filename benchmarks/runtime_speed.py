@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
           f"per-image outcomes on the {k} common faults {'identical' if identical else 'DIFFERENT'}")
     stats = runner.stats
     batches = len(faults) * len(runner.layout)
-    print(f"{type(runner).__name__}: {getattr(stats, 'stopped_batches', 0)} of {batches} faulty batches stopped "
+    print(f"{type(runner).__name__}: {stats.stopped_batches} of {batches} faulty batches stopped "
           f"early; whole-graph layers {stats.whole_graph_layers or 'none'}; "
-          f"unused checks {getattr(stats, 'unchecked', None) or 'none'}")
+          f"unused checks {stats.unchecked or 'none'}")
     print(f"runner: {json.dumps(runner.describe())}")
     return 0 if identical else 1
 

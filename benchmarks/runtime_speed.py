@@ -8,12 +8,14 @@ whole inference per fault, as ``benchmarks/campaign_speed.py`` times it). It che
 identical per-image outcomes on those K faults and prints seconds per fault, the ratio, how many
 faulty batches stopped early (back to golden at a check), which layers ran whole-graph, and the fast
 mode's cost over the floor of the faults' layers (:mod:`readlx.campaign.runners.floor`: the
-multiply-accumulates an exact run cannot avoid, at the reference loop's rate).
+multiply-accumulates an exact run cannot avoid, at the reference loop's rate). On ONNX Runtime it
+also prints how many faulty batches computed only the faulty Conv's output channel; ``--ablate`` runs
+fast mode again without that, in the same process, and checks that the outcomes are the same.
 
 Usage::
 
     python benchmarks/runtime_speed.py BUNDLE --framework onnxruntime [--faults 100] [--images 10000]
-        [--reference-faults 10]
+        [--reference-faults 10] [--ablate]
 
 Exit status: 0 when identical, 1 on any difference.
 """
@@ -30,6 +32,7 @@ import numpy as np
 
 from readlx.campaign import run_fault
 from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.cut_channel import ChannelCutRunner
 from readlx.campaign.runners.floor import floors, network_macs
 from readlx.converters import load_bundle
 from readlx.data.imageset import ImageSet
@@ -56,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", help="data set directory (default: under the reference data)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--checks", type=int, default=FastOptions.checks, help="checks per faulty batch (fast mode)")
+    p.add_argument("--ablate", action="store_true",
+                   help="also run fast mode without channel-only layers, in the same process")
     return p.parse_args(argv)
 
 
@@ -74,12 +79,12 @@ def reference(engine: Engine, faults: FaultList, data: ImageSet, golden: np.ndar
 
 
 def fast(engine: Engine, faults: FaultList, data: ImageSet,
-         checks: int) -> tuple[np.ndarray, float, Any, np.ndarray]:
+         options: FastOptions) -> tuple[np.ndarray, float, Any, np.ndarray]:
     """Per-image outcome codes of the fast runner, its seconds (golden pass and start-up included), the
     runner and the golden outputs."""
     start = time.perf_counter()
     golden = engine.infer(data.images)
-    runner = fast_runner(engine, data.images, golden, FastOptions(checks=checks))
+    runner = fast_runner(engine, data.images, golden, options)
     codes = np.stack([outcome.codes for outcome in runner.run(faults.faults)])
     return codes, time.perf_counter() - start, runner, golden
 
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     k = min(len(faults), args.reference_faults or len(faults))
     data = bench.load_data(args.data, args.images)
     engine = bundle.engine(args.framework, batch_size=args.batch_size)
-    fast_codes, fast_s, runner, golden = fast(engine, faults, data, args.checks)
+    fast_codes, fast_s, runner, golden = fast(engine, faults, data, FastOptions(checks=args.checks))
     ref_codes, ref_s = reference(engine, faults.subset(range(k)), data, golden)
     identical = np.array_equal(ref_codes, fast_codes[:k])
     ref_per, fast_per = ref_s / k, fast_s / len(faults)
@@ -120,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{type(runner).__name__}: {stats.stopped_batches} of {batches} faulty batches stopped "
           f"early; whole-graph layers {stats.whole_graph_layers or 'none'}; "
           f"unused checks {stats.unchecked or 'none'}")
+    if isinstance(runner, ChannelCutRunner):
+        print(f"{stats.channel_batches} of {batches} faulty batches computed one channel of the faulty "
+              f"convolution; layers computed whole: {runner.channel_whole or 'none'}")
+    if args.ablate:
+        whole_codes, whole_s, _, _ = fast(engine, faults, data, FastOptions(checks=args.checks, channel_only=False))
+        same = np.array_equal(whole_codes, fast_codes)
+        identical = identical and same
+        print(f"without channel-only layers: {whole_s / len(faults):.3f} s per fault, "
+              f"{whole_s / fast_s:.2f}x the fast run's time; outcomes {'identical' if same else 'DIFFERENT'}")
     print(f"runner: {json.dumps(runner.describe())}")
     return 0 if identical else 1
 

@@ -21,7 +21,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "runtime_speed.py"
 def test_the_benchmark_checks_fast_mode_against_the_reference_loop(resnet20_bundle: Bundle, runtime: str) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, str(SCRIPT), str(resnet20_bundle.path), "--framework", runtime,
-                           "--faults", "6", "--reference-faults", "3", "--images", "300"],
+                           "--faults", "6", "--reference-faults", "3", "--images", "300",
+                           *(["--ablate"] if runtime == "onnxruntime" else [])],
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -30,3 +31,8 @@ def test_the_benchmark_checks_fast_mode_against_the_reference_loop(resnet20_bund
     stopped = re.search(r"(\d+) of 12 faulty batches stopped early", out)
     assert stopped is not None, out
     assert re.search(r"ratio [\d.]+ \(floor [\d.]+\); fast / floor [\d.]+", out), out
+    if runtime == "onnxruntime":  # how many batches computed one channel, and the same run without it
+        assert re.search(r"(\d+) of 12 faulty batches computed one channel of the faulty "
+                         r"convolution", out), out
+        assert re.search(r"without channel-only layers: [\d.]+ s per fault, [\d.]+x the fast run's time; "
+                         r"outcomes identical", out), out

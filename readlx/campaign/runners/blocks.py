@@ -43,6 +43,8 @@ class FastStats:
     """Faulty batches that stopped early, back to golden at a check (probe-and-suffix runners)."""
     unchecked: list[str] = field(default_factory=list)
     """Checks not used, as ``start->check``: their segment missed golden (probe-and-suffix runners)."""
+    channel_batches: int = 0
+    """Faulty batches whose faulty layer computed only the fault's output channel (ONNX Runtime's runner)."""
 
 
 class BlockRunner(ABC):

@@ -237,13 +237,17 @@ class CutRunner(BlockRunner):
             start = check
         return chain
 
-    def run_checked(self, layer: str, values: CutValues, rows: slice) -> Array:
-        """One faulty batch from ``layer``'s cut values (golden ones), stopped at the first check where
-        every value is golden again."""
-        start, current = layer, values
+    def run_checked(self, layer: str, values: CutValues, rows: slice, faulty: CutValues | None = None) -> Array:
+        """One faulty batch from ``layer``'s cut values, stopped at the first check where every value is
+        golden again: ``values`` are golden, and ``faulty`` (when given) the batch's own values there.
+
+        A value that passes through a segment unchanged is golden unless it came in faulty (a value of
+        ``faulty`` that is not the golden object); a check that carries one such value never stops."""
+        start, current = layer, values if faulty is None else faulty
         for check in self.checks_of(layer):
             made = self.run_segment(start, check, current)
-            if _golden_at(made, values):
+            carried = any(current[n] is not values.get(n) for n in self.cuts[check] if n not in made)
+            if not carried and _golden_at(made, values):
                 self.stats.stopped_batches += 1
                 return self.golden[rows]
             current, start = {**current, **made}, check

@@ -24,7 +24,9 @@ import onnx
 from onnx.utils import Extractor
 
 from readlx._typing import Array
-from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
+from readlx.campaign.runners.cut import ChunkValues, CutValues
+from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after
+from readlx.campaign.runners.onnxruntime_channel import ConvNode, PairSessions, conv_node, live_after
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault, Site
@@ -64,6 +66,7 @@ class OnnxModelEngine(Engine, Protocol):
     (:class:`readlx.engines.onnxruntime.OnnxRuntimeEngine`)."""
 
     proto: onnx.ModelProto
+    bindings: str
 
     @property
     def image_input(self) -> str: ...
@@ -83,7 +86,7 @@ class OnnxModelEngine(Engine, Protocol):
                     first_image: int = 0) -> Array: ...
 
 
-class OrtFastRunner(CutRunner):
+class OrtFastRunner(ChannelCutRunner):
     """Runs faults on an :class:`~readlx.engines.onnxruntime.OnnxRuntimeEngine` with the outcomes of
     :func:`readlx.campaign.run_fault`.
 
@@ -116,14 +119,44 @@ class OrtFastRunner(CutRunner):
         live = {layer: live_at(proto, engine.fed_name(layer), constants) for layer in engine.table.names}
         cuts = {layer: [] if engine.image_input in names else names for layer, names in live.items()}
         self._inferred = onnx.shape_inference.infer_shapes(proto)
-        image_bytes = _image_bytes(self._inferred, {n for names in cuts.values() for n in names})
         spans = {layer: reading_span(proto, engine.fed_name(layer)) for layer in engine.table.names}
-        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans)
+        nodes, refused = self._convs(engine, options or FastOptions(), cuts)
+        self.pairs = PairSessions(proto, engine.session_for, nodes)
+        cuts.update({after(layer): live_after(proto, conv.position, constants) for layer, conv in nodes.items()})
+        image_bytes = _image_bytes(self._inferred, {n for names in cuts.values() for n in names})
+        convs = {layer: ChannelConv(conv.input, conv.output, engine.weight_feeds[conv.weight].shape[0], 1)
+                 for layer, conv in nodes.items()}
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans, convs, refused)
         # A session's arena keeps as much memory as its largest run needed: one per suffix costs 1.2 GB
         # each on DenseNet121 (batch 256), and without them ResNet20's suffixes run about 20 % slower.
         self._arena = self._batch_bytes(self._names(list(cuts))) <= self.options.cache_bytes
         self._activation_kept: tuple[tuple[str, str, int, int], list[_CutBatch]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
+
+    @staticmethod
+    def _convs(engine: OnnxModelEngine, options: FastOptions,
+               cuts: dict[str, list[str]]) -> tuple[dict[str, ConvNode], dict[str, str]]:
+        """The layers whose faults may compute their channel alone (:mod:`.onnxruntime_channel`), and why
+        the others may not."""
+        convs, whole = {}, {}
+        for layer, names in cuts.items():
+            fed = engine.fed_name(layer)
+            conv = conv_node(engine.proto, fed, engine.weight_feeds[fed].shape)
+            if not options.channel_only:
+                whole[layer] = "channel-only runs are off"
+            elif not names:
+                whole[layer] = "its suffix is the whole graph"
+            elif isinstance(conv, str):
+                whole[layer] = conv
+            else:
+                convs[layer] = conv
+        return convs, whole
+
+    def channel_of(self, layer: str, x: Any, o: int) -> Array:
+        return self.pairs.channel(layer, x, self.engine.weight_feeds, o)
+
+    def output_channel(self, fault: Fault) -> int:
+        return int(self.engine.table.binding(self.engine.bindings, fault.layer).to_framework_index(fault.index)[0])
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
         """An activation fault restarts each batch from the golden values at its layer's activation cut

@@ -144,6 +144,8 @@ class Refill:
         """Chunks whose outputs waited for a later chunk's pooled batches."""
         self.off: str | None = None
         """Why refill stopped for the whole run (a filling row's output changed), or ``None``."""
+        self.idle: str | None = None
+        """Why no cut was checked yet although a chunk asked (no full batch), or ``None``."""
 
     def usable(self, cut: int, goldens: list[GoldenBatch]) -> bool:
         """May faulty rows at ``cut`` be retired and pooled? Checked once per cut, on full batches
@@ -157,6 +159,8 @@ class Refill:
             return False
         full = [gb for gb in goldens if len(gb) == self.batch]
         if not full:
+            self.idle = (f"no batch of {self.batch} images: rows are checked, retired and refilled in full "
+                         "batches only")
             return False
         why = self._independent(cut, full[0], full[-1])
         if why is None:
@@ -200,9 +204,11 @@ class Refill:
 
     def summary(self) -> dict[str, Any]:
         """What refill did so far, for the campaign's attrs: rows retired and rows run pooled, the cuts
-        refused and why, and why it stopped for the whole run (``None`` while on)."""
+        refused and why, why it stopped for the whole run (``None`` while on), and why it never started
+        (``None`` once a cut was checked, or while no chunk has asked)."""
         return {"rows_retired": self.rows_retired, "rows_run_pooled": self.rows_run,
-                "cuts_refused": dict(self.refused), "off": self.off}
+                "cuts_refused": dict(self.refused), "off": self.off,
+                "idle": None if self.verified or self.refused else self.idle}
 
     def pending(self) -> int:
         """Rows waiting in the pools."""

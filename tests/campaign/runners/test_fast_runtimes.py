@@ -11,6 +11,7 @@ import xarray as xr
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
 from readlx.campaign.runners import FastOptions, FastUnsupported, fast_runner
 from readlx.campaign.runners.cut import CutRunner, CutValues
+from readlx.campaign.runners.cut_channel import after
 from readlx.campaign.runners.keras_fast import KerasFastRunner, ordered_nodes
 from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
 from readlx.converters import Bundle
@@ -94,8 +95,14 @@ def test_every_suffix_of_the_demo_model_reproduces_golden(demo_bundle: Bundle, r
     names = list(demo_bundle.table.names)
     assert runner._groups(names) == [names]  # the demo's cut values fit the default cache at once
     runner.prepare(names)
-    assert set(runner.suffix) | set(runner.whole) == set(names)
+    afters = {after(layer) for layer in runner.convs} if isinstance(runner, OrtFastRunner) else set()
+    assert set(runner.suffix) | set(runner.whole) == set(names) | afters
     assert runner.stats.whole_graph_layers == runner.whole and len(runner.whole) <= 1  # the input layer's
+    if isinstance(runner, OrtFastRunner):  # the one-group convolutions after the input's compute a channel
+        assert set(runner.convs) | {"conv1"} == {"conv1", "conv2", "conv3"}, runner.channel_whole
+        assert "conv1" in runner.convs or runner.channel_whole["conv1"] == "its suffix is the whole graph"
+        assert runner.channel_whole["dwconv"] == "a grouped convolution (group=8)"
+        assert "not as a Conv's filters" in runner.channel_whole["linear"]
 
 
 def test_cut_groups_follow_the_cache_bound(demo_bundle: Bundle) -> None:
@@ -170,4 +177,5 @@ def test_evicted_suffixes_are_rebuilt_with_the_same_outcomes(demo_bundle: Bundle
     for fault, (codes, preds, _) in zip(faults, runner.run(faults), strict=True):
         want = run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)
         assert np.array_equal(codes, want[0]) and np.array_equal(preds, want[1])
-        assert len(runner.suffix) <= 1 + runner.options.checks  # the fault's layer and its checks'
+        # the fault's layer, the point after its Conv (ONNX Runtime) and its checks'
+        assert len(runner.suffix) <= 2 + runner.options.checks

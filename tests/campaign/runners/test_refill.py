@@ -63,8 +63,21 @@ def test_refill_gives_the_reference_loops_outcomes(batch_size: int, options: Fas
     # the path really ran: rows were retired, others ran in pooled batches, no cut was refused
     assert runner.refill.rows_retired > 0 and runner.refill.rows_run > 0
     assert runner.refill.verified and not runner.refill.refused and runner.refill.off is None
+    assert runner.refill.summary()["idle"] is None
     if options is HELD:  # chunks of one batch: pooled rows wait for the next chunks' batches
         assert runner.chunk_batches == 1 and runner.refill.held_over > 0
+
+
+def test_refill_says_why_it_never_started_without_a_full_batch() -> None:
+    data = synthetic(N_IMAGES)
+    engine = TorchEngine(load_model(MODEL), ZOO[MODEL].layer_table(), batch_size=N_IMAGES + 8)
+    runner = TorchFastRunner(engine, data.images, engine.infer(data.images), FastOptions(refill=True))
+    assert runner.refill.summary()["idle"] is None  # nothing asked yet
+    list(runner.run(_faults(engine.table)))
+    summary = runner.refill.summary()
+    assert summary["rows_retired"] == summary["rows_run_pooled"] == 0 and summary["off"] is None
+    assert summary["idle"] == (f"no batch of {N_IMAGES + 8} images: rows are checked, retired and refilled in "
+                               "full batches only")
 
 
 class BatchMean(nn.Module):

@@ -1,0 +1,120 @@
+"""ONNX Runtime's faulty convolutions computed for one output channel: exact, and only where checked."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from readlx.campaign import run_fault
+from readlx.campaign.runners import FastOptions
+from readlx.campaign.runners.cut_channel import after
+from readlx.campaign.runners.onnxruntime_channel import conv_node
+from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
+from readlx.converters import Bundle
+from readlx.converters.from_onnx import onnx_table
+from readlx.data.synthetic import synthetic
+from readlx.engines.onnxruntime import OnnxRuntimeEngine
+from readlx.fault_maps.fault import Fault, FaultKind
+
+
+def _faults(engine: OnnxRuntimeEngine, layers: list[str], count: int = 16) -> list[Fault]:
+    """Bit flips of low and high bits at random places of ``layers``' weights."""
+    rng = np.random.default_rng(1)
+    out = []
+    for layer in layers:
+        shape = engine.weight(layer).shape
+        for k in range(count):
+            index = tuple(int(rng.integers(0, s)) for s in shape)
+            out.append(Fault(layer, index, int(rng.integers(20, 31)) if k % 2 else k % 3, FaultKind.BIT_FLIP))
+    return out
+
+
+def _assert_reference(runner: OrtFastRunner, faults: list[Fault], images: np.ndarray) -> list[np.ndarray]:
+    engine, golden, codes = runner.engine, runner.golden, []
+    for fault, (got, preds, _) in zip(faults, runner.run(faults), strict=True):
+        want = run_fault(engine, fault, images, golden, engine.weight(fault.layer)[fault.index], True)
+        assert np.array_equal(got, want[0]) and np.array_equal(preds, want[1]), fault
+        codes.append(got)
+    return codes
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "onnxruntime-keras"])
+def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtime: str) -> None:
+    data = synthetic(20)  # batches of 8, 8 and 4: both batch lengths are checked
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    faults = _faults(engine, ["conv2", "conv3"])
+    _assert_reference(runner, faults, data.images)
+    assert {"conv2", "conv3"} <= set(runner.convs), runner.channel_whole
+    assert {("conv2", 8), ("conv2", 4), ("conv3", 8), ("conv3", 4)} <= runner.channel_checked
+    assert runner.stats.channel_batches == 3 * len(faults)  # no fault here is a no-op
+    assert runner.stats.stopped_batches > 0 and runner.stats.unchecked == []
+
+
+def test_channel_only_off_computes_every_layer_whole(demo_bundle: Bundle) -> None:
+    data = synthetic(12)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False))
+    _assert_reference(runner, _faults(engine, ["conv2"], 6), data.images)
+    assert runner.convs == {} and set(runner.channel_whole.values()) == {"channel-only runs are off"}
+    assert runner.stats.channel_batches == 0 and after("conv2") not in runner.suffix
+    assert runner.describe()["channel_only"] == "off"
+
+
+def test_a_pair_one_ulp_off_is_not_used(demo_bundle: Bundle) -> None:
+    data = synthetic(12)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    runner = OrtFastRunner(engine, data.images, engine.infer(data.images))
+    conv = runner.convs["conv2"]
+    values = runner.golden_values(["conv2"], runner.layout[0])
+    assert values is not None
+    off = np.array(values[conv.output], np.float32)
+    off.view(np.uint32)[0, 0, 0, 0] ^= 1
+    assert not runner.check_channels("conv2", {**values, conv.output: off})
+    assert runner.channel_whole["conv2"] == ("output channel 0 computed alone differs from the whole layer's on "
+                                             "a batch of 8")
+    _assert_reference(runner, _faults(engine, ["conv2"], 6), data.images)
+    assert runner.stats.channel_batches == 0 and "conv2" in runner.suffix  # the layer's own suffix instead
+
+
+def _carrying_model() -> onnx.ModelProto:
+    """x -> Relu -> conv ``a`` -> (Relu -> conv ``b``) + a -> mean -> linear: the faulty conv's output is
+    carried, unchanged, across the cut of ``b`` (its check). Filter 0 of ``a`` is negative everywhere, so
+    the Relu zeroes channel 0 and a fault of its mantissa or exponent bits changes nothing but the carried value."""
+    rng = np.random.default_rng(0)
+    wa = rng.uniform(0.1, 1.0, (4, 2, 3, 3)).astype(np.float32)
+    wa[0] *= -1
+    weights = {"a.weight": wa, "b.weight": rng.standard_normal((4, 4, 3, 3)).astype(np.float32),
+               "fc.weight": rng.standard_normal((4, 3)).astype(np.float32)}
+    pads = {"pads": [1, 1, 1, 1], "kernel_shape": [3, 3]}
+    nodes = [helper.make_node("Relu", ["x"], ["x1"]), helper.make_node("Conv", ["x1", "a.weight"], ["a"], **pads),
+             helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Conv", ["r", "b.weight"], ["b"], **pads),
+             helper.make_node("Add", ["b", "a"], ["s"]), helper.make_node("GlobalAveragePool", ["s"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("MatMul", ["f", "fc.weight"], ["y"])]
+    graph = helper.make_graph(nodes, "carry", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])],
+                              [numpy_helper.from_array(w, n) for n, w in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_a_faulty_value_carried_past_a_check_never_stops_the_batch() -> None:
+    proto = _carrying_model()
+    engine = OnnxRuntimeEngine(proto, onnx_table(proto, "carry"), batch_size=4)
+    images = np.random.default_rng(2).uniform(0, 1, (10, 2, 6, 6)).astype(np.float32)
+    runner = OrtFastRunner(engine, images, engine.infer(images))
+    assert "a" in runner.convs and runner.planned[after("a")][:1] == ["b"]
+    faults = [Fault("a", (0, 0, 1, 1), bit, FaultKind.BIT_FLIP) for bit in (12, 16, 20, 26)]
+    codes = _assert_reference(runner, faults, images)
+    assert all((c != 0).any() for c in codes)  # not masked: only the carried value changed
+    assert runner.checks_of(after("a"))[:1] == ["b"]  # the check was there to be used
+    assert runner.stats.channel_batches == 3 * len(faults) and runner.stats.stopped_batches == 0
+
+
+def test_a_weight_read_by_other_than_one_conv_is_computed_whole() -> None:
+    proto = _carrying_model()
+    assert "not as a Conv's filters" in str(conv_node(proto, "fc.weight", (4, 3)))
+    shared = onnx.ModelProto()
+    shared.CopyFrom(proto)
+    shared.graph.node[3].input[1] = "a.weight"
+    assert conv_node(shared, "a.weight", (4, 2, 3, 3)) == "its weight is read by 2 nodes, not one"

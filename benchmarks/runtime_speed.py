@@ -8,9 +8,10 @@ whole inference per fault, as ``benchmarks/campaign_speed.py`` times it). It che
 identical per-image outcomes on those K faults and prints seconds per fault, the ratio, how many
 faulty batches stopped early (back to golden at a check), which layers ran whole-graph, and the fast
 mode's cost over the floor of the faults' layers (:mod:`readlx.campaign.runners.floor`: the
-multiply-accumulates an exact run cannot avoid, at the reference loop's rate). On ONNX Runtime it
-also prints how many faulty batches computed only the faulty Conv's output channel; ``--ablate`` runs
-fast mode again without that, in the same process, and checks that the outcomes are the same.
+multiply-accumulates an exact run cannot avoid, at the reference loop's rate). On ONNX Runtime and
+Keras it also prints how many faulty batches computed only the faulty convolution's output channel, and
+which layers computed whole and why; ``--ablate`` runs fast mode again without that, in the same
+process, and checks that the outcomes are the same.
 
 Usage::
 

@@ -137,6 +137,11 @@ class KerasEngine:
         checked against."""
         return self._call
 
+    def variable(self, layer: str) -> Any:
+        """The ``tf.Variable`` that holds canonical ``layer``'s weight: the one :meth:`inject` corrupts."""
+        self.table[layer]  # raises with the list of layers
+        return self._variables[layer]
+
     def weight(self, layer: str) -> Array:
         self.table[layer]  # raises with the list of layers
         binding = self.table.binding(BINDINGS, layer)

@@ -196,10 +196,11 @@ class CutRunner(BlockRunner):
         self._evict(layers, {p for layer in group for p in self._pairs(layer)})
 
     def _pairs(self, layer: str) -> list[tuple[str, str]]:
-        """The segments of ``layer``'s planned checks: from its cut to the first, and so on."""
+        """The segments of ``layer``'s planned checks: from its cut to the first, and so on, up to the first
+        check whose layer runs whole-graph (its values are not probed)."""
         if layer in self.whole:
             return []
-        starts = [layer, *self.planned.get(layer, [])]
+        starts = [layer, *itertools.takewhile(lambda c: c not in self.whole, self.planned.get(layer, []))]
         return list(itertools.pairwise(starts))
 
     def _check_segment(self, pair: tuple[str, str], values: CutValues | None) -> None:

@@ -108,6 +108,7 @@ class ChannelCutRunner(CutRunner):
     def prepare(self, group: list[str]) -> None:
         """Also check, once per batch length, that ``group``'s layers compute a channel alone bitwise and
         that their suffix after the convolution reproduces golden; a layer that does not computes whole."""
+        self._probe_with_outputs(group)
         super().prepare(group)
         for layer in [layer for layer in group if layer in self.convs and after(layer) in self.whole]:
             self.whole.remove(after(layer))
@@ -121,6 +122,22 @@ class ChannelCutRunner(CutRunner):
             for layer in todo:
                 if layer in self.convs and values is not None:
                     self.check_channels(layer, values)
+
+    def _probe_with_outputs(self, group: list[str]) -> None:
+        """Refuse those of ``group``'s convolutions whose output, made an output of the probe, makes it miss
+        golden on the first batch: a graph optimizer (TensorFlow's Grappler) may fuse a convolution with
+        the operations after it, and an output in between changes the arithmetic."""
+        new = [layer for layer in group if layer in self.convs and not any(
+            (layer, rows.stop - rows.start) in self.channel_checked for rows in self.layout)]
+        if not new or self._probe_values(self._names(group), self.layout[0]) is not None:
+            return
+        plain = list(dict.fromkeys(n for layer in super()._with_checks(group) if layer not in self.whole
+                                   for n in self.cuts[layer]))
+        for layer in new:  # one at a time: which outputs change the arithmetic
+            names = tuple(dict.fromkeys([*plain, *self.cuts[after(layer)]]))
+            if self._probe_values(names, self.layout[0]) is None:
+                self.refuse(layer, "the graph with its convolution's output as an output misses golden "
+                                   "(the runtime optimizes it otherwise)")
 
     def check_channels(self, layer: str, values: CutValues) -> bool:
         """Check ``layer`` on one golden batch's ``values`` (golden weights), once per batch length:

@@ -21,7 +21,9 @@ import numpy as np
 
 from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
-from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues
+from readlx.campaign.runners.cut import ChunkValues, CutValues
+from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after
+from readlx.campaign.runners.keras_channel import FUSED_READERS, ChannelFunctions, live_after, readers, refusal
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault, Site
@@ -93,6 +95,8 @@ class KerasModelEngine(Engine, Protocol):
 
     def function_for(self, model: Any) -> Any: ...
 
+    def variable(self, layer: str) -> Any: ...
+
     def batch_input(self, images: Array) -> Any: ...
 
     def instrumented(self, layer: str, site: Site = ...) -> Any: ...
@@ -102,7 +106,7 @@ class KerasModelEngine(Engine, Protocol):
 
 
 
-class KerasFastRunner(CutRunner):
+class KerasFastRunner(ChannelCutRunner):
     """Runs faults on a :class:`~readlx.engines.keras.KerasEngine` with the outcomes of
     :func:`readlx.campaign.run_fault`.
 
@@ -137,11 +141,49 @@ class KerasFastRunner(CutRunner):
         image = id(model.inputs[0])
         self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
-        image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
         spans = {layer: node_span(nodes, model.get_layer(engine.layer_name(layer))) for layer in engine.table.names}
-        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans)
+        convs, refused = self._convs(engine, nodes, cuts, spans, options or FastOptions())
+        for layer in convs:
+            after_conv = live_after(nodes, spans[layer][0])
+            self._tensors.update({t.name: t for t in after_conv})
+            cuts[after(layer)] = [t.name for t in after_conv]
+        image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
+        self._channels = ChannelFunctions(engine.device)
+        super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans, convs, refused)
         self._activation_kept: tuple[tuple[str, str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
+
+    fused_readers = FUSED_READERS
+    """Layers that TensorFlow fuses with a ``Conv2D`` they read (:func:`.keras_channel.refusal`)."""
+
+    @classmethod
+    def _convs(cls, engine: KerasModelEngine, nodes: list[Any], cuts: dict[str, list[str]],
+               spans: dict[str, tuple[int, int]],
+               options: FastOptions) -> tuple[dict[str, ChannelConv], dict[str, str]]:
+        """The layers whose faults may compute their channel alone (:mod:`.keras_channel`), and why the
+        others may not."""
+        convs, whole = {}, {}
+        for layer, names in cuts.items():
+            keras_layer = engine.model.get_layer(engine.layer_name(layer))
+            why = refusal(keras_layer, engine.variable(layer), spans[layer], readers(nodes, spans[layer][0]),
+                          cls.fused_readers)
+            if not options.channel_only:
+                whole[layer] = "channel-only runs are off"
+            elif not names:
+                whole[layer] = "its suffix is the whole graph"
+            elif why is not None:
+                whole[layer] = why
+            else:
+                node = nodes[spans[layer][0]]
+                convs[layer] = ChannelConv(node.keras_inputs[0].name, tf.nest.flatten(node.outputs)[0].name,
+                                           int(keras_layer.kernel.shape[-1]), -1)
+        return convs, whole
+
+    def channel_of(self, layer: str, x: Any, o: int) -> Array:
+        return self._channels.channel(self.engine.model.get_layer(self.engine.layer_name(layer)), x, o)
+
+    def output_channel(self, fault: Fault) -> int:
+        return int(self.engine.table.binding("keras", fault.layer).to_framework_index(fault.index)[3])
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
         """An activation fault reruns only the corrupted recomputation of each batch: the golden outputs,

@@ -91,3 +91,14 @@ def test_a_segment_that_misses_golden_is_not_used(demo_bundle: Bundle, runtime: 
     assert fast.stats.unchecked == ["conv2->conv3"]
     assert fast.checks_of("conv2") == [] and fast.checks_of("dwconv") == ["conv2"]
     assert SKEWED not in fast.segment
+
+
+def test_no_segment_leads_to_a_check_whose_layer_runs_whole_graph(demo_bundle: Bundle) -> None:
+    data = synthetic(12)
+    engine = demo_bundle.engine("onnxruntime", batch_size=8)
+    fast = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False))
+    assert fast._pairs("conv2") == [("conv2", "conv3"), ("conv3", "linear")]
+    fast.whole.append("linear")  # as when its suffix misses golden: its cut's values are no longer probed
+    assert fast._pairs("conv2") == [("conv2", "conv3")] and fast._pairs("conv3") == []
+    fast.whole.append("conv3")
+    assert fast._pairs("conv2") == []

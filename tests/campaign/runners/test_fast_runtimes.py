@@ -11,7 +11,7 @@ import xarray as xr
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
 from readlx.campaign.runners import FastOptions, FastUnsupported, fast_runner
 from readlx.campaign.runners.cut import CutRunner, CutValues
-from readlx.campaign.runners.cut_channel import after
+from readlx.campaign.runners.cut_channel import ChannelCutRunner, after
 from readlx.campaign.runners.keras_fast import KerasFastRunner, ordered_nodes
 from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
 from readlx.converters import Bundle
@@ -95,7 +95,7 @@ def test_every_suffix_of_the_demo_model_reproduces_golden(demo_bundle: Bundle, r
     names = list(demo_bundle.table.names)
     assert runner._groups(names) == [names]  # the demo's cut values fit the default cache at once
     runner.prepare(names)
-    afters = {after(layer) for layer in runner.convs} if isinstance(runner, OrtFastRunner) else set()
+    afters = {after(layer) for layer in runner.convs} if isinstance(runner, ChannelCutRunner) else set()
     assert set(runner.suffix) | set(runner.whole) == set(names) | afters
     assert runner.stats.whole_graph_layers == runner.whole and len(runner.whole) <= 1  # the input layer's
     if isinstance(runner, OrtFastRunner):  # the one-group convolutions after the input's compute a channel

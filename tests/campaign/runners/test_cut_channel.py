@@ -1,4 +1,4 @@
-"""ONNX Runtime's faulty convolutions computed for one output channel: exact, and only where checked."""
+"""Faulty convolutions computed for one output channel (ONNX Runtime, Keras): exact, and only where checked."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,18 +7,20 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from readlx.campaign import run_fault
-from readlx.campaign.runners import FastOptions
-from readlx.campaign.runners.cut_channel import after
+from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.cut_channel import ChannelCutRunner, after
+from readlx.campaign.runners.keras_fast import KerasFastRunner
 from readlx.campaign.runners.onnxruntime_channel import conv_node
 from readlx.campaign.runners.onnxruntime_fast import OrtFastRunner
 from readlx.converters import Bundle
 from readlx.converters.from_onnx import onnx_table
 from readlx.data.synthetic import synthetic
+from readlx.engines.base import Engine
 from readlx.engines.onnxruntime import OnnxRuntimeEngine
 from readlx.fault_maps.fault import Fault, FaultKind
 
 
-def _faults(engine: OnnxRuntimeEngine, layers: list[str], count: int = 16) -> list[Fault]:
+def _faults(engine: Engine, layers: list[str], count: int = 16) -> list[Fault]:
     """Bit flips of low and high bits at random places of ``layers``' weights."""
     rng = np.random.default_rng(1)
     out = []
@@ -30,7 +32,7 @@ def _faults(engine: OnnxRuntimeEngine, layers: list[str], count: int = 16) -> li
     return out
 
 
-def _assert_reference(runner: OrtFastRunner, faults: list[Fault], images: np.ndarray) -> list[np.ndarray]:
+def _assert_reference(runner: ChannelCutRunner, faults: list[Fault], images: np.ndarray) -> list[np.ndarray]:
     engine, golden, codes = runner.engine, runner.golden, []
     for fault, (got, preds, _) in zip(faults, runner.run(faults), strict=True):
         want = run_fault(engine, fault, images, golden, engine.weight(fault.layer)[fault.index], True)
@@ -39,43 +41,72 @@ def _assert_reference(runner: OrtFastRunner, faults: list[Fault], images: np.nda
     return codes
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "onnxruntime-keras"])
+RUNTIMES = ["onnxruntime", "onnxruntime-keras", "keras"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(20)  # batches of 8, 8 and 4: both batch lengths are checked
     engine = demo_bundle.engine(runtime, batch_size=8)
-    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    runner = fast_runner(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    assert isinstance(runner, ChannelCutRunner)
     faults = _faults(engine, ["conv2", "conv3"])
     _assert_reference(runner, faults, data.images)
-    assert {"conv2", "conv3"} <= set(runner.convs), runner.channel_whole
-    assert {("conv2", 8), ("conv2", 4), ("conv3", 8), ("conv3", 4)} <= runner.channel_checked
-    assert runner.stats.channel_batches == 3 * len(faults)  # no fault here is a no-op
+    # Keras: Grappler fuses conv2 with the BatchNormalization that reads it
+    used = {"conv3"} if runtime == "keras" else {"conv2", "conv3"}
+    assert set(runner.convs) & {"conv2", "conv3"} == used, runner.channel_whole
+    assert {(layer, n) for layer in used for n in (8, 4)} <= runner.channel_checked
+    assert runner.stats.channel_batches == 3 * sum(f.layer in used for f in faults)  # none is a no-op
+    if runtime == "keras":
+        assert runner.channel_whole["conv2"] == "read by a BatchNormalization, which TensorFlow fuses with it"
+
+
+class _UnwaryKeras(KerasFastRunner):
+    fused_readers = ()  # no static rule: the probe has to find out
+
+
+def test_a_convolution_whose_output_changes_the_graph_is_computed_whole(demo_bundle: Bundle) -> None:
+    data = synthetic(20)
+    engine = demo_bundle.engine("keras", batch_size=8)
+    runner = _UnwaryKeras(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    assert "conv2" in runner.convs  # before its first fault
+    faults = _faults(engine, ["conv2", "conv3"], 8)
+    _assert_reference(runner, faults, data.images)
+    assert runner.channel_whole["conv2"] == ("the graph with its convolution's output as an output misses "
+                                             "golden (the runtime optimizes it otherwise)")
+    assert "conv3" in runner.convs and runner.stats.channel_batches == 3 * 8
+    assert runner.stats.whole_graph_layers == []  # the layers' own suffixes still run
     assert runner.stats.stopped_batches > 0 and runner.stats.unchecked == []
 
 
-def test_channel_only_off_computes_every_layer_whole(demo_bundle: Bundle) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
+def test_channel_only_off_computes_every_layer_whole(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(12)
-    engine = demo_bundle.engine("onnxruntime", batch_size=8)
-    runner = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False))
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    runner = fast_runner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False))
+    assert isinstance(runner, ChannelCutRunner)
     _assert_reference(runner, _faults(engine, ["conv2"], 6), data.images)
     assert runner.convs == {} and set(runner.channel_whole.values()) == {"channel-only runs are off"}
     assert runner.stats.channel_batches == 0 and after("conv2") not in runner.suffix
     assert runner.describe()["channel_only"] == "off"
 
 
-def test_a_pair_one_ulp_off_is_not_used(demo_bundle: Bundle) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
+def test_a_channel_one_ulp_off_is_not_used(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(12)
-    engine = demo_bundle.engine("onnxruntime", batch_size=8)
-    runner = OrtFastRunner(engine, data.images, engine.infer(data.images))
-    conv = runner.convs["conv2"]
-    values = runner.golden_values(["conv2"], runner.layout[0])
+    engine = demo_bundle.engine(runtime, batch_size=8)
+    runner = fast_runner(engine, data.images, engine.infer(data.images))
+    assert isinstance(runner, ChannelCutRunner)
+    conv = runner.convs["conv3"]
+    values = runner.golden_values(["conv3"], runner.layout[0])
     assert values is not None
     off = np.array(values[conv.output], np.float32)
-    off.view(np.uint32)[0, 0, 0, 0] ^= 1
-    assert not runner.check_channels("conv2", {**values, conv.output: off})
-    assert runner.channel_whole["conv2"] == ("output channel 0 computed alone differs from the whole layer's on "
+    off.view(np.uint32)[(0,) * off.ndim] ^= 1  # channel 0 on both layouts
+    assert not runner.check_channels("conv3", {**values, conv.output: off})
+    assert runner.channel_whole["conv3"] == ("output channel 0 computed alone differs from the whole layer's on "
                                              "a batch of 8")
-    _assert_reference(runner, _faults(engine, ["conv2"], 6), data.images)
-    assert runner.stats.channel_batches == 0 and "conv2" in runner.suffix  # the layer's own suffix instead
+    _assert_reference(runner, _faults(engine, ["conv3"], 6), data.images)
+    assert runner.stats.channel_batches == 0 and "conv3" in runner.suffix  # the layer's own suffix instead
 
 
 def _carrying_model() -> onnx.ModelProto:

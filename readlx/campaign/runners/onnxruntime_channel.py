@@ -117,17 +117,19 @@ class PairSessions:
     def channel(self, layer: str, x: Array, weights: dict[str, Array], o: int) -> Array:
         """Output channel ``o`` of ``layer``'s ``Conv`` on ``x`` (channel axis kept), from the fed
         ``weights`` as they are now (corrupted inside an injection)."""
-        conv = self.node[layer]
-        w = weights[conv.weight]
-        first = pair_of(o, w.shape[0])
-        feeds = {"x": x, "w": np.ascontiguousarray(w[first : first + 2])}
-        if conv.bias:
-            feeds["b"] = np.ascontiguousarray(self._bias(conv.bias, weights)[first : first + 2])
-        y = self.session(layer).run(None, feeds)[0]
+        first = pair_of(o, weights[self.node[layer].weight].shape[0])
+        y = self.session(layer).run(None, self.feeds(layer, x, weights, first, first + 2))[0]
         return np.asarray(y[:, o - first : o - first + 1], np.float32)
 
-    def _bias(self, name: str, weights: dict[str, Array]) -> Array:
-        if name in weights:
-            return weights[name]
-        init = next(t for t in self.proto.graph.initializer if t.name == name)
-        return np.asarray(numpy_helper.to_array(init), np.float32)
+    def feeds(self, layer: str, x: Array, weights: dict[str, Array], lo: int, hi: int) -> dict[str, Array]:
+        """The session's inputs for filters ``lo`` to ``hi`` (excluded) of ``layer`` on ``x``."""
+        conv = self.node[layer]
+        out = {"x": x, "w": np.ascontiguousarray(weights[conv.weight][lo:hi])}
+        if conv.bias:
+            if conv.bias in weights:
+                bias = weights[conv.bias]
+            else:
+                init = next(t for t in self.proto.graph.initializer if t.name == conv.bias)
+                bias = np.asarray(numpy_helper.to_array(init), np.float32)
+            out["b"] = np.ascontiguousarray(bias[lo:hi])
+        return out

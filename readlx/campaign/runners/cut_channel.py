@@ -28,6 +28,7 @@ import numpy as np
 
 from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutRunner, CutValues, same_bits
+from readlx.campaign.runners.options import FastOptions
 from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault
 from readlx.outcomes.tasks import Task
@@ -73,7 +74,7 @@ class ChannelCutRunner(CutRunner):
     :meth:`channel_of` and :meth:`output_channel`.
     """
 
-    def __init__(self, engine: Engine, images: Array, golden: Array, options: Any, task: Task,
+    def __init__(self, engine: Engine, images: Array, golden: Array, options: FastOptions | None, task: Task,
                  cuts: dict[str, list[str]], image_bytes: dict[str, int | None], spans: dict[str, tuple[int, int]],
                  convs: dict[str, ChannelConv], channel_whole: dict[str, str]) -> None:
         super().__init__(engine, images, golden, options, task, cuts, image_bytes, spans)

@@ -54,6 +54,18 @@ def after(layer: str) -> str:
     return f"{layer}/out"
 
 
+def whole_because(options: FastOptions, cut: list[str], why: str | None) -> str | None:
+    """Why a layer's faults compute the whole layer: channel-only runs off, no cut (its suffix is the
+    whole graph), or the runtime's own reason ``why``; ``None`` when they may compute a channel alone.
+
+    >>> whole_because(FastOptions(), ["x"], None) is None, whole_because(FastOptions(), [], None)
+    (True, 'its suffix is the whole graph')
+    """
+    if not options.channel_only:
+        return "channel-only runs are off"
+    return "its suffix is the whole graph" if not cut else why
+
+
 def channel_slice(t: Any, o: int, axis: int) -> Array:
     """Channel ``o`` of ``t`` along ``axis``, the axis kept (a view of a NumPy array).
 

@@ -22,7 +22,7 @@ import numpy as np
 from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutValues
-from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after
+from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after, whole_because
 from readlx.campaign.runners.keras_channel import FUSED_READERS, ChannelFunctions, live_after, readers, refusal
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
@@ -165,13 +165,9 @@ class KerasFastRunner(ChannelCutRunner):
         convs, whole = {}, {}
         for layer, names in cuts.items():
             keras_layer = engine.model.get_layer(engine.layer_name(layer))
-            why = refusal(keras_layer, engine.variable(layer), spans[layer], readers(nodes, spans[layer][0]),
-                          cls.fused_readers)
-            if not options.channel_only:
-                whole[layer] = "channel-only runs are off"
-            elif not names:
-                whole[layer] = "its suffix is the whole graph"
-            elif why is not None:
+            why = whole_because(options, names, refusal(keras_layer, engine.variable(layer), spans[layer],
+                                                        readers(nodes, spans[layer][0]), cls.fused_readers))
+            if why is not None:
                 whole[layer] = why
             else:
                 node = nodes[spans[layer][0]]

@@ -25,7 +25,7 @@ from onnx.utils import Extractor
 
 from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutValues
-from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after
+from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after, whole_because
 from readlx.campaign.runners.onnxruntime_channel import ConvNode, PairSessions, conv_node, live_after
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
@@ -142,12 +142,9 @@ class OrtFastRunner(ChannelCutRunner):
         for layer, names in cuts.items():
             fed = engine.fed_name(layer)
             conv = conv_node(engine.proto, fed, engine.weight_feeds[fed].shape)
-            if not options.channel_only:
-                whole[layer] = "channel-only runs are off"
-            elif not names:
-                whole[layer] = "its suffix is the whole graph"
-            elif isinstance(conv, str):
-                whole[layer] = conv
+            why = whole_because(options, names, conv if isinstance(conv, str) else None)
+            if why is not None or isinstance(conv, str):
+                whole[layer] = str(why)
             else:
                 convs[layer] = conv
         return convs, whole

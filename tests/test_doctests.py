@@ -35,7 +35,7 @@ WITH_EXAMPLES = frozenset({
     "readlx.campaign.runners.golden_batch", "readlx.campaign.runners.keras_fast", "readlx.campaign.runners.channel",
     "readlx.campaign.runners.refill", "readlx.campaign.runners.rowwise",
     "readlx.campaign.runners.floor", "readlx.outputs",
-    "readlx.campaign.runners.cut_channel",
+    "readlx.campaign.runners.cut_channel", "readlx.campaign.runners.keras_channel",
     "readlx.campaign.runners.onnxruntime_channel",
     "readlx.campaign.runners.onnxruntime_fast",
     "readlx.campaign.runners.options", "readlx.campaign.runners.reference", "readlx.campaign.runners.torch_fast",

@@ -23,7 +23,14 @@ from readlx._tensorflow import LazyTensorFlow
 from readlx._typing import Array
 from readlx.campaign.runners.cut import ChunkValues, CutValues
 from readlx.campaign.runners.cut_channel import ChannelConv, ChannelCutRunner, after, whole_because
-from readlx.campaign.runners.keras_channel import FUSED_READERS, ChannelFunctions, live_after, readers, refusal
+from readlx.campaign.runners.keras_channel import (
+    FUSED_READERS,
+    ChannelFunctions,
+    batch_norm_after,
+    live_after,
+    readers,
+    refusal,
+)
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
 from readlx.engines.base import Engine
 from readlx.fault_maps.fault import Fault, Site
@@ -142,9 +149,10 @@ class KerasFastRunner(ChannelCutRunner):
         self._tensors = {t.name: t for ts in live.values() for t in ts if id(t) != image}
         cuts = {layer: [] if any(id(t) == image for t in ts) else [t.name for t in ts] for layer, ts in live.items()}
         spans = {layer: node_span(nodes, model.get_layer(engine.layer_name(layer))) for layer in engine.table.names}
-        convs, refused = self._convs(engine, nodes, cuts, spans, options or FastOptions())
+        convs, refused, self.through = self._convs(engine, nodes, cuts, spans, options or FastOptions())
+        """Layers computed through the ``BatchNormalization`` that reads them, with its node's position."""
         for layer in convs:
-            after_conv = live_after(nodes, spans[layer][0])
+            after_conv = live_after(nodes, self.through[layer][1] if layer in self.through else spans[layer][0])
             self._tensors.update({t.name: t for t in after_conv})
             cuts[after(layer)] = [t.name for t in after_conv]
         image_bytes = {name: _image_bytes(t) for name, t in self._tensors.items()}
@@ -159,24 +167,32 @@ class KerasFastRunner(ChannelCutRunner):
     @classmethod
     def _convs(cls, engine: KerasModelEngine, nodes: list[Any], cuts: dict[str, list[str]],
                spans: dict[str, tuple[int, int]],
-               options: FastOptions) -> tuple[dict[str, ChannelConv], dict[str, str]]:
-        """The layers whose faults may compute their channel alone (:mod:`.keras_channel`), and why the
-        others may not."""
-        convs, whole = {}, {}
+               options: FastOptions) -> tuple[dict[str, ChannelConv], dict[str, str], dict[str, tuple[Any, int]]]:
+        """The layers whose faults may compute their channel alone (:mod:`.keras_channel`), why the
+        others may not, and the ``BatchNormalization`` (and its node's position) that those computed
+        through one are computed through."""
+        convs, whole, through = {}, {}, {}
         for layer, names in cuts.items():
             keras_layer = engine.model.get_layer(engine.layer_name(layer))
+            reading = readers(nodes, spans[layer][0])
             why = whole_because(options, names, refusal(keras_layer, engine.variable(layer), spans[layer],
-                                                        readers(nodes, spans[layer][0]), cls.fused_readers))
+                                                        reading, cls.fused_readers))
             if why is not None:
                 whole[layer] = why
-            else:
-                node = nodes[spans[layer][0]]
-                convs[layer] = ChannelConv(node.keras_inputs[0].name, tf.nest.flatten(node.outputs)[0].name,
-                                           int(keras_layer.kernel.shape[-1]), -1)
-        return convs, whole
+                continue
+            node = nodes[spans[layer][0]]
+            bn = batch_norm_after(keras_layer, reading) if cls.fused_readers else None
+            if bn is not None:  # its output is a value of the compiled graph, the convolution's is not
+                position = next(i for i, n in enumerate(nodes) if n.layer is bn)
+                through[layer] = (bn, position)
+                node = nodes[position]
+            convs[layer] = ChannelConv(nodes[spans[layer][0]].keras_inputs[0].name,
+                                       tf.nest.flatten(node.outputs)[0].name, int(keras_layer.kernel.shape[-1]), -1)
+        return convs, whole, through
 
     def channel_of(self, layer: str, x: Any, o: int) -> Array:
-        return self._channels.channel(self.engine.model.get_layer(self.engine.layer_name(layer)), x, o)
+        bn = self.through[layer][0] if layer in self.through else None
+        return self._channels.channel(self.engine.model.get_layer(self.engine.layer_name(layer)), x, o, bn)
 
     def output_channel(self, fault: Fault) -> int:
         return int(self.engine.table.binding("keras", fault.layer).to_framework_index(fault.index)[3])

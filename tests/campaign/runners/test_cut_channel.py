@@ -52,13 +52,31 @@ def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtim
     assert isinstance(runner, ChannelCutRunner)
     faults = _faults(engine, ["conv2", "conv3"])
     _assert_reference(runner, faults, data.images)
-    # Keras: Grappler fuses conv2 with the BatchNormalization that reads it
-    used = {"conv3"} if runtime == "keras" else {"conv2", "conv3"}
-    assert set(runner.convs) & {"conv2", "conv3"} == used, runner.channel_whole
+    used = {"conv2", "conv3"}
+    assert set(runner.convs) & used == used, runner.channel_whole
     assert {(layer, n) for layer in used for n in (8, 4)} <= runner.channel_checked
-    assert runner.stats.channel_batches == 3 * sum(f.layer in used for f in faults)  # none is a no-op
-    if runtime == "keras":
-        assert runner.channel_whole["conv2"] == "read by a BatchNormalization, which TensorFlow fuses with it"
+    assert runner.stats.channel_batches == 3 * len(faults)  # none is a no-op
+    if isinstance(runner, KerasFastRunner):  # Grappler fuses conv2 with the BatchNormalization that reads it
+        assert "conv2" in runner.through and "conv3" not in runner.through
+        bn = runner.through["conv2"][0]
+        assert runner.convs["conv2"].output == bn.output.name  # spliced after the normalization
+
+
+def test_keras_refuses_a_convolution_fused_with_a_normalization_it_cannot_compute_through() -> None:
+    tf = pytest.importorskip("tensorflow")
+    from readlx.campaign.runners.keras_channel import batch_norm_after, refusal
+
+    x = tf.keras.Input((6, 6, 2))
+    conv, relu_conv = tf.keras.layers.Conv2D(4, 3), tf.keras.layers.Conv2D(4, 3, activation="relu")
+    bn, other = tf.keras.layers.BatchNormalization(), tf.keras.layers.BatchNormalization()
+    y = conv(x)
+    _ = bn(y), tf.keras.layers.ReLU()(y)
+    _ = other(relu_conv(x))
+    why = ("read by a BatchNormalization, which TensorFlow fuses with it, not as its only reader after a linear "
+           "convolution")
+    assert refusal(conv, conv.kernel, (1, 1), [bn, tf.keras.layers.ReLU()]) == why  # a second reader
+    assert refusal(relu_conv, relu_conv.kernel, (1, 1), [other]) == why  # an activation in between
+    assert batch_norm_after(conv, [bn]) is bn and refusal(conv, conv.kernel, (1, 1), [bn]) is None
 
 
 class _UnwaryKeras(KerasFastRunner):

@@ -37,8 +37,11 @@ aligned as in the whole layer (``[8k, 8k + 8)``)."""
 def batch_norm_after(layer: Any, readers: list[Any]) -> Any | None:
     """The ``BatchNormalization`` that ``layer``'s output channels can be computed through, or ``None``.
 
-    It is the only reader of a linear ``Conv2D``, called once, in inference as Keras 2.15 calls a fused
-    normalization of the last axis: the pattern Grappler fuses into one operation.
+    It is the only reader (``readers`` holds one entry per node of the model that reads ``layer``, so a
+    normalization called twice on it is two) of a linear ``Conv2D``, in inference as Keras 2.15 calls a
+    fused normalization of the last axis: the pattern Grappler fuses into one operation. The number of
+    nodes of the layers themselves is not looked at: Keras adds one to every layer of each model built
+    from intermediate tensors, as the suffixes are.
 
     >>> conv, bn = tf.keras.layers.Conv2D(4, 3), tf.keras.layers.BatchNormalization()
     >>> _ = bn(conv(tf.keras.Input((5, 5, 2))))
@@ -49,7 +52,7 @@ def batch_norm_after(layer: Any, readers: list[Any]) -> Any | None:
         return None
     bn = readers[0]
     plain = (bn.fused and not bn.renorm and bn.virtual_batch_size is None and bn.adjustment is None
-             and list(bn.axis) == [3] and len(bn.inbound_nodes) == 1)
+             and list(bn.axis) == [3])
     linear = layer.activation is None or layer.activation is tf.keras.activations.linear
     return bn if plain and linear else None
 

@@ -183,7 +183,9 @@ class KerasFastRunner(ChannelCutRunner):
             node = nodes[spans[layer][0]]
             bn = batch_norm_after(keras_layer, reading) if cls.fused_readers else None
             if bn is not None:  # its output is a value of the compiled graph, the convolution's is not
-                position = next(i for i, n in enumerate(nodes) if n.layer is bn)
+                made = {id(t) for t in tf.nest.flatten(node.outputs)}
+                position = next(i for i, n in enumerate(nodes) if n.layer is bn  # the node reading this one
+                                and any(id(t) in made for t in n.keras_inputs))
                 through[layer] = (bn, position)
                 node = nodes[position]
             convs[layer] = ChannelConv(nodes[spans[layer][0]].keras_inputs[0].name,

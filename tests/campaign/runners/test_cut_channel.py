@@ -60,6 +60,9 @@ def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtim
         assert "conv2" in runner.through and "conv3" not in runner.through
         bn = runner.through["conv2"][0]
         assert runner.convs["conv2"].output == bn.output.name  # spliced after the normalization
+        # the suffixes built so far gave every layer another node: a second runner decides the same
+        again = KerasFastRunner(engine, data.images, runner.golden)
+        assert set(again.through) == set(runner.through) and set(again.convs) == set(runner.convs)
 
 
 def test_keras_refuses_a_convolution_fused_with_a_normalization_it_cannot_compute_through() -> None:

@@ -91,10 +91,10 @@ def refusal(layer: Any, variable: Any, span: tuple[int, int], readers: list[Any]
     return None
 
 
-def readers(nodes: list[Any], position: int) -> list[Any]:
-    """The layers of the nodes after ``nodes[position]`` that read one of its outputs."""
+def reader_positions(nodes: list[Any], position: int) -> list[int]:
+    """Positions of the nodes after ``nodes[position]`` that read one of its outputs."""
     made = {id(t) for t in tf.nest.flatten(nodes[position].outputs)}
-    return [node.layer for node in nodes[position + 1 :] if any(id(t) in made for t in node.keras_inputs)]
+    return [i for i in range(position + 1, len(nodes)) if any(id(t) in made for t in nodes[i].keras_inputs)]
 
 
 def live_after(nodes: list[Any], position: int) -> list[Any]:

@@ -28,7 +28,7 @@ from readlx.campaign.runners.keras_channel import (
     ChannelFunctions,
     batch_norm_after,
     live_after,
-    readers,
+    reader_positions,
     refusal,
 )
 from readlx.campaign.runners.options import FastOptions, FastUnsupported
@@ -174,7 +174,8 @@ class KerasFastRunner(ChannelCutRunner):
         convs, whole, through = {}, {}, {}
         for layer, names in cuts.items():
             keras_layer = engine.model.get_layer(engine.layer_name(layer))
-            reading = readers(nodes, spans[layer][0])
+            positions = reader_positions(nodes, spans[layer][0])
+            reading = [nodes[i].layer for i in positions]
             why = whole_because(options, names, refusal(keras_layer, engine.variable(layer), spans[layer],
                                                         reading, cls.fused_readers))
             if why is not None:
@@ -183,11 +184,8 @@ class KerasFastRunner(ChannelCutRunner):
             node = nodes[spans[layer][0]]
             bn = batch_norm_after(keras_layer, reading) if cls.fused_readers else None
             if bn is not None:  # its output is a value of the compiled graph, the convolution's is not
-                made = {id(t) for t in tf.nest.flatten(node.outputs)}
-                position = next(i for i, n in enumerate(nodes) if n.layer is bn  # the node reading this one
-                                and any(id(t) in made for t in n.keras_inputs))
-                through[layer] = (bn, position)
-                node = nodes[position]
+                through[layer] = (bn, positions[0])
+                node = nodes[positions[0]]
             convs[layer] = ChannelConv(nodes[spans[layer][0]].keras_inputs[0].name,
                                        tf.nest.flatten(node.outputs)[0].name, int(keras_layer.kernel.shape[-1]), -1)
         return convs, whole, through

@@ -10,8 +10,9 @@ faulty batches stopped early (back to golden at a check), which layers ran whole
 mode's cost over the floor of the faults' layers (:mod:`readlx.campaign.runners.floor`: the
 multiply-accumulates an exact run cannot avoid, at the reference loop's rate). On ONNX Runtime and
 Keras it also prints how many faulty batches computed only the faulty convolution's output channel, and
-which layers computed whole and why; ``--ablate`` runs fast mode again without that, in the same
-process, and checks that the outcomes are the same.
+which layers computed whole and why; ``--ablate`` runs fast mode again with the other choice (without
+channel-only layers where the runtime computes them by default, with them where it does not), in the
+same process, and checks that the outcomes are the same.
 
 Usage::
 
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--checks", type=int, default=FastOptions.checks, help="checks per faulty batch (fast mode)")
     p.add_argument("--ablate", action="store_true",
-                   help="also run fast mode without channel-only layers, in the same process")
+                   help="also run fast mode with the other choice of channel-only layers, in the same process")
     return p.parse_args(argv)
 
 
@@ -88,6 +89,14 @@ def fast(engine: Engine, faults: FaultList, data: ImageSet,
     runner = fast_runner(engine, data.images, golden, options)
     codes = np.stack([outcome.codes for outcome in runner.run(faults.faults)])
     return codes, time.perf_counter() - start, runner, golden
+
+
+def by_reason(whole: dict[str, str]) -> dict[str, list[str]]:
+    """The layers of ``whole`` (layer: why it computes whole) under each reason."""
+    out: dict[str, list[str]] = {}
+    for layer, why in whole.items():
+        out.setdefault(why, []).append(layer)
+    return out
 
 
 def floor_share(model: str, faults: FaultList, image_shape: tuple[int, ...]) -> float:
@@ -128,13 +137,16 @@ def main(argv: list[str] | None = None) -> int:
           f"unused checks {stats.unchecked or 'none'}")
     if isinstance(runner, ChannelCutRunner):
         print(f"{stats.channel_batches} of {batches} faulty batches computed one channel of the faulty "
-              f"convolution; layers computed whole: {runner.channel_whole or 'none'}")
-    if args.ablate:
-        whole_codes, whole_s, _, _ = fast(engine, faults, data, FastOptions(checks=args.checks, channel_only=False))
-        same = np.array_equal(whole_codes, fast_codes)
+              f"convolution; layers computed whole: {by_reason(runner.channel_whole) or 'none'}")
+    if args.ablate:  # the other choice of channel-only layers than the runner's default
+        on = not isinstance(runner, ChannelCutRunner) or runner.channel_off_because(runner.options) is None
+        options = FastOptions(checks=args.checks, channel_only=not on)
+        other_codes, other_s, other, _ = fast(engine, faults, data, options)
+        same = np.array_equal(other_codes, fast_codes)
         identical = identical and same
-        print(f"without channel-only layers: {whole_s / len(faults):.3f} s per fault, "
-              f"{whole_s / fast_s:.2f}x the fast run's time; outcomes {'identical' if same else 'DIFFERENT'}")
+        print(f"{'without' if on else 'with'} channel-only layers: {other_s / len(faults):.3f} s per fault, "
+              f"{other_s / fast_s:.2f}x the fast run's time; {other.stats.channel_batches} channel batches; "
+              f"outcomes {'identical' if same else 'DIFFERENT'}")
     print(f"runner: {json.dumps(runner.describe())}")
     return 0 if identical else 1
 

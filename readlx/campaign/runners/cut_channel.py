@@ -17,6 +17,10 @@ The faulty batch then restarts *after* the convolution, from the values live acr
 after it (a cut of its own, :func:`after`, whose suffix and segments are checked like a layer's), the
 convolution's output among them, with the layer's checks. When the channel is golden bit for bit, the
 batch is golden from there on and nothing after the layer runs.
+
+Exact is not always faster: a runtime whose convolutions cost about as much for a few filters as for
+all of them (TensorFlow on CPU) says why in :attr:`ChannelCutRunner.channel_off`, and computes its
+layers whole unless ``FastOptions(channel_only=True)`` asks for channels.
 """
 from __future__ import annotations
 
@@ -54,15 +58,16 @@ def after(layer: str) -> str:
     return f"{layer}/out"
 
 
-def whole_because(options: FastOptions, cut: list[str], why: str | None) -> str | None:
-    """Why a layer's faults compute the whole layer: channel-only runs off, no cut (its suffix is the
-    whole graph), or the runtime's own reason ``why``; ``None`` when they may compute a channel alone.
+def whole_because(off: str | None, cut: list[str], why: str | None) -> str | None:
+    """Why a layer's faults compute the whole layer: channel-only runs are off (``off`` says why), no
+    cut (its suffix is the whole graph), or the runtime's own reason ``why``; ``None`` when they may
+    compute a channel alone.
 
-    >>> whole_because(FastOptions(), ["x"], None) is None, whole_because(FastOptions(), [], None)
+    >>> whole_because(None, ["x"], None) is None, whole_because(None, [], None)
     (True, 'its suffix is the whole graph')
     """
-    if not options.channel_only:
-        return "channel-only runs are off"
+    if off is not None:
+        return off
     return "its suffix is the whole graph" if not cut else why
 
 
@@ -85,6 +90,17 @@ class ChannelCutRunner(CutRunner):
     layers of ``convs``, plus ``convs`` and ``channel_whole`` (the other layers, with why), and implement
     :meth:`channel_of` and :meth:`output_channel`.
     """
+
+    channel_off: str | None = None
+    """Why this runtime computes its layers whole unless ``FastOptions(channel_only=True)`` asks
+    otherwise; ``None`` where channel-only runs are on by default."""
+
+    @classmethod
+    def channel_off_because(cls, options: FastOptions) -> str | None:
+        """Why channel-only runs are off under ``options``, or ``None`` when they are on."""
+        if options.channel_only is None:
+            return cls.channel_off
+        return None if options.channel_only else "channel-only runs are off"
 
     def __init__(self, engine: Engine, images: Array, golden: Array, options: FastOptions | None, task: Task,
                  cuts: dict[str, list[str]], image_bytes: dict[str, int | None], spans: dict[str, tuple[int, int]],
@@ -178,15 +194,22 @@ class ChannelCutRunner(CutRunner):
         """One faulty batch: the golden output of the convolution with the fault's channel replaced, run
         on from after it; the golden outputs when that channel is golden."""
         conv, o = self.convs[fault.layer], self.output_channel(fault)
-        alone = self.channel_of(fault.layer, values[conv.input], o)
+        alone, out = self.channel_output(fault.layer, values, o)
         self.stats.channel_batches += 1
         golden = np.asarray(values[conv.output])
         if same_bits(alone, channel_slice(golden, o, conv.axis)):
             self.stats.stopped_batches += 1
             return self.golden[rows]
-        out = np.array(golden, copy=True)
-        channel_slice(out, o, conv.axis)[...] = alone
+        if out is None:
+            out = np.array(golden, copy=True)
+            channel_slice(out, o, conv.axis)[...] = alone
         return self.run_checked(after(fault.layer), values, rows, {**values, conv.output: out})
+
+    def channel_output(self, layer: str, values: CutValues, o: int) -> tuple[Array, Any | None]:
+        """Output channel ``o`` of ``layer`` (:meth:`channel_of`, from the golden values of its cut) and,
+        where the runtime makes it in the same call, the layer's output with that channel in place of
+        the golden one's; ``None`` for the runner to make it on the host."""
+        return self.channel_of(layer, values[self.convs[layer].input], o), None
 
     def _fault_chunk(self, fault: Fault, goldens: ChunkValues, lo: int, hi: int) -> Array:
         if self._channel_ready(fault, goldens):
@@ -196,8 +219,9 @@ class ChannelCutRunner(CutRunner):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
+        off = self.channel_off_because(self.options)
         out["channel_only"] = ("a weight fault of a one-group convolution computes its output channel alone "
                                "where its first, middle and last channels so are bitwise the layer's on each "
                                "batch shape, then runs on from after the convolution"
-                               if self.options.channel_only else "off")
+                               if off is None else f"off: {off}")
         return out

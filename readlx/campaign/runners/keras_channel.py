@@ -109,11 +109,16 @@ def live_after(nodes: list[Any], position: int) -> list[Any]:
 
 
 class ChannelFunctions:
-    """One ``tf.function`` per ``Conv2D``: its output channel ``o`` alone, from its variables as they are."""
+    """Per ``Conv2D``, ``tf.function`` s of its output channel ``o`` alone, from its variables as they are.
+
+    The filters are sliced inside the function, so one call runs one graph: the variables are read
+    there as they are at the call (corrupted inside an injection), and ``o`` is an argument, not a
+    constant that would trace a graph per channel.
+    """
 
     def __init__(self, device: str) -> None:
         self.device = device
-        self._functions: dict[int, Any] = {}
+        self._functions: dict[tuple[int, bool], Any] = {}
 
     def channel(self, layer: Any, x: Any, o: int, bn: Any = None) -> Array:
         """Output channel ``o`` of ``layer`` on ``x`` (NHWC, channel axis kept), on the host; through
@@ -125,18 +130,43 @@ class ChannelFunctions:
         >>> bool(np.array_equal(ChannelFunctions("/CPU:0").channel(conv, x, 1), full[..., 1:2]))
         True
         """
-        function = self._functions.get(id(layer))
-        if function is None:
-            function = self._functions[id(layer)] = tf.function(
-                lambda x, w, b, *norm: _filter_call(layer, x, w, b) if bn is None else
-                _normalized_call(layer, bn, x, w, b, *norm), reduce_retracing=True)
-        lo = o if bn is None else o // PACKET * PACKET
-        hi = o + 1 if bn is None else min(lo + PACKET, int(layer.filters))
         with tf.device(self.device):
-            bias = layer.bias[lo:hi] if layer.use_bias else tf.zeros((hi - lo,))
-            norm = () if bn is None else _norm_parameters(bn, lo, hi)
-            out = np.asarray(function(x, layer.kernel[..., lo:hi], bias, *norm), np.float32)
-        return out[..., o - lo : o - lo + 1]
+            return np.asarray(self._function(layer, bn, False)(x, tf.constant(o, tf.int32)), np.float32)
+
+    def replaced(self, layer: Any, x: Any, golden: Any, o: int, bn: Any = None) -> tuple[Array, Any]:
+        """Channel ``o`` as :meth:`channel` computes it, and ``golden`` (the output, through ``bn``
+        where given) with that channel in its place, made in the same call and left on the device.
+
+        >>> conv = tf.keras.layers.Conv2D(3, 3)
+        >>> conv.build((None, 5, 5, 2))
+        >>> x = tf.random.normal((2, 5, 5, 2))
+        >>> alone, out = ChannelFunctions("/CPU:0").replaced(conv, x, tf.zeros((2, 3, 3, 3)), 2)
+        >>> bool(np.array_equal(out.numpy()[..., 2:], alone)), float(abs(out.numpy()[..., :2]).max())
+        (True, 0.0)
+        """
+        with tf.device(self.device):
+            alone, out = self._function(layer, bn, True)(x, tf.constant(o, tf.int32), golden)
+        return np.asarray(alone, np.float32), out
+
+    def _function(self, layer: Any, bn: Any, replacing: bool) -> Any:
+        key = (id(layer), replacing)
+        function = self._functions.get(key)
+        if function is None:
+            def alone(x: Any, o: Any) -> Any:
+                lo = o if bn is None else o // PACKET * PACKET
+                hi = o + 1 if bn is None else tf.minimum(lo + PACKET, int(layer.filters))
+                bias = layer.bias[lo:hi] if layer.use_bias else tf.zeros((hi - lo,))
+                y = (_filter_call(layer, x, layer.kernel[..., lo:hi], bias) if bn is None else
+                     _normalized_call(layer, bn, x, layer.kernel[..., lo:hi], bias, *_norm_parameters(bn, lo, hi)))
+                return y[..., o - lo : o - lo + 1]
+
+            def replace(x: Any, o: Any, golden: Any) -> Any:
+                y = alone(x, o)
+                return y, tf.concat([golden[..., :o], y, golden[..., o + 1 :]], axis=-1)
+
+            function = self._functions[key] = tf.function(replace if replacing else alone, reduce_retracing=True,
+                                                                autograph=False)
+        return function
 
 
 def _filter_call(layer: Any, x: Any, w: Any, b: Any) -> Any:

@@ -161,6 +161,12 @@ class KerasFastRunner(ChannelCutRunner):
         self._activation_kept: tuple[tuple[str, str, int, int], list[tuple[slice, Any, Array | None]]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
 
+    channel_off = ("on TensorFlow's CPU kernels a Conv2D costs nearly as much for a few filters as for all "
+                   "(ResNet20, 8x8x64, batch 256: 1 filter 1.4 ms, all 64 4.0 ms): 100 faults of the published "
+                   "list ran 1.09x slower with channel-only layers")
+    """Channel-only layers are off unless asked for: they are exact, not faster (``benchmarks/runtime_speed.py
+    --ablate``)."""
+
     fused_readers = FUSED_READERS
     """Layers that TensorFlow fuses with a ``Conv2D`` they read (:func:`.keras_channel.refusal`)."""
 
@@ -176,8 +182,8 @@ class KerasFastRunner(ChannelCutRunner):
             keras_layer = engine.model.get_layer(engine.layer_name(layer))
             positions = reader_positions(nodes, spans[layer][0])
             reading = [nodes[i].layer for i in positions]
-            why = whole_because(options, names, refusal(keras_layer, engine.variable(layer), spans[layer],
-                                                        reading, cls.fused_readers))
+            own = refusal(keras_layer, engine.variable(layer), spans[layer], reading, cls.fused_readers)
+            why = whole_because(cls.channel_off_because(options), names, own)
             if why is not None:
                 whole[layer] = why
                 continue
@@ -193,6 +199,14 @@ class KerasFastRunner(ChannelCutRunner):
     def channel_of(self, layer: str, x: Any, o: int) -> Array:
         bn = self.through[layer][0] if layer in self.through else None
         return self._channels.channel(self.engine.model.get_layer(self.engine.layer_name(layer)), x, o, bn)
+
+    def channel_output(self, layer: str, values: CutValues, o: int) -> tuple[Array, Any | None]:
+        """The channel and the output with it in place from one graph, the output left to TensorFlow:
+        no copy of the golden output on the host, and none back into the suffix's input."""
+        bn = self.through[layer][0] if layer in self.through else None
+        conv = self.convs[layer]
+        keras_layer = self.engine.model.get_layer(self.engine.layer_name(layer))
+        return self._channels.replaced(keras_layer, values[conv.input], values[conv.output], o, bn)
 
     def output_channel(self, fault: Fault) -> int:
         return int(self.engine.table.binding("keras", fault.layer).to_framework_index(fault.index)[3])

@@ -133,8 +133,8 @@ class OrtFastRunner(ChannelCutRunner):
         self._activation_kept: tuple[tuple[str, str, int, int], list[_CutBatch]] | None = None
         self.stats.startup_seconds = time.perf_counter() - start
 
-    @staticmethod
-    def _convs(engine: OnnxModelEngine, options: FastOptions,
+    @classmethod
+    def _convs(cls, engine: OnnxModelEngine, options: FastOptions,
                cuts: dict[str, list[str]]) -> tuple[dict[str, ConvNode], dict[str, str]]:
         """The layers whose faults may compute their channel alone (:mod:`.onnxruntime_channel`), and why
         the others may not."""
@@ -142,7 +142,7 @@ class OrtFastRunner(ChannelCutRunner):
         for layer, names in cuts.items():
             fed = engine.fed_name(layer)
             conv = conv_node(engine.proto, fed, engine.weight_feeds[fed].shape)
-            why = whole_because(options, names, conv if isinstance(conv, str) else None)
+            why = whole_because(cls.channel_off_because(options), names, conv if isinstance(conv, str) else None)
             if why is not None or isinstance(conv, str):
                 whole[layer] = str(why)
             else:

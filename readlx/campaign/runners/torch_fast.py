@@ -97,7 +97,7 @@ class TorchFastRunner(BlockRunner):
         super().__init__(engine, images, golden, options, task)
         self.graph = CutGraph(engine.model, engine.table.names)
         self.channels = ChannelLayers.of(self.graph)
-        if not self.options.channel_only:
+        if not self.options.channel_only_or(True):
             self.channels.whole.update({layer: "channel-only runs are off" for layer in self.channels.node})
             self.channels.node.clear()
         self._keep = frozenset(self.channels.node.values())
@@ -121,7 +121,7 @@ class TorchFastRunner(BlockRunner):
             "checks": self.options.checks,
             "channel_only": "a weight fault of a Conv2d (one group) or Linear computes its output channel "
                             "alone where its first, middle and last channels alone are bitwise the layer's on "
-                            "each batch shape" if self.options.channel_only else "off",
+                            "each batch shape" if self.options.channel_only_or(True) else "off",
             "refill": "rows of a whole batch back to golden at the first check are retired, and pending rows "
                       "of a block's faults run together in batches of the reference size, from cuts followed only "
                       "by operations that keep rows apart and where golden rows packed reversed and shifted give "

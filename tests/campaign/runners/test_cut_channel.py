@@ -48,7 +48,7 @@ RUNTIMES = ["onnxruntime", "onnxruntime-keras", "keras"]
 def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(20)  # batches of 8, 8 and 4: both batch lengths are checked
     engine = demo_bundle.engine(runtime, batch_size=8)
-    runner = fast_runner(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    runner = fast_runner(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5, channel_only=True))
     assert isinstance(runner, ChannelCutRunner)
     faults = _faults(engine, ["conv2", "conv3"])
     _assert_reference(runner, faults, data.images)
@@ -61,7 +61,7 @@ def test_faulty_channels_give_the_reference_outcomes(demo_bundle: Bundle, runtim
         bn = runner.through["conv2"][0]
         assert runner.convs["conv2"].output == bn.output.name  # spliced after the normalization
         # the suffixes built so far gave every layer another node: a second runner decides the same
-        again = KerasFastRunner(engine, data.images, runner.golden)
+        again = KerasFastRunner(engine, data.images, runner.golden, FastOptions(channel_only=True))
         assert set(again.through) == set(runner.through) and set(again.convs) == set(runner.convs)
 
 
@@ -89,7 +89,8 @@ class _UnwaryKeras(KerasFastRunner):
 def test_a_convolution_whose_output_changes_the_graph_is_computed_whole(demo_bundle: Bundle) -> None:
     data = synthetic(20)
     engine = demo_bundle.engine("keras", batch_size=8)
-    runner = _UnwaryKeras(engine, data.images, engine.infer(data.images), FastOptions(block_faults=5))
+    asked = FastOptions(block_faults=5, channel_only=True)
+    runner = _UnwaryKeras(engine, data.images, engine.infer(data.images), asked)
     assert "conv2" in runner.convs  # before its first fault
     faults = _faults(engine, ["conv2", "conv3"], 8)
     _assert_reference(runner, faults, data.images)
@@ -109,14 +110,27 @@ def test_channel_only_off_computes_every_layer_whole(demo_bundle: Bundle, runtim
     _assert_reference(runner, _faults(engine, ["conv2"], 6), data.images)
     assert runner.convs == {} and set(runner.channel_whole.values()) == {"channel-only runs are off"}
     assert runner.stats.channel_batches == 0 and after("conv2") not in runner.suffix
-    assert runner.describe()["channel_only"] == "off"
+    assert runner.describe()["channel_only"] == "off: channel-only runs are off"
+
+
+def test_keras_computes_layers_whole_unless_asked(demo_bundle: Bundle) -> None:
+    data = synthetic(12)
+    engine = demo_bundle.engine("keras", batch_size=8)
+    runner = fast_runner(engine, data.images, engine.infer(data.images))
+    assert isinstance(runner, KerasFastRunner) and KerasFastRunner.channel_off is not None
+    _assert_reference(runner, _faults(engine, ["conv2"], 4), data.images)
+    assert runner.convs == {} and set(runner.channel_whole.values()) == {KerasFastRunner.channel_off}
+    assert runner.stats.channel_batches == 0
+    assert runner.describe()["channel_only"] == f"off: {KerasFastRunner.channel_off}"
+    asked = fast_runner(engine, data.images, runner.golden, FastOptions(channel_only=True))
+    assert isinstance(asked, KerasFastRunner) and "conv2" in asked.convs
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "keras"])
 def test_a_channel_one_ulp_off_is_not_used(demo_bundle: Bundle, runtime: str) -> None:
     data = synthetic(12)
     engine = demo_bundle.engine(runtime, batch_size=8)
-    runner = fast_runner(engine, data.images, engine.infer(data.images))
+    runner = fast_runner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=True))
     assert isinstance(runner, ChannelCutRunner)
     conv = runner.convs["conv3"]
     values = runner.golden_values(["conv3"], runner.layout[0])

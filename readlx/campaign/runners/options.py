@@ -24,7 +24,9 @@ class FastOptions:
         Runtime, Keras: :mod:`readlx.campaign.runners.cut`). On PyTorch, batches came back at the
         first one when they came back at all (all 12 that did, of 100 stratified ResNet20 faults on 2
         batches of 256 CIFAR-10 images), and a comparison costs about as much as a BatchNorm, so
-        later cuts are not checked. Any number gives the same outcomes.
+        later cuts are not checked. On ONNX Runtime and Keras a second check stopped 1 batch more
+        of 1,200 and cost 2-6 % (30 faults of ResNet20's published list x 10,000 images: 42.0 s
+        against 41.3 s, 27.7 s against 26.0 s). Any number gives the same outcomes.
     cache_bytes
         Bound on the golden activations held at once; images are processed in chunks of whole
         batches that fit (at least one batch). It also bounds the predictions a block holds (a
@@ -57,7 +59,7 @@ class FastOptions:
     readlx.errors.ReadlxError: cache_bytes must be >= 1, got 0
     """
 
-    checks: int = 2
+    checks: int = 1
     cache_bytes: int = 1 << 29
     block_faults: int = 128
     channel_only: bool | None = None

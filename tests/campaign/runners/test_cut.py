@@ -42,7 +42,7 @@ def test_batches_back_to_golden_stop_with_the_reference_outcomes(demo_bundle: Bu
     data = synthetic(20)  # batches of 8, 8 and 4
     engine = demo_bundle.engine(runtime, batch_size=8)
     golden = engine.infer(data.images)
-    fast = runner(engine, data.images, golden, FastOptions(block_faults=7))
+    fast = runner(engine, data.images, golden, FastOptions(block_faults=7, checks=2))
     faults = _low_and_high_bits(demo_bundle)
     _assert_reference(fast, faults, data.images, golden)
     assert fast.stats.unchecked == []
@@ -96,7 +96,7 @@ def test_a_segment_that_misses_golden_is_not_used(demo_bundle: Bundle, runtime: 
 def test_no_segment_leads_to_a_check_whose_layer_runs_whole_graph(demo_bundle: Bundle) -> None:
     data = synthetic(12)
     engine = demo_bundle.engine("onnxruntime", batch_size=8)
-    fast = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False))
+    fast = OrtFastRunner(engine, data.images, engine.infer(data.images), FastOptions(channel_only=False, checks=2))
     assert fast._pairs("conv2") == [("conv2", "conv3"), ("conv3", "linear")]
     fast.whole.append("linear")  # as when its suffix misses golden: its cut's values are no longer probed
     assert fast._pairs("conv2") == [("conv2", "conv3")] and fast._pairs("conv3") == []

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from readlx.campaign import CampaignOptions, run_campaign, run_fault
-from readlx.campaign.runners import fast_runner
+from readlx.campaign.runners import FastOptions, fast_runner
 from readlx.campaign.runners.cut import CutRunner
 from readlx.converters import Bundle
 from readlx.engines.torch import TorchEngine
@@ -69,7 +69,7 @@ def test_resnet20_batches_back_to_golden_stop_early(shared_data: Path, resnet20_
     data = bench.load_data(shared_data / "cifar-10-batches-py").subset(300)  # batches of 256 and 44
     engine = resnet20_bundle.engine(runtime, batch_size=256)
     golden = engine.infer(data.images)
-    runner = fast_runner(engine, data.images, golden)
+    runner = fast_runner(engine, data.images, golden, FastOptions(checks=2))
     assert isinstance(runner, CutRunner)
     for fault, (codes, preds, _) in zip(faults, runner.run(faults), strict=True):
         want = run_fault(engine, fault, data.images, golden, engine.weight(fault.layer)[fault.index], True)

@@ -1,6 +1,8 @@
 """Faulty convolutions computed for one output channel (ONNX Runtime, Keras): exact, and only where checked."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 import pytest
@@ -8,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from readlx.campaign import run_fault
 from readlx.campaign.runners import FastOptions, fast_runner
+from readlx.campaign.runners.cut import CutValues
 from readlx.campaign.runners.cut_channel import ChannelCutRunner, after
 from readlx.campaign.runners.keras_fast import KerasFastRunner
 from readlx.campaign.runners.onnxruntime_channel import conv_node
@@ -142,6 +145,26 @@ def test_a_channel_one_ulp_off_is_not_used(demo_bundle: Bundle, runtime: str) ->
                                              "a batch of 8")
     _assert_reference(runner, _faults(engine, ["conv3"], 6), data.images)
     assert runner.stats.channel_batches == 0 and "conv3" in runner.suffix  # the layer's own suffix instead
+
+
+class _MisplacingKeras(KerasFastRunner):
+    """Rebuilds the output around the channel one ulp off in another channel: the check must catch it."""
+
+    def channel_output(self, layer: str, values: CutValues, o: int) -> tuple[np.ndarray, Any]:
+        alone, out = super().channel_output(layer, values, o)
+        wrong = np.array(out, np.float32)
+        wrong.view(np.uint32)[(0,) * (wrong.ndim - 1) + ((o + 1) % wrong.shape[-1],)] ^= 1
+        return alone, wrong
+
+
+def test_a_keras_output_rebuilt_wrong_around_its_channel_is_not_used(demo_bundle: Bundle) -> None:
+    data = synthetic(12)
+    engine = demo_bundle.engine("keras", batch_size=8)
+    runner = _MisplacingKeras(engine, data.images, engine.infer(data.images), FastOptions(channel_only=True))
+    _assert_reference(runner, _faults(engine, ["conv3"], 4), data.images)
+    assert runner.channel_whole["conv3"] == ("the output rebuilt around channel 0 differs from the whole layer's "
+                                             "on a batch of 8")
+    assert runner.stats.channel_batches == 0
 
 
 def _carrying_model() -> onnx.ModelProto:

@@ -231,3 +231,18 @@ def test_model_working_in_place_falls_back_to_reference(data: ImageSet) -> None:
     assert fast.attrs["mode"] == "fast" and fast.attrs["mode_torch"] == "reference"
     assert "in place" in fast.attrs["mode_torch_detail"]
     xr.testing.assert_identical(_modeless(ref), _modeless(fast))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("channel_only", "yes", "channel_only must be True, False or None, got 'yes'"),
+    ("checks", 0, "checks must be >= 1, got 0"),
+    ("block_faults", 1.5, "block_faults must be >= 1, got 1.5"),
+])
+def test_fast_options_name_the_bad_value(field: str, value: object, message: str) -> None:
+    with pytest.raises(ReadlxError, match=message):
+        FastOptions(**{field: value})  # type: ignore[arg-type]
+
+
+def test_channel_only_none_leaves_the_choice_to_the_runner() -> None:
+    assert FastOptions().channel_only is None
+    assert FastOptions().channel_only_or(True) and not FastOptions(channel_only=False).channel_only_or(True)

@@ -31,6 +31,11 @@ def test_the_benchmark_checks_fast_mode_against_the_reference_loop(resnet20_bund
     stopped = re.search(r"(\d+) of 12 faulty batches stopped early", out)
     assert stopped is not None, out
     assert re.search(r"ratio [\d.]+ \(floor [\d.]+\); fast / floor [\d.]+", out), out
+    once = re.search(r"fast, once per campaign: ([\d.]+) s \(golden pass ([\d.]+), start-up ([\d.]+), suffixes "
+                     r"built and checked ([\d.]+)\)", out)
+    assert once is not None and float(once[4]) > 0, out
+    assert re.search(r"fast without the once-per-campaign costs: [\d.]+ s per fault, ratio [\d.]+; fast / floor", out)
+    assert re.search(r"whole list \(16,627 faults, per-layer mix\): reference [\d.]+ h, fast [\d.]+ h, ratio", out)
     if runtime == "onnxruntime":  # how many batches computed one channel, and the same run without it
         assert re.search(r"(\d+) of 12 faulty batches computed one channel of the faulty "
                          r"convolution", out), out

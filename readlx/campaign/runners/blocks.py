@@ -36,6 +36,10 @@ class FastStats:
 
     startup_seconds: float = 0.0
     golden_seconds: float = 0.0
+    """Golden values of chunks at the cuts of their layers: once per block of faults."""
+    build_seconds: float = 0.0
+    """Suffixes and segments built (traced, compiled) and checked against golden: once per layer, or again
+    where one was evicted (probe-and-suffix runners); not part of ``golden_seconds``."""
     fault_seconds: list[float] = field(default_factory=list)
     whole_graph_layers: list[str] = field(default_factory=list)
     """Layers whose faults run whole-graph inference, in the order the runner found out."""
@@ -116,9 +120,9 @@ class BlockRunner(ABC):
             per = self._chunk_batches(group)
             chunks = [self.layout[i : i + per] for i in range(0, len(self.layout), per)]
             for chunk in chunks:
-                t0 = time.perf_counter()
+                t0, built = time.perf_counter(), self.stats.build_seconds
                 goldens = self._chunk_golden(chunk, group, keep=len(chunks) == 1)
-                self.stats.golden_seconds += time.perf_counter() - t0
+                self.stats.golden_seconds += time.perf_counter() - t0 - (self.stats.build_seconds - built)
                 settled = self._chunk_faults([faults[k] for k in members], goldens, chunk, chunk is chunks[-1])
                 for lo, hi, done in settled:
                     for k, (faulty, spent) in zip(members, done, strict=True):

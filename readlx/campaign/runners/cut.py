@@ -27,6 +27,7 @@ at one layer's.
 from __future__ import annotations
 
 import itertools
+import time
 from abc import abstractmethod
 from typing import Any
 
@@ -255,7 +256,9 @@ class CutRunner(BlockRunner):
         return self.run_suffix(start, current)
 
     def _chunk_golden(self, chunk: list[slice], group: list[str], keep: bool) -> ChunkValues:
+        t0 = time.perf_counter()
         self.prepare(group)
+        self.stats.build_seconds += time.perf_counter() - t0
         names = self._names(group)
         if keep and self._kept is not None and self._kept[0] == names:
             return self._kept[1]
@@ -289,7 +292,13 @@ def same_bits(a: Array, b: Array) -> bool:
 
 
 def _golden_at(made: CutValues, golden: CutValues) -> bool:
-    return all(same_bits(np.asarray(value), np.asarray(golden[name])) for name, value in made.items())
+    """Is every value of ``made`` its golden one, bit for bit?
+
+    A faulty batch's value almost always differs in its first image already, so the first images
+    are compared before the whole values: a full comparison costs up to 3 ms a batch on ResNet20.
+    """
+    pairs = [(np.asarray(value), np.asarray(golden[name])) for name, value in made.items()]
+    return all(same_bits(a[:1], b[:1]) for a, b in pairs if a.ndim) and all(same_bits(a, b) for a, b in pairs)
 
 
 def plan_checks(cuts: dict[str, list[str]], spans: dict[str, tuple[int, int]],

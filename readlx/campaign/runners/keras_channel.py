@@ -131,7 +131,7 @@ class ChannelFunctions:
         True
         """
         with tf.device(self.device):
-            return np.asarray(self._function(layer, bn, False)(x, tf.constant(o, tf.int32)), np.float32)
+            return np.asarray(self._function(layer, bn, (x,))(x, tf.constant(o, tf.int32)), np.float32)
 
     def replaced(self, layer: Any, x: Any, golden: Any, o: int, bn: Any = None) -> tuple[Array, Any]:
         """Channel ``o`` as :meth:`channel` computes it, and ``golden`` (the output, through ``bn``
@@ -145,10 +145,14 @@ class ChannelFunctions:
         (True, 0.0)
         """
         with tf.device(self.device):
-            alone, out = self._function(layer, bn, True)(x, tf.constant(o, tf.int32), golden)
+            alone, out = self._function(layer, bn, (x, golden))(x, tf.constant(o, tf.int32), golden)
         return np.asarray(alone, np.float32), out
 
-    def _function(self, layer: Any, bn: Any, replacing: bool) -> Any:
+    def _function(self, layer: Any, bn: Any, tensors: tuple[Any, ...]) -> Any:
+        """The function of ``layer`` taking ``tensors`` (the input, and the golden output when it
+        replaces), traced once for any batch length: a signature with a free batch axis, not a trace
+        per batch length (the last batch is shorter) and another one relaxed from them."""
+        replacing = len(tensors) == 2
         key = (id(layer), replacing)
         function = self._functions.get(key)
         if function is None:
@@ -164,8 +168,10 @@ class ChannelFunctions:
                 y = alone(x, o)
                 return y, tf.concat([golden[..., :o], y, golden[..., o + 1 :]], axis=-1)
 
-            function = self._functions[key] = tf.function(replace if replacing else alone, reduce_retracing=True,
-                                                                autograph=False)
+            x_spec, *golden_spec = (tf.TensorSpec((None, *t.shape[1:]), t.dtype) for t in tensors)
+            signature = [x_spec, tf.TensorSpec((), tf.int32), *golden_spec]
+            function = self._functions[key] = tf.function(replace if replacing else alone,
+                                                          input_signature=signature, autograph=False)
         return function
 
 

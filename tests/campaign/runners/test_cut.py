@@ -102,3 +102,17 @@ def test_no_segment_leads_to_a_check_whose_layer_runs_whole_graph(demo_bundle: B
     assert fast._pairs("conv2") == [("conv2", "conv3")] and fast._pairs("conv3") == []
     fast.whole.append("conv3")
     assert fast._pairs("conv2") == []
+
+
+def test_a_value_golden_in_its_first_image_only_is_not_golden() -> None:
+    from readlx.campaign.runners.cut import _golden_at
+
+    golden = {"x": np.zeros((4, 3), np.float32), "y": np.ones((4, 2), np.float32)}
+    later = golden["y"].copy()
+    later[3, 1] = np.nextafter(np.float32(1), np.float32(2))  # one ulp, in the last image
+    signed = golden["x"].copy()
+    signed[0, 0] = -0.0  # the first image differs in its sign bit only
+    assert _golden_at({"x": golden["x"].copy(), "y": golden["y"].copy()}, golden)
+    assert not _golden_at({"y": later}, golden)
+    assert not _golden_at({"x": signed}, golden)
+    assert _golden_at({}, golden)

@@ -207,3 +207,18 @@ def test_a_weight_read_by_other_than_one_conv_is_computed_whole() -> None:
     shared.CopyFrom(proto)
     shared.graph.node[3].input[1] = "a.weight"
     assert conv_node(shared, "a.weight", (4, 2, 3, 3)) == "its weight is read by 2 nodes, not one"
+
+
+def test_a_keras_channel_function_is_traced_once_for_every_batch_length() -> None:
+    tf = pytest.importorskip("tensorflow")
+    from readlx.campaign.runners.keras_channel import ChannelFunctions
+
+    conv = tf.keras.layers.Conv2D(4, 3)
+    conv.build((None, 6, 6, 2))
+    functions = ChannelFunctions("/CPU:0")
+    for n in (8, 4, 8, 1):  # a campaign's full batches and its shorter last one
+        x = tf.random.normal((n, 6, 6, 2))
+        alone, out = functions.replaced(conv, x, conv(x), n % 4)
+        assert np.array_equal(alone, conv(x).numpy()[..., n % 4 :][..., :1])
+    (function,) = functions._functions.values()
+    assert function.experimental_get_tracing_count() == 1

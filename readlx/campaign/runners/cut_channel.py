@@ -122,9 +122,13 @@ class ChannelCutRunner(CutRunner):
         """The output channel that weight ``fault`` of a layer of :attr:`convs` can change."""
 
     def refuse(self, layer: str, why: str) -> None:
-        """Compute ``layer`` whole from now on, for the reason ``why``."""
+        """Compute ``layer`` whole from now on, for the reason ``why`` (the graphs from after its
+        convolution go)."""
         self.convs.pop(layer, None)
         self.channel_whole[layer] = why
+        self.suffix.pop(after(layer), None)
+        for pair in [pair for pair in self.segment if pair[0] == after(layer)]:
+            del self.segment[pair]
 
     def _with_checks(self, layers: list[str]) -> list[str]:
         """Also the points after the convolutions of ``layers`` that compute a channel alone."""

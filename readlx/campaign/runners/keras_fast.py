@@ -165,7 +165,10 @@ class KerasFastRunner(ChannelCutRunner):
                    "(ResNet20, 8x8x64, batch 256: 1 filter 1.4 ms, all 64 4.0 ms): 100 faults of the published "
                    "list ran 1.09x slower with channel-only layers")
     """Channel-only layers are off unless asked for: they are exact, not faster (``benchmarks/runtime_speed.py
-    --ablate``)."""
+    --ablate``). Choosing per layer does not pay either: timing each layer both ways on its first golden
+    batch, to its first check, kept the channel alone on 4 of the 15 ResNet20 layers timed (8x8x64: 4.1-4.5
+    ms against 4.6-5.0 ms whole; 32x32x16: 12-13 ms against 6-7 ms), doubled the time spent building
+    graphs (8.3 s against 4.0 s) and ran the same 100 faults 1.10x slower."""
 
     fused_readers = FUSED_READERS
     """Layers that TensorFlow fuses with a ``Conv2D`` they read (:func:`.keras_channel.refusal`)."""

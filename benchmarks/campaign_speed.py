@@ -8,7 +8,9 @@ checks that both give identical per-image outcome codes and counts on the common
 ``--compare-with``, against an earlier reference-mode result of the same faults (a NetCDF written
 with ``--per-image``, or its ``.partial`` checkpoint directory). With ``--ablate`` it also runs the
 fast runner without channel-only layers and with refill
-(:mod:`readlx.campaign.runners.refill`, off by default), to show what each saves.
+(:mod:`readlx.campaign.runners.refill`, off by default), to show what each saves; with ``--stack K``
+fast mode runs pooled rows K batches at once after a cut (the default on a CUDA device), and
+``--ablate`` also runs it without stacked batches.
 
 Then it prints throughput, per-fault times, peak memory and the time extrapolated to the whole
 published list (16,627 faults), layer by layer, since a fault's cost in fast mode depends on its
@@ -19,6 +21,7 @@ Usage::
 
     python benchmarks/campaign_speed.py [--faults 100] [--images 10000] [--reference-faults 10]
     python benchmarks/campaign_speed.py --demo           # demo model + synthetic data, no data needed
+    python benchmarks/campaign_speed.py --device cuda --ablate   # on a GPU: stacked batches, and without
 
 Exit status: 0 when identical (or skipped: reference data absent), 1 on any difference.
 """
@@ -35,8 +38,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from readlx.campaign.checkpoint import CheckpointDir
 from readlx.campaign.fingerprint import fault_digest
@@ -126,7 +131,7 @@ def _setup(args: argparse.Namespace) -> tuple[str, TorchEngine, FaultList, Image
     name = DEMO if args.demo else PUBLISHED
     bench = ZOO[name]
     table = bench.layer_table()
-    engine = TorchEngine(load_model(name), table, batch_size=args.batch_size)
+    engine = TorchEngine(load_model(name), table, batch_size=args.batch_size, device=args.device)
     if args.demo:
         full = generate(table, margin=0.05, seed=args.seed, mode="network-wise")
     else:
@@ -191,11 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablate", action="store_true",
                    help="also run fast mode without channel-only layers, and with refill")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where both modes run (cuda: the fast runner stacks 8 batches unless --stack says)")
+    p.add_argument("--stack", type=int, default=None,
+                   help="fast mode: pooled rows run K batches at once after a cut (default: the runner's)")
     p.add_argument("--block-faults", type=int, default=FastOptions.block_faults)
     p.add_argument("--cache-mib", type=int, default=FastOptions.cache_bytes // 2**20)
     p.add_argument("--compare-with", type=Path, help="reference-mode result (.nc or .partial dir) of the same faults")
     p.add_argument("--demo", action="store_true", help="demo model and synthetic data (no reference data needed)")
     args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device here (torch.cuda.is_available() is False): skipped", file=sys.stderr)
+        return 0
     if not args.demo and data_root() is None:
         print("reference data not found (../shared/data or $READLX_DATA): skipped; use --demo", file=sys.stderr)
         return 0
@@ -216,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     # half of the reference faults before the fast run and half after, so that a load that changes
     # over time (shared machines) weighs on both modes alike
     before = reference(0, k // 2)
-    opts = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20)
+    opts = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20, stack=args.stack)
     holder: dict[str, TorchFastRunner] = {}
 
     def fast_results() -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
@@ -232,10 +244,16 @@ def main(argv: list[str] | None = None) -> int:
 
     problems = []
     ablated: dict[str, Timed] = {}
-    for what, off in (("channel-only layers", {"channel_only": False}), ("refill", {"refill": True})):
+    variants: list[tuple[str, dict[str, Any]]] = [("channel-only layers", {"channel_only": False})]
+    if not runner.pooling:  # stacked batches pool rows already
+        variants.append(("refill", {"refill": True}))
+    if runner.refill.stack > 1:
+        variants.append(("stacked batches", {"stack": 1}))
+    for what, off in variants:
         if not args.ablate:
             break
-        plain = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20, **off)
+        plain = FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib * 2**20,
+                            **{"stack": args.stack, **off})
 
         def variant(plain: FastOptions = plain, what: str = what) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
             holder[what] = TorchFastRunner(engine, data.images, golden, plain)
@@ -277,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows))
     print(f"fast overheads: start-up {runner.stats.startup_seconds:.1f} s, golden passes "
           f"{runner.stats.golden_seconds:.1f} s (chunk {runner.chunk_batches * engine.batch_size} images, "
-          f"block {opts.block_faults} faults); plain golden pass {golden_pass:.1f} s")
+          f"block {opts.block_faults} faults); plain golden pass {golden_pass:.1f} s; pooled batches of "
+          f"{runner.refill.run} rows" + ("" if runner.pooling else " (no pooling)"))
 
     by_layer: dict[str, list[float]] = {}
     for f, s in zip(faults.faults, fast.fault_seconds, strict=False):

@@ -24,7 +24,7 @@ from readlx.outputs import claim, make_dir, write_atomic
 
 FILE = "invocation.json"
 KEPT = ("model", "faults", "sample", "seed", "images", "data", "weights", "frameworks", "bundle", "batch_size",
-        "per_image", "force_noop", "mode", "block_faults", "cache_mib", "refill", "threads", "device",
+        "per_image", "force_noop", "mode", "block_faults", "cache_mib", "refill", "stack", "threads", "device",
         "flush_seconds", "shard", "chunk", "workers", "out", "checkpoint", "until")
 
 

@@ -85,7 +85,7 @@ def _fast_options(args: argparse.Namespace) -> FastOptions:
     from readlx.campaign.runners import FastOptions
 
     return FastOptions(block_faults=args.block_faults, cache_bytes=args.cache_mib << 20,
-                       refill=args.refill)
+                       refill=args.refill, stack=args.stack)
 
 
 def _converted(spec: CampaignSpec) -> CampaignSpec:
@@ -292,6 +292,11 @@ def _run_runtimes(r: argparse._ActionsContainer) -> None:
                    help="fast mode on PyTorch: retire rows back to golden at the first check and run the pending "
                         "rows of a block's faults together in full batches, where a start-up check shows rows "
                         "independent (same outcomes; 1.15x slower on ResNet20 on 2 CPU cores)")
+    r.add_argument("--stack", type=types.count, metavar="K", default=None,
+                   help="fast mode on PyTorch: run pooled rows (as --refill pools them) K batches at once through "
+                        "the layers after a cut, the suffixes of several faults in one batch, where a start-up "
+                        "check shows K x batch rows give the outputs of their own batches bit for bit (same "
+                        "outcomes; default 8 on a CUDA device, 1 elsewhere)")
 
 
 def _run_outputs(r: argparse._ActionsContainer) -> None:

@@ -103,14 +103,16 @@ def test_sigkill_then_resume_gives_identical_result(tmp_path: Path, mode: list[s
     xr.testing.assert_identical(*(without_modes(without_provenance(read_netcdf(p))) for p in (ref, out)))
 
 
-def test_refill_switch_keeps_the_reference_outcomes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("switch", "rows"), [(["--refill"], 16), (["--stack", "3"], 48)])
+def test_refill_switch_keeps_the_reference_outcomes(tmp_path: Path, switch: list[str], rows: int) -> None:
     faults = _generate(tmp_path, margin=0.2)
     common = ["run", MODEL, "--faults", str(faults), "--images", "64", "--per-image", "--batch-size", "16"]
     ref, out = tmp_path / "ref.nc", tmp_path / "refill.nc"
     assert main([*common, "--mode", "reference", "-o", str(ref)]) == 0
-    assert main([*common, "--mode", "fast-always", "--refill", "-o", str(out)]) == 0
+    assert main([*common, "--mode", "fast-always", *switch, "-o", str(out)]) == 0
     refill = json.loads(read_netcdf(out).attrs["mode_torch_detail"])["refill_ran"]
     assert refill["off"] is None and refill["rows_retired"] > 0 and refill["rows_run_pooled"] > 0
+    assert refill["rows_per_batch"] == rows
     same = [without_modes(without_provenance(read_netcdf(p))) for p in (ref, out)]
     for ds in same:
         del ds.attrs["mode"]  # the mode asked for: reference, fast-always

@@ -48,6 +48,13 @@ class FastOptions:
         :mod:`readlx.campaign.runners.refill`). Off by default: on a 2-core CPU it costs more than it
         saves (ResNet20, published mix: 14-29 % slower), since copying the pending rows' activations
         costs about what the retired rows' remaining layers would.
+    stack
+        Reference batches whose pooled rows run through the layers after a cut at once (PyTorch): the
+        suffixes of several faults in one batch of ``stack`` times the batch size, where a start-up
+        check shows those rows' outputs bitwise the ones of their own batches (:mod:`.refill`). Above 1
+        it pools rows as ``refill`` does. ``None``, the default, leaves it to the runner
+        (:meth:`stack_or`): 8 on a CUDA device, whose kernels a CIFAR-10 batch of 256 leaves mostly
+        idle, 1 on a CPU, where a bigger batch costs as much per row.
 
     Examples
     --------
@@ -64,6 +71,7 @@ class FastOptions:
     block_faults: int = 128
     channel_only: bool | None = None
     refill: bool = False
+    stack: int | None = None
 
     def channel_only_or(self, default: bool) -> bool:
         """Whether channel-only runs are on, given the runner's ``default``.
@@ -73,9 +81,27 @@ class FastOptions:
         """
         return default if self.channel_only is None else self.channel_only
 
+    def stack_or(self, default: int) -> int:
+        """Reference batches run at once after a cut, given the runner's ``default``.
+
+        >>> FastOptions().stack_or(8), FastOptions(stack=2).stack_or(8)
+        (8, 2)
+        """
+        return default if self.stack is None else self.stack
+
+    def pools(self, default_stack: int) -> bool:
+        """Whether rows are pooled at cuts (:mod:`.refill`): asked for, or stacked.
+
+        >>> FastOptions().pools(1), FastOptions().pools(8), FastOptions(refill=True).pools(1)
+        (False, True, True)
+        """
+        return self.refill or self.stack_or(default_stack) > 1
+
     def __post_init__(self) -> None:
         if self.channel_only not in (None, True, False):
             raise ReadlxError(f"channel_only must be True, False or None, got {self.channel_only!r}")
+        if self.stack is not None and (not isinstance(self.stack, int) or self.stack < 1):
+            raise ReadlxError(f"stack must be >= 1 or None, got {self.stack!r}")
         for name in ("checks", "cache_bytes", "block_faults"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -106,11 +106,22 @@ class TorchFastRunner(BlockRunner):
             self._golden(self.layout[-1], FastUnsupported)
         self.chunk_batches = max(1, self.options.cache_bytes // max(1, probe.nbytes()))
         self._kept: list[GoldenBatch] | None = None
-        self.refill = Refill(self.graph, engine.batch_size)
+        default_stack = self.default_stack(engine.device)
+        self.refill = Refill(self.graph, engine.batch_size, self.options.stack_or(default_stack))
+        self.pooling = self.options.pools(default_stack)
         self._held: list[_Held] = []
-        if not self.options.refill:
+        if not self.pooling:
             self.refill.off = "refill is off"
         self.stats = FastStats(startup_seconds=time.perf_counter() - start)
+
+    @staticmethod
+    def default_stack(device: torch.device) -> int:
+        """Reference batches pooled rows run at once unless asked (:attr:`FastOptions.stack`).
+
+        >>> TorchFastRunner.default_stack(torch.device("cpu")), TorchFastRunner.default_stack(torch.device("cuda"))
+        (1, 8)
+        """
+        return 8 if device.type == "cuda" else 1
 
     def describe(self) -> dict[str, Any]:
         """How this runner works, for the campaign's attrs (deterministic: no timings)."""
@@ -123,14 +134,19 @@ class TorchFastRunner(BlockRunner):
                             "alone where its first, middle and last channels alone are bitwise the layer's on "
                             "each batch shape" if self.options.channel_only_or(True) else "off",
             "refill": "rows of a whole batch back to golden at the first check are retired, and pending rows "
-                      "of a block's faults run together in batches of the reference size, from cuts followed only "
+                      f"of a block's faults run together in batches of {self._run_size()}, from cuts followed only "
                       "by operations that keep rows apart and where golden rows packed reversed and shifted give "
-                      "their golden outputs" if self.options.refill else "off",
+                      "their golden outputs" if self.pooling else "off",
         }
 
+    def _run_size(self) -> str:
+        if self.refill.stack == 1:
+            return "the reference size"
+        return f"{self.refill.stack} times the reference size ({self.refill.run} rows)"
+
     def ran(self) -> dict[str, Any]:
-        """Refill's summary (:meth:`Refill.summary`) where it was asked for."""
-        return {"refill_ran": self.refill.summary()} if self.options.refill else {}
+        """Refill's summary (:meth:`Refill.summary`) where rows are pooled."""
+        return {"refill_ran": self.refill.summary()} if self.pooling else {}
 
     def _chunk_faults(self, faults: list[Fault], goldens: list[GoldenBatch], chunk: list[slice],
                       last: bool) -> list[Settled]:
@@ -204,7 +220,7 @@ class TorchFastRunner(BlockRunner):
     def _refill_batch(self, j: int, span: LayerSpan, gb: GoldenBatch, cuts: list[int], step: ChannelStep | None,
                       pool: bool) -> tuple[torch.Tensor | None, bool]:
         """One batch of a fault: its outputs (``None`` when they are golden or pooled), and whether
-        comparing its rows paid (at least one row in 16 came back)."""
+        comparing its rows paid (at least one row in 16 came back; always, when batches are stacked)."""
         started = start_fault_batch(self.graph, span, gb, step)
         if started is None:
             return None, True
@@ -216,7 +232,7 @@ class TorchFastRunner(BlockRunner):
         retired = int(same.sum())
         if retired == len(gb):
             return None, True
-        if retired < len(gb) // 16:  # too few to pay for copying the rest: the batch goes on as it is
+        if retired < len(gb) // 16 and self.refill.stack == 1:  # too few to pay for copying the rest
             return finish_fault_batch(self.graph, gb, cuts[1:], span.first, env, cuts[0]), False
         self.refill.add(cuts[0], j, env, gb, (~same).nonzero().flatten())
         return None, True

@@ -45,7 +45,8 @@ def _same(a: list[FaultOutcome], b: list[FaultOutcome]) -> bool:
 
 @pytest.mark.parametrize("batch_size", [8, 16])
 @pytest.mark.parametrize("options", [FastOptions(refill=True), FastOptions(cache_bytes=1, block_faults=5, refill=True),
-                                     FastOptions(channel_only=False, checks=3, refill=True), HELD])
+                                     FastOptions(channel_only=False, checks=3, refill=True), HELD,
+                                     FastOptions(stack=3), FastOptions(stack=2, checks=3, channel_only=False)])
 def test_refill_gives_the_reference_loops_outcomes(batch_size: int, options: FastOptions) -> None:
     engine = TorchEngine(load_model(MODEL), ZOO[MODEL].layer_table(), batch_size=batch_size)
     data = synthetic(N_IMAGES)
@@ -64,6 +65,7 @@ def test_refill_gives_the_reference_loops_outcomes(batch_size: int, options: Fas
     assert runner.refill.rows_retired > 0 and runner.refill.rows_run > 0
     assert runner.refill.verified and not runner.refill.refused and runner.refill.off is None
     assert runner.refill.summary()["idle"] is None
+    assert runner.refill.summary()["rows_per_batch"] == batch_size * (options.stack or 1)
     if options is HELD:  # chunks of one batch: pooled rows wait for the next chunks' batches
         assert runner.chunk_batches == 1 and runner.refill.held_over > 0
 
@@ -162,3 +164,65 @@ def test_a_filling_row_that_changes_with_its_neighbours_stops_refill() -> None:
             refill.drain(lambda keys, out, spent: seen.append(keys), goldens[1])
     refill.disable("test")
     assert not refill.pools and not refill.usable(cut, goldens)
+
+
+def test_kernels_whose_rows_depend_on_the_batch_length_fail_the_stacked_check() -> None:
+    conv3 = load_model(MODEL).get_submodule("conv3")
+
+    def by_length(x: torch.Tensor) -> torch.Tensor:  # a "kernel" that sums otherwise on longer batches
+        out: torch.Tensor = conv3(x)
+        return out + 1e-3 * float(len(x) > 8)
+
+    graph, goldens = _graph_and_goldens({"conv3": by_length})
+    cut = graph.spans["conv3"].first
+    with torch.inference_mode():
+        assert Refill(graph, 8).usable(cut, goldens)  # one batch's length: rows are independent
+        stacked = Refill(graph, 8, stack=2)
+        assert not stacked.usable(cut, goldens)
+        assert stacked.usable(graph.spans["linear"].first, goldens)
+    assert stacked.refused == {"conv3": "rows 0.. and 8.. packed reversed and shifted, 16 rows at once, gave "
+                                        "other outputs than in their own batches"}
+
+
+def test_a_stacked_pool_fills_its_last_batch_with_repeated_golden_rows() -> None:
+    graph, goldens = _graph_and_goldens({})
+    cut = graph.spans["conv3"].first
+    refill = Refill(graph, 8, stack=3)  # 3 pending rows and 21 filling ones: each filler row up to 3 times
+    seen: list[tuple[list[tuple[int, int]], torch.Tensor]] = []
+    with torch.inference_mode():
+        assert refill.usable(cut, goldens)
+        rows = torch.tensor([5, 0, 7])
+        values = rows_of(goldens[0].values, graph.live[cut], rows)
+        refill.pools[cut] = Pool([Piece([(2, 5), (2, 0), (2, 7)], values)], 3)
+        refill.drain(lambda keys, out, spent: seen.append((keys, out)))
+        assert not seen  # fewer than 24 rows: nothing runs before the chunk's end
+        refill.drain(lambda keys, out, spent: seen.append((keys, out)), goldens[1])
+    ((keys, out),) = seen
+    assert keys == [(2, 5), (2, 0), (2, 7)] and refill.rows_run == 3 and not refill.pending()
+    assert torch.equal(out.view(torch.int32), goldens[0].output.index_select(0, rows).view(torch.int32))
+
+
+def test_stack_must_be_a_positive_count() -> None:
+    from readlx.errors import ReadlxError
+
+    with pytest.raises(ReadlxError, match="stack must be >= 1 or None, got 0"):
+        FastOptions(stack=0)
+
+
+@pytest.mark.gpu
+def test_on_a_cuda_device_faults_run_stacked_with_the_reference_loops_outcomes() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here (torch.cuda.is_available() is False)")
+    engine = TorchEngine(load_model(MODEL), ZOO[MODEL].layer_table(), batch_size=8, device="cuda")
+    data = synthetic(N_IMAGES)
+    golden = engine.infer(data.images)
+    faults = _faults(engine.table)
+    runner = TorchFastRunner(engine, data.images, golden)  # the device's default: 8 batches at once
+    stacked = list(runner.run(faults))
+    stored = {f.layer: engine.weight(f.layer) for f in faults}
+    reference = [run_fault(engine, f, data.images, golden, np.float32(0) if f.is_activation
+                           else stored[f.layer][f.index], True) for f in faults]
+    assert _same(stacked, reference)
+    summary = runner.refill.summary()
+    assert summary["rows_per_batch"] == 64 and summary["off"] is None
+    assert summary["rows_run_pooled"] > 0 or summary["cuts_refused"]  # stacked, or refused by name

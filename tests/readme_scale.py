@@ -7,7 +7,9 @@ Every ``readlx`` command of the README's ``sh`` blocks is run as written, with t
   a run whose result a later command compares with published counts (``--published``): those counts
   are over the whole test set;
 - ``--sample``: at most :data:`MAX_FAULTS` (a run without ``--sample`` keeps its faults; ``numerics``,
-  whose campaign samples 50 by default, gets ``--sample`` :data:`MAX_FAULTS`);
+  whose campaign samples 50 by default, gets ``--sample`` :data:`MAX_FAULTS`), and at most
+  :data:`MAX_WHOLE_SET_FAULTS` where the campaign runs every test image (a run compared with published
+  counts, ``numerics explain MODEL``);
 - ``--workers``: at most :data:`MAX_WORKERS`.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 MAX_IMAGES = 64
 MAX_FAULTS = 8
+MAX_WHOLE_SET_FAULTS = 3  # each costs 10,000 inferences per runtime
 MAX_WORKERS = 2
 TAKES_IMAGES = {"run": ("--images",), "convert": ("--images",), "numerics": ("--images", "--campaign-images"),
                 "demo": ("--images",), "diff": ("--images",)}
@@ -39,7 +42,8 @@ def scaled(argv: list[str], later: list[list[str]]) -> list[str]:
     out = list(argv)
     if out[0] == "numerics" and "explain" not in out[1:2] and "--sample" not in out:
         out += ["--sample", str(MAX_FAULTS)]
-    for flag, most in (("--sample", MAX_FAULTS), ("--workers", MAX_WORKERS)):
+    whole_set = _compared_with_published(out, later) or out[:2] == ["numerics", "explain"]
+    for flag, most in (("--sample", MAX_WHOLE_SET_FAULTS if whole_set else MAX_FAULTS), ("--workers", MAX_WORKERS)):
         _cap(out, flag, most)
     if _compared_with_published(out, later):
         return out

@@ -43,6 +43,14 @@ def test_the_readme_has_python_examples_and_commands() -> None:
     assert len(_python_blocks()) >= 2 and len(commands(README.read_text())) >= 20
 
 
+def test_campaigns_over_every_test_image_are_scaled_to_fewer_faults() -> None:
+    explain = ["numerics", "explain", "resnet20-cifar10", "--published", "FL.csv", "--sample", "40"]
+    full = ["run", "resnet20-cifar10", "--sample", "20", "-o", "full.nc"]
+    assert scaled(explain, []) == explain[:-1] + ["3"]
+    assert scaled(full, [["report", "full.nc", "--published", "FL.csv"]]) == full[:3] + ["3", "-o", "full.nc"]
+    assert scaled(full, []) == full[:3] + ["8", "-o", "full.nc", "--images", "64"]
+
+
 @pytest.mark.parametrize("code", _python_blocks())
 def test_python_example_runs(code: str, checkout: Path) -> None:
     out = _run_python(code)

@@ -30,7 +30,8 @@ class FastOptions:
     cache_bytes
         Bound on the golden activations held at once; images are processed in chunks of whole
         batches that fit (at least one batch). It also bounds the predictions a block holds (a
-        segmentation label map per image and fault), by running fewer faults per block.
+        segmentation label map per image and fault), by running fewer faults per block. Rows pooled at
+        cuts (``refill``, ``stack``) wait up to half of it, then run in batches filled up with golden rows.
     block_faults
         Faults run per pass over the images. Each block recomputes the golden activations once, and
         its results reach the caller (and a checkpoint) when the whole block is done.

@@ -82,6 +82,10 @@ class Pool:
         self.pieces.append(piece)
         self.rows += len(piece.keys)
 
+    def nbytes(self) -> int:
+        """Bytes of the pending rows' values."""
+        return sum(v.element_size() * v.numel() for p in self.pieces for v in p.values.values())
+
     def take(self, n: int) -> list[Piece]:
         """The first ``n`` rows (or all there are), split off the last piece they reach into."""
         taken: list[Piece] = []
@@ -154,6 +158,8 @@ class Refill:
         self.pools: dict[int, Pool] = {}
         self.rows_run = 0
         self.rows_retired = 0
+        self.peak_bytes = 0
+        """The most bytes of pending rows' values held at once."""
         self.held_over = 0
         """Chunks whose outputs waited for a later chunk's pooled batches."""
         self.off: str | None = None
@@ -189,6 +195,7 @@ class Refill:
         values = {i: env[i] if i in env else golden.values[i] for i in self.graph.live[cut]}
         self.pools.setdefault(cut, Pool()).add(Piece(keys, rows_of(values, self.graph.live[cut], rows)))
         self.rows_retired += len(golden) - len(keys)
+        self.peak_bytes = max(self.peak_bytes, self.pending_bytes())
 
     def drain(self, sink: Sink, filler: GoldenBatch | None = None) -> None:
         """Run every pool's whole batches; with ``filler``, also each last partial batch, filled up
@@ -228,6 +235,10 @@ class Refill:
     def pending(self) -> int:
         """Rows waiting in the pools."""
         return sum(pool.rows for pool in self.pools.values())
+
+    def pending_bytes(self) -> int:
+        """Bytes of the values of the rows waiting in the pools."""
+        return sum(pool.nbytes() for pool in self.pools.values())
 
     def disable(self, why: str) -> None:
         """Stop refilling for good (after a :class:`RowDependence`), dropping every pending row."""

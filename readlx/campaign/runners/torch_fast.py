@@ -170,22 +170,26 @@ class TorchFastRunner(BlockRunner):
         lo, hi = chunk[0].start, chunk[-1].stop
         held = _Held(lo, hi, chunk, [self.golden[lo:hi].copy() for _ in faults], [0.0] * len(faults))
         self._held.append(held)
+        filler = next((gb for gb in goldens if len(gb) == self.engine.batch_size), None)
         for j, fault in enumerate(faults):
             t0 = time.perf_counter()
             self._refill_fault(j, fault, goldens, held.outs[j], lo)
             held.seconds[j] += time.perf_counter() - t0
-            with torch.inference_mode():
-                self.refill.drain(self._sink)
+            with torch.inference_mode():  # pending rows bounded as golden values are: filled up past it
+                self.refill.drain(self._sink, filler if self.refill.pending_bytes() > self._pool_bytes() else None)
         room = sum(h.hi - h.lo for h in self._held) * len(faults) * self.golden[:1].nbytes
         final = last or hi + self.engine.batch_size > len(self.images)  # no whole batch after this chunk
         if self.refill.pending() and not final and room <= self.options.cache_bytes // 4:
             self.refill.held_over += 1
             return []
-        filler = next((gb for gb in goldens if len(gb) == self.engine.batch_size), None)
         with torch.inference_mode():
             self.refill.drain(self._sink, filler)
         settled, self._held = self._held, []
         return [(h.lo, h.hi, list(zip(h.outs, h.seconds, strict=True))) for h in settled]
+
+    def _pool_bytes(self) -> int:
+        """Bound on the pending rows' values: half the golden values' (``FastOptions.cache_bytes``)."""
+        return self.options.cache_bytes // 2
 
     def _sink(self, keys: list[tuple[int, int]], out: torch.Tensor, spent: float) -> None:
         """Write pooled rows' outputs into their held chunks; their batch's seconds shared by rows."""

@@ -226,3 +226,23 @@ def test_on_a_cuda_device_faults_run_stacked_with_the_reference_loops_outcomes()
     summary = runner.refill.summary()
     assert summary["rows_per_batch"] == 64 and summary["off"] is None
     assert summary["rows_run_pooled"] > 0 or summary["cuts_refused"]  # stacked, or refused by name
+
+
+def test_pending_rows_are_bounded_as_the_golden_values_are() -> None:
+    engine = TorchEngine(load_model(MODEL), ZOO[MODEL].layer_table(), batch_size=8)
+    data = synthetic(N_IMAGES)
+    golden = engine.infer(data.images)
+    # faults of one layer whose rows rarely come back fill one pool, which runs 8 batches at once, over
+    # chunks of one batch held over: unbounded, it held 67 rows (274,432 bytes) at once
+    faults = [Fault("conv2", (o, 0, 1, 1), 30) for o in range(6)]
+    options = FastOptions(cache_bytes=100_000, stack=8)
+    runner = TorchFastRunner(engine, data.images, golden, options)
+    plain = TorchFastRunner(engine, data.images, golden, FastOptions(cache_bytes=100_000, stack=1))
+    assert _same(list(runner.run(faults)), list(plain.run(faults)))
+    (cut,) = runner.refill.verified
+    with torch.inference_mode():
+        gb = golden_batch(runner.graph, torch.from_numpy(data.images[:8]), 0)
+    one_batch = sum(gb.values[i].element_size() * gb.values[i].numel() for i in runner.graph.live[cut])
+    assert runner.chunk_batches == 1 and runner.refill.held_over > 0 and runner.refill.rows_run > 0
+    # half the golden values' bound, passed by at most one fault's rows of a chunk before they run
+    assert runner.refill.peak_bytes <= options.cache_bytes // 2 + one_batch
